@@ -1,0 +1,5 @@
+"""`python -m profiler` runs the orchestrace CLI."""
+
+from profiler.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,1 @@
+"""Pure functions of a run's recorded data (no clocks, no processes)."""

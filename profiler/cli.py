@@ -1,0 +1,200 @@
+"""Command line: thin; parses, calls the library, prints. `main(argv) -> int` is testable in-process."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from profiler import __version__
+from profiler.errors import UsageError
+
+DEBUG_ENV = "ORCHESTRACE_DEBUG"
+
+Command = Callable[[argparse.Namespace, Console], int]
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from profiler.runner.plan import RunOptions
+    from profiler.runner.run import execute, summary_lines
+    from profiler.runner.ui import make_display
+
+    options = RunOptions(
+        agent=args.agent,
+        graph=args.graph,
+        inputs=args.inputs,
+        tasks=args.tasks,
+        concurrency=args.concurrency,
+        model=args.model,
+        script=args.script,
+        endpoint=args.endpoint,
+        model_name=args.model_name,
+        api_key_env=args.api_key_env,
+        out=args.out,
+        seed=args.seed,
+        request_timeout_s=args.request_timeout,
+        max_retries=args.max_retries,
+        argv=tuple(args.argv),
+    )
+    result = execute(options, make_display(console))
+    for line in summary_lines(result):
+        console.print(line, highlight=False)
+    return result.exit_code
+
+
+def _cmd_serve_model(args: argparse.Namespace, console: Console) -> int:
+    from profiler.modelserver.process import run
+
+    return run(args)
+
+
+def _cmd_presets(args: argparse.Namespace, console: Console) -> int:
+    from profiler.modelserver.presets import builtin_presets
+
+    table = Table(title="Accelerator presets (timing of the SIMULATED model server)", show_lines=True)
+    for column in ("name", "model", "TTFT s", "decode tok/s", "aggregate tok/s", "max batch", "source"):
+        table.add_column(column, overflow="fold")
+    for preset in builtin_presets().values():
+        source = preset.source + (
+            "\n[dim]estimated: " + "; ".join(preset.estimated) + "[/]" if preset.estimated else ""
+        )
+        table.add_row(
+            preset.name,
+            preset.model,
+            f"{preset.ttft_s:g}",
+            f"{preset.decode_tok_s:g}",
+            f"{preset.aggregate_tok_s:g}",
+            str(preset.max_batch),
+            source,
+        )
+    console.print(table)
+    return 0
+
+
+def _cmd_agents(args: argparse.Namespace, console: Console) -> int:
+    from agents import all_agents
+
+    table = Table(title="Sample agents")
+    for column in ("name", "tasks", "description", "mirrors"):
+        table.add_column(column, overflow="fold")
+    for spec in all_agents():
+        table.add_row(spec.name, str(len(spec.tasks())), spec.description, spec.workload_class)
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrace",
+        description="Profile LangGraph agents: CPU orchestration vs model-inference wait, and cores per accelerator.",
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run agent tasks under full profiling and write a run directory",
+        description="Run agent tasks under profiling. Default: the 'rag' sample agent against the "
+        "embedded simulated model server (preset h100-llama3.1-8b), no network needed.",
+    )
+    what = run.add_argument_group("what to run")
+    what.add_argument("--agent", help="sample agent name (see `orchestrace agents`; default: rag)")
+    what.add_argument(
+        "--graph", metavar="MODULE:FACTORY", help="your own graph: FACTORY(model) returns a compiled LangGraph graph"
+    )
+    what.add_argument("--inputs", type=Path, metavar="FILE.jsonl", help="graph inputs for --graph, one JSON per line")
+    what.add_argument(
+        "--tasks", type=int, metavar="N", help="agent runs (the task set is cycled; default: each task once)"
+    )
+    what.add_argument("--concurrency", type=int, default=4, metavar="C", help="agent runs at once (default: 4)")
+    what.add_argument("--seed", type=int, default=0, help="seed for the workload's random module (default: 0)")
+    model = run.add_argument_group("model")
+    model.add_argument(
+        "--model", metavar="PRESET|FILE", help="accelerator preset for the simulated server (default: h100-llama3.1-8b)"
+    )
+    model.add_argument(
+        "--script",
+        type=Path,
+        metavar="FILE",
+        help="trajectory script for the simulated server (default: the agent's own scripts, "
+        "or the generic tool-calling policy for --graph)",
+    )
+    model.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="a real OpenAI-compatible endpoint instead, e.g. "
+        "http://localhost:8000/v1 (vLLM, Ollama, llama.cpp, Groq, OpenAI)",
+    )
+    model.add_argument("--model-name", metavar="NAME", help="model id to request from --endpoint")
+    model.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the endpoint's API key (default: OPENAI_API_KEY)",
+    )
+    model.add_argument(
+        "--request-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="per model request timeout in seconds (default: 120)",
+    )
+    model.add_argument(
+        "--max-retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="client retries per model request (default: 0, so every error is seen)",
+    )
+    output = run.add_argument_group("output")
+    output.add_argument("--out", type=Path, default=Path("traces"), help="where run directories go (default: traces/)")
+    run.set_defaults(handler=_cmd_run)
+
+    serve = sub.add_parser(
+        "serve-model",
+        help="start the simulated OpenAI-compatible model server alone",
+        description="Serve the simulated model (SIMULATED timing from a preset, real HTTP) "
+        "for any OpenAI-compatible client.",
+    )
+    from profiler.modelserver.process import add_arguments
+
+    add_arguments(serve)
+    serve.set_defaults(handler=_cmd_serve_model)
+
+    sub.add_parser("presets", help="list accelerator presets and their sources").set_defaults(handler=_cmd_presets)
+    sub.add_parser("agents", help="list the sample agents").set_defaults(handler=_cmd_agents)
+    return parser
+
+
+def main(argv: list[str] | None = None, console: Console | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv
+    console = console or Console()
+    handler: Command = args.handler
+    try:
+        return handler(args, console)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for users; ORCHESTRACE_DEBUG=1 shows it
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        print(
+            f"error: internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr
+        )
+        return 1
+
+
+def entrypoint() -> None:
+    sys.exit(main())

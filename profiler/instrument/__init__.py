@@ -1,0 +1,1 @@
+"""In-process instrumentation: OTel SDK setup, LangChain callbacks to spans, CPU meter."""

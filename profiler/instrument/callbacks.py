@@ -1,0 +1,299 @@
+"""LangChain callback handler that turns a LangGraph run into GenAI-convention OTel spans.
+
+Runs inline (`run_inline = True`) so timestamps are taken on the thread and task doing the
+work, not after a thread-pool hop. Parents come from LangChain's `parent_run_id`, not from
+ambient context alone, so concurrent runs on one event loop never cross-wire. Each span is
+also made current (context attach/detach) while it runs, so HTTP calls carry its
+`traceparent` and the CPU meter knows which span a thread is working for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+try:  # LangGraph's control-flow exceptions (interrupts, Command bubbling) are not failures
+    from langgraph.errors import GraphBubbleUp as _ControlFlow
+except ImportError:  # pragma: no cover - langgraph is a dependency
+    _ControlFlow = ()  # type: ignore[assignment,misc]
+
+
+def capture_content_enabled() -> bool:
+    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in (
+        "true",
+        "1",
+        "yes",
+        "span_only",
+        "span_and_event",
+    )
+
+
+@dataclass
+class _Run:
+    span: Span | None  # None: a LangChain run we do not emit; children go to its ancestor
+    parent: UUID | None
+    token: object | None = None
+    first_chunk_ns: int | None = None
+    start_ns: int = 0
+    borrowed: bool = False  # the caller's invoke_agent span: the caller ends it
+    owner: tuple[int, int] = (0, 0)  # (thread, task) that attached the span's context
+
+
+def _context_owner() -> tuple[int, int]:
+    """Identifies the execution context: a context attached here can be detached here only."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    return threading.get_ident(), id(task)
+
+
+def is_agent_span(span: Span) -> bool:
+    attributes = getattr(span, "attributes", None) or {}
+    return bool(attributes.get(gen_ai.GEN_AI_OPERATION_NAME) == "invoke_agent")
+
+
+class SpanCallbackHandler(BaseCallbackHandler):
+    """Emits invoke_agent / invoke_node / chat / execute_tool spans."""
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(self, tracer: trace.Tracer, *, agent_name: str = "agent", capture_content: bool | None = None) -> None:
+        self._tracer = tracer
+        self._agent_name = agent_name
+        self._capture = capture_content_enabled() if capture_content is None else capture_content
+        self._runs: dict[UUID, _Run] = {}
+        self._lock = threading.Lock()
+
+    # ---- span bookkeeping -------------------------------------------------------------
+
+    def _parent_span(self, parent_run_id: UUID | None) -> Span | None:
+        run_id = parent_run_id
+        while run_id is not None:
+            run = self._runs.get(run_id)
+            if run is None:
+                break
+            if run.span is not None:
+                return run.span
+            run_id = run.parent
+        return None
+
+    def _start(
+        self, run_id: UUID, parent_run_id: UUID | None, name: str, kind: SpanKind, attributes: dict[str, Any]
+    ) -> Span:
+        parent = self._parent_span(parent_run_id)
+        ctx = trace.set_span_in_context(parent) if parent is not None else None
+        span = self._tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        with self._lock:
+            self._runs[run_id] = _Run(span, parent_run_id, token, start_ns=time.time_ns(), owner=_context_owner())
+        return span
+
+    def _skip(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+        with self._lock:
+            self._runs[run_id] = _Run(None, parent_run_id)
+
+    def _end(self, run_id: UUID, error: BaseException | None = None) -> _Run | None:
+        with self._lock:
+            run = self._runs.pop(run_id, None)
+        if run is None or run.span is None or run.borrowed:
+            return run
+        # LangChain runs async end callbacks in a shielded task (a copy of the context), where
+        # the token cannot be reset. The span then stays "current" in the starting context after
+        # it ended; whoever reads that context resolves it to the nearest open ancestor.
+        if run.token is not None and run.owner == _context_owner():
+            otel_context.detach(run.token)  # type: ignore[arg-type]
+        if error is not None and not isinstance(error, _ControlFlow):
+            run.span.record_exception(error)
+            run.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
+            run.span.set_attribute("error.type", type(error).__qualname__)
+        run.span.end()
+        return run
+
+    def end_open_spans(self, reason: str) -> int:
+        """End spans that never got an end callback (Ctrl-C, crash); returns how many."""
+        with self._lock:
+            pending = [r for r in self._runs.values() if r.span is not None and not r.borrowed]
+            self._runs.clear()
+        for run in pending:
+            assert run.span is not None
+            run.span.set_status(Status(StatusCode.ERROR, reason))
+            run.span.set_attribute("orchestrace.incomplete", True)
+            run.span.end()
+        return len(pending)
+
+    # ---- chains: graph root and LangGraph nodes --------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or "chain"
+        metadata = metadata or {}
+        if parent_run_id is None:
+            ambient = trace.get_current_span()
+            if is_agent_span(ambient):
+                with self._lock:
+                    self._runs[run_id] = _Run(ambient, None, borrowed=True)
+                return
+            self._start(
+                run_id,
+                None,
+                f"invoke_agent {self._agent_name}",
+                SpanKind.INTERNAL,
+                {gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent", gen_ai.GEN_AI_AGENT_NAME: self._agent_name},
+            )
+            return
+        node = metadata.get("langgraph_node")
+        if node == name and any(t.startswith("graph:step:") for t in tags or ()):
+            self._start(
+                run_id,
+                parent_run_id,
+                f"invoke_node {name}",
+                SpanKind.INTERNAL,
+                {GEN_AI_NODE_NAME: name, "langgraph.step": int(metadata.get("langgraph_step", -1))},
+            )
+            return
+        self._skip(run_id, parent_run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
+
+    # ---- chat models ---------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        metadata = metadata or {}
+        params = kwargs.get("invocation_params") or {}
+        model = str(metadata.get("ls_model_name") or params.get("model") or params.get("model_name") or "unknown")
+        attributes: dict[str, Any] = {
+            gen_ai.GEN_AI_OPERATION_NAME: "chat",
+            gen_ai.GEN_AI_PROVIDER_NAME: str(metadata.get("ls_provider") or params.get("_type") or "unknown"),
+            gen_ai.GEN_AI_REQUEST_MODEL: model,
+            gen_ai.GEN_AI_REQUEST_STREAM: bool(params.get("stream", False)),
+        }
+        if self._capture:
+            attributes[gen_ai.GEN_AI_INPUT_MESSAGES] = _messages_json(messages[0] if messages else [])
+        self._start(run_id, parent_run_id, f"chat {model}", SpanKind.CLIENT, attributes)
+
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._runs.get(run_id)
+        if run is not None and run.first_chunk_ns is None:
+            run.first_chunk_ns = time.time_ns()
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._runs.get(run_id)
+        if run is not None and run.span is not None:
+            _set_llm_result(run.span, response, self._capture)
+            if run.first_chunk_ns is not None:
+                run.span.set_attribute(
+                    gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (run.first_chunk_ns - run.start_ns) / 1e9
+                )
+        self._end(run_id)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
+
+    # ---- tools ---------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = str(kwargs.get("name") or (serialized or {}).get("name") or "tool")
+        attributes: dict[str, Any] = {
+            gen_ai.GEN_AI_OPERATION_NAME: "execute_tool",
+            gen_ai.GEN_AI_TOOL_NAME: name,
+            gen_ai.GEN_AI_TOOL_TYPE: "function",
+        }
+        if kwargs.get("tool_call_id"):
+            attributes[gen_ai.GEN_AI_TOOL_CALL_ID] = str(kwargs["tool_call_id"])
+        if self._capture:
+            attributes[gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(kwargs.get("inputs") or input_str, default=str)
+        self._start(run_id, parent_run_id, f"execute_tool {name}", SpanKind.INTERNAL, attributes)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._runs.get(run_id)
+        if self._capture and run is not None and run.span is not None:
+            run.span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, str(getattr(output, "content", output))[:4000])
+        self._end(run_id)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
+
+
+def _messages_json(messages: list[Any]) -> str:
+    return json.dumps(
+        [{"role": getattr(m, "type", "unknown"), "content": getattr(m, "content", str(m))} for m in messages],
+        default=str,
+    )
+
+
+def _set_llm_result(span: Span, response: Any, capture: bool) -> None:
+    """Usage, finish reasons and response ids from a LangChain LLMResult."""
+    generations = getattr(response, "generations", None) or [[]]
+    first = generations[0][0] if generations and generations[0] else None
+    message = getattr(first, "message", None)
+    usage = getattr(message, "usage_metadata", None) or {}
+    llm_output = getattr(response, "llm_output", None) or {}
+    token_usage = llm_output.get("token_usage") or {}
+    input_tokens = usage.get("input_tokens", token_usage.get("prompt_tokens"))
+    output_tokens = usage.get("output_tokens", token_usage.get("completion_tokens"))
+    if input_tokens is not None:
+        span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, int(input_tokens))
+    if output_tokens is not None:
+        span.set_attribute(gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, int(output_tokens))
+    meta = getattr(message, "response_metadata", None) or {}
+    info = getattr(first, "generation_info", None) or {}
+    finish = meta.get("finish_reason") or info.get("finish_reason")
+    if finish:
+        span.set_attribute(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, [str(finish)])
+    response_model = meta.get("model_name") or llm_output.get("model_name")
+    if response_model:
+        span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, str(response_model))
+    response_id = meta.get("id") or getattr(message, "id", None)
+    if response_id:
+        span.set_attribute(gen_ai.GEN_AI_RESPONSE_ID, str(response_id))
+    tool_calls = getattr(message, "tool_calls", None) or []
+    span.set_attribute("orchestrace.response.tool_calls", len(tool_calls))
+    if capture and message is not None:
+        span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, _messages_json([message]))

@@ -1,0 +1,68 @@
+"""OpenTelemetry SDK setup in one place: resource, span file, batch processor."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from profiler import __version__
+from profiler.store.spanfile import Enricher, JsonlSpanExporter
+
+# Short export delay: a hard kill loses at most this much of ended spans.
+EXPORT_DELAY_MS = 200
+
+
+def resource_for(service: str, run_id: str | None, extra: dict[str, Any] | None = None) -> Resource:
+    attrs: dict[str, Any] = {
+        "service.name": service,
+        "service.version": __version__,
+        "host.name": socket.gethostname(),
+        "host.arch": platform.machine(),
+        "process.pid": os.getpid(),
+        "process.runtime.name": platform.python_implementation(),
+        "process.runtime.version": platform.python_version(),
+        "telemetry.sdk.language": "python",
+    }
+    if run_id:
+        attrs["orchestrace.run_id"] = run_id
+    attrs.update(extra or {})
+    return Resource.create(attrs)
+
+
+class Telemetry:
+    """A tracer provider writing to a span file (and any extra exporters)."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        spans_path: str | Path | None,
+        extra_exporters: list[SpanExporter] | None = None,
+        enrich: Enricher | None = None,
+    ) -> None:
+        self.provider = TracerProvider(resource=resource)
+        self.file_exporter: JsonlSpanExporter | None = None
+        if spans_path is not None:
+            self.file_exporter = JsonlSpanExporter(spans_path, enrich=enrich)
+            self.provider.add_span_processor(
+                BatchSpanProcessor(
+                    self.file_exporter,
+                    schedule_delay_millis=EXPORT_DELAY_MS,
+                    max_queue_size=65536,
+                    max_export_batch_size=512,
+                )
+            )
+        for exporter in extra_exporters or []:
+            self.provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=EXPORT_DELAY_MS))
+
+    def flush(self) -> None:
+        self.provider.force_flush()
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()

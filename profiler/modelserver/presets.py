@@ -1,0 +1,133 @@
+"""Accelerator presets: the published speed figures the simulated server's timing comes from."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import UsageError
+
+_POSITIVE_FIELDS = ("prefill_tok_s", "decode_tok_s", "aggregate_tok_s")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Timing of one serving replica.
+
+    Per-stream decode speed is `decode_tok_s` while few streams decode and falls to
+    `aggregate_tok_s / n` once n streams would exceed the aggregate; requests beyond
+    `max_batch` queue.
+    """
+
+    name: str
+    model: str
+    ttft_s: float
+    prefill_tok_s: float
+    decode_tok_s: float
+    aggregate_tok_s: float
+    max_batch: int
+    source: str
+    description: str = ""
+    accelerators_per_replica: int = 1
+    estimated: tuple[str, ...] = field(default_factory=tuple)
+
+    def stream_rate(self, decoding_streams: int) -> float:
+        """Tokens/s of each stream when `decoding_streams` decode at once."""
+        if decoding_streams <= 0:
+            return self.decode_tok_s
+        return min(self.decode_tok_s, self.aggregate_tok_s / decoding_streams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "description": self.description,
+            "ttft_s": self.ttft_s,
+            "prefill_tok_s": self.prefill_tok_s,
+            "decode_tok_s": self.decode_tok_s,
+            "aggregate_tok_s": self.aggregate_tok_s,
+            "max_batch": self.max_batch,
+            "accelerators_per_replica": self.accelerators_per_replica,
+            "source": self.source,
+            "estimated": list(self.estimated),
+        }
+
+
+def preset_from_dict(data: dict[str, Any], *, name: str | None = None, origin: str = "preset") -> Preset:
+    """Validate a preset mapping; every problem names the field."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{origin}: expected a JSON object with preset fields")
+    preset_name = name or data.get("name")
+    if not isinstance(preset_name, str) or not preset_name:
+        raise UsageError(f"{origin}: missing field 'name'")
+
+    def number(key: str, *, positive: bool) -> float:
+        if key not in data:
+            raise UsageError(f"{origin}: missing field '{key}'")
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise UsageError(f"{origin}: field '{key}' must be a number, got {value!r}")
+        if positive and value <= 0:
+            raise UsageError(f"{origin}: field '{key}' must be > 0, got {value!r}")
+        if not positive and value < 0:
+            raise UsageError(f"{origin}: field '{key}' must be >= 0, got {value!r}")
+        return float(value)
+
+    ttft = number("ttft_s", positive=False)
+    rates = {key: number(key, positive=True) for key in _POSITIVE_FIELDS}
+    max_batch = number("max_batch", positive=True)
+    if max_batch != int(max_batch):
+        raise UsageError(f"{origin}: field 'max_batch' must be a whole number, got {data['max_batch']!r}")
+    per_replica = data.get("accelerators_per_replica", 1)
+    if isinstance(per_replica, bool) or not isinstance(per_replica, int) or per_replica <= 0:
+        raise UsageError(f"{origin}: field 'accelerators_per_replica' must be a whole number > 0")
+    source = data.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise UsageError(f"{origin}: missing field 'source' (say where the figures come from)")
+    model = data.get("model", preset_name)
+    if not isinstance(model, str) or not model:
+        raise UsageError(f"{origin}: field 'model' must be a non-empty string")
+    estimated = data.get("estimated", [])
+    if not isinstance(estimated, list) or not all(isinstance(e, str) for e in estimated):
+        raise UsageError(f"{origin}: field 'estimated' must be a list of strings")
+    return Preset(
+        name=preset_name,
+        model=model,
+        ttft_s=ttft,
+        max_batch=int(max_batch),
+        source=source,
+        description=str(data.get("description", "")),
+        accelerators_per_replica=per_replica,
+        estimated=tuple(estimated),
+        **rates,
+    )
+
+
+def builtin_presets() -> dict[str, Preset]:
+    """The presets shipped with orchestrace, by name, in file order."""
+    text = resources.files("profiler.modelserver").joinpath("presets.json").read_text(encoding="utf-8")
+    raw: dict[str, Any] = json.loads(text)
+    return {name: preset_from_dict(body, name=name, origin=f"built-in preset {name}") for name, body in raw.items()}
+
+
+def load_preset(spec: str) -> Preset:
+    """A built-in preset name, or a path to a JSON preset file."""
+    presets = builtin_presets()
+    if spec in presets:
+        return presets[spec]
+    path = Path(spec)
+    if spec.endswith(".json") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"preset file {spec} does not exist")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"preset file {spec} is not valid JSON: {exc}") from None
+        return preset_from_dict(
+            data, name=data.get("name") if isinstance(data, dict) else None, origin=f"preset file {spec}"
+        )
+    raise UsageError(f"unknown preset '{spec}'; valid names: {', '.join(presets)} (or a path to a JSON file)")

@@ -1,0 +1,115 @@
+"""Runs the simulated model server as a process: args, telemetry, signals, ready line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from profiler.errors import UsageError
+from profiler.instrument.telemetry import Telemetry, resource_for
+from profiler.modelserver.presets import load_preset
+from profiler.modelserver.server import ModelServer
+from profiler.modelserver.trajectory import Script
+
+SERVICE_NAME = "orchestrace-modelserver"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        "--model",
+        dest="preset",
+        default="h100-llama3.1-8b",
+        help="accelerator preset name or JSON file (default: %(default)s)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--script", help="trajectory script JSON used for every request")
+    parser.add_argument(
+        "--scripts",
+        help="JSON object of named scripts, chosen per request by the "
+        "'orchestrace.script' baggage entry or X-Orchestrace-Script header",
+    )
+    parser.add_argument("--spans", help="append the server's SERVER spans to this OTLP JSON lines file")
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
+
+
+def _load_json(path: str, what: str) -> object:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def build_server(args: argparse.Namespace) -> ModelServer:
+    preset = load_preset(args.preset)
+    default = Script.from_dict(_load_json(args.script, "script file"), args.script) if args.script else None
+    scripts: dict[str, Script] = {}
+    if args.scripts:
+        raw = _load_json(args.scripts, "scripts file")
+        if not isinstance(raw, dict):
+            raise UsageError(f"scripts file {args.scripts}: expected an object of name -> script")
+        scripts = {k: Script.from_dict(v, f"scripts file {args.scripts}: {k}") for k, v in raw.items()}
+    return ModelServer(preset, scripts=scripts, default_script=default)
+
+
+async def serve(server: ModelServer, host: str, port: int, announce_json: bool) -> None:
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if announce_json:
+        print(json.dumps({"event": "ready", "port": bound, "model": server.preset.model}), flush=True)
+    else:
+        print(
+            f"orchestrace model server (SIMULATED timing, preset {server.preset.name}) serving "
+            f"'{server.preset.model}' on http://{host}:{bound}/v1 — Ctrl-C to stop",
+            flush=True,
+        )
+    await stop.wait()
+    await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    server = build_server(args)
+    telemetry = Telemetry(
+        resource_for(SERVICE_NAME, args.run_id, {"orchestrace.preset": server.preset.name}), args.spans
+    )
+    server.tracer = telemetry.provider.get_tracer("orchestrace.modelserver")
+    try:
+        try:
+            import uvloop
+
+            uvloop.run(serve(server, args.host, args.port, args.ready_json))
+        except ImportError:
+            asyncio.run(serve(server, args.host, args.port, args.ready_json))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    finally:
+        telemetry.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m profiler.modelserver")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

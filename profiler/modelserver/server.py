@@ -1,0 +1,310 @@
+"""The OpenAI-compatible HTTP front of the virtual accelerator (aiohttp).
+
+Real HTTP, JSON and SSE streaming; only the timing is simulated. Each request becomes a
+SERVER span joined to the caller's trace through the W3C `traceparent` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from opentelemetry import baggage, propagate, trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from profiler.modelserver.accelerator import Accelerator
+from profiler.modelserver.driver import AcceleratorDriver, Waiter
+from profiler.modelserver.presets import Preset
+from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, choose_reply, prompt_tokens
+
+_log = logging.getLogger(__name__)
+
+SCRIPT_BAGGAGE_KEY = "orchestrace.script"
+SCRIPT_HEADER = "X-Orchestrace-Script"
+PROVIDER = "orchestrace.simulated"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def openai_error(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def _never_die(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes an OpenAI-style JSON error; the server keeps serving."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        return openai_error(exc.status, exc.reason or "error", "invalid_request_error")
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        _log.exception("internal error")
+        return openai_error(500, f"internal error: {exc}", "server_error")
+
+
+class ModelServer:
+    """Serves one preset's model; scripts are chosen per request by baggage or header."""
+
+    def __init__(
+        self,
+        preset: Preset,
+        *,
+        scripts: dict[str, Script] | None = None,
+        default_script: Script | None = None,
+        tracer: trace.Tracer | None = None,
+        chunk_interval_s: float = 0.005,
+    ) -> None:
+        self.preset = preset
+        self.scripts = scripts or {}
+        self.default_script = default_script
+        self.tracer = tracer or trace.get_tracer("orchestrace.modelserver")
+        self.chunk_interval_s = chunk_interval_s
+        self._ids = itertools.count(1)
+        self._driver: AcceleratorDriver | None = None
+        self.requests_served = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_never_die], client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/health", self.health)
+        return app
+
+    @property
+    def driver(self) -> AcceleratorDriver:
+        if self._driver is None:
+            self._driver = AcceleratorDriver(Accelerator(self.preset))
+        return self._driver
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "preset": self.preset.name, "simulated": True})
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.preset.model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "orchestrace-simulated",
+                        "preset": self.preset.name,
+                    }
+                ],
+            }
+        )
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        arrived_ns = time.time_ns()
+        try:
+            body = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return openai_error(400, f"request body is not valid JSON: {exc}")
+        problem = _validate(body)
+        if problem:
+            return openai_error(400, problem)
+        if body["model"] != self.preset.model:
+            return openai_error(
+                404,
+                f"The model '{body['model']}' does not exist; this server serves "
+                f"'{self.preset.model}' (preset {self.preset.name})",
+                code="model_not_found",
+            )
+        parent = propagate.extract(request.headers)
+        key = str(baggage.get_baggage(SCRIPT_BAGGAGE_KEY, parent) or request.headers.get(SCRIPT_HEADER) or "")
+        if key and key not in self.scripts:
+            return openai_error(400, f"unknown trajectory script '{key}'")
+        script = self.scripts.get(key) if key else self.default_script
+        reply = choose_reply(body, script, key)
+        stream = bool(body.get("stream"))
+        span = self.tracer.start_span(
+            f"chat {self.preset.model}", context=parent, kind=SpanKind.SERVER, start_time=arrived_ns
+        )
+        try:
+            return await self._respond(request, body, reply, stream, span)
+        finally:
+            span.end()
+
+    async def _respond(
+        self, request: web.Request, body: dict[str, Any], reply: Reply, stream: bool, span: trace.Span
+    ) -> web.StreamResponse:
+        span.set_attributes(
+            {
+                gen_ai.GEN_AI_OPERATION_NAME: "chat",
+                gen_ai.GEN_AI_PROVIDER_NAME: PROVIDER,
+                gen_ai.GEN_AI_REQUEST_MODEL: body["model"],
+                gen_ai.GEN_AI_REQUEST_STREAM: stream,
+                "orchestrace.simulated": True,
+                "orchestrace.preset": self.preset.name,
+            }
+        )
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        if reply.error is not None:
+            span.set_status(Status(StatusCode.ERROR, reply.error.message))
+            span.set_attribute("http.response.status_code", reply.error.status)
+            return openai_error(reply.error.status, reply.error.message, "server_error")
+        rid = f"chatcmpl-{next(self._ids):08x}"
+        n_prompt = prompt_tokens(body)
+        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens)
+        try:
+            if stream:
+                response = await self._stream(request, body, reply, rid, waiter)
+            else:
+                await waiter.done
+                response = web.json_response(_completion(rid, body["model"], reply, n_prompt))
+            self.requests_served += 1
+            return response
+        except (asyncio.CancelledError, ConnectionResetError):
+            span.set_status(Status(StatusCode.ERROR, "client disconnected"))
+            raise
+        finally:
+            self.driver.release(rid)
+            timing = waiter.timing
+            span.set_attributes(
+                {
+                    gen_ai.GEN_AI_USAGE_INPUT_TOKENS: n_prompt,
+                    gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: reply.output_tokens,
+                    gen_ai.GEN_AI_RESPONSE_MODEL: body["model"],
+                    gen_ai.GEN_AI_RESPONSE_ID: rid,
+                    gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [reply.finish_reason],
+                    "orchestrace.server.queue_s": timing.queue_s,
+                    "orchestrace.server.prefill_s": timing.prefill_s,
+                    "orchestrace.server.decode_s": timing.decode_s,
+                    "orchestrace.server.batch_size": timing.batch_at_admission,
+                    "orchestrace.server.script_overrun": reply.overrun,
+                }
+            )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], reply: Reply, rid: str, waiter: Waiter
+    ) -> web.StreamResponse:
+        await waiter.first_token
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        events = _token_events(rid, body["model"], reply)
+        sent = 0
+        total = len(events)
+        head = _sse(_chunk(rid, body["model"], {"role": "assistant", "content": ""}))
+        while True:
+            ready = total if waiter.done.done() else min(total, math.floor(self.driver.decoded_tokens(waiter) + 1e-09))
+            if ready > sent or head:
+                await response.write((head + "".join(events[sent:ready])).encode())
+                head = ""
+                sent = ready
+            if sent >= total:
+                break
+            await asyncio.wait([waiter.done], timeout=self.chunk_interval_s)
+        tail = _sse(_chunk(rid, body["model"], {}, reply.finish_reason))
+        options = body.get("stream_options") or {}
+        if options.get("include_usage"):
+            usage = _usage(prompt_tokens(body), reply.output_tokens)
+            tail += _sse(
+                {
+                    "id": rid,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        await response.write((tail + "data: [DONE]\n\n").encode())
+        await response.write_eof()
+        return response
+
+
+def _validate(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return "missing required parameter: 'model'"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "missing required parameter: 'messages' (a non-empty list)"
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        return "each message needs a 'role'"
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return "'tools' must be a list"
+    return None
+
+
+def _usage(n_prompt: int, n_output: int) -> dict[str, int]:
+    return {"prompt_tokens": n_prompt, "completion_tokens": n_output, "total_tokens": n_prompt + n_output}
+
+
+def _completion(rid: str, model: str, reply: Reply, n_prompt: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in reply.tool_calls
+        ]
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "usage": _usage(n_prompt, reply.output_tokens),
+    }
+
+
+def _chunk(rid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return "data: " + json.dumps(payload, separators=(",", ":")) + "\n\n"
+
+
+def _token_events(rid: str, model: str, reply: Reply) -> list[str]:
+    """The SSE chunks for each output token (4 characters each), as a real API streams them."""
+    segments: list[tuple[int, str]] = []  # (-1 for content, else tool call index), text
+    if reply.content:
+        segments.append((-1, reply.content))
+    segments += [(i, call.arguments) for i, call in enumerate(reply.tool_calls)]
+    chars = [(kind, ch) for kind, text in segments for ch in text]
+    events: list[str] = []
+    started: set[int] = set()
+    for start in range(0, len(chars), CHARS_PER_TOKEN):
+        text = ""
+        for kind, group in itertools.groupby(chars[start : start + CHARS_PER_TOKEN], key=lambda c: c[0]):
+            piece = "".join(ch for _, ch in group)
+            if kind == -1:
+                text += _sse(_chunk(rid, model, {"content": piece}))
+                continue
+            if kind not in started:
+                started.add(kind)
+                call = reply.tool_calls[kind]
+                header = {
+                    "index": kind,
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+                text += _sse(_chunk(rid, model, {"tool_calls": [header]}))
+            text += _sse(_chunk(rid, model, {"tool_calls": [{"index": kind, "function": {"arguments": piece}}]}))
+        events.append(text)
+    return events

@@ -1,0 +1,262 @@
+"""What the simulated model says: trajectory scripts and the generic tool-calling policy.
+
+A script is `{"turns": [turn, ...], "threads": {"<first user message>": script}}`. The turn
+used for a request is the number of assistant messages already in it; `threads` lets
+sub-agents that start from a known first user message follow their own turns. A turn is
+`{"tool_calls": [{"name", "args"}], "output_tokens": N}`, `{"content": "...",
+"output_tokens": N}`, or `{"error": {"status": 500}}` (optionally with `"delay_s"`).
+Generated text is ~4 characters per reported token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from profiler.errors import UsageError
+
+CHARS_PER_TOKEN = 4
+GENERIC_TOOL_TURN_TOKENS = 40
+GENERIC_ANSWER_TOKENS = 120
+
+_WORDS = tuple(
+    """
+    the model considers which step comes next given the results so far and the question asked it
+    weighs evidence from each tool output checks consistency between sources and notes what remains
+    uncertain before it writes a concise answer with references to the documents used analysis
+    shows that the retrieved passages agree on the main point while differing in detail
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the OpenAI API carries it
+
+
+@dataclass(frozen=True)
+class TurnError:
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One rendered model response."""
+
+    content: str
+    tool_calls: tuple[ToolCall, ...]
+    output_tokens: int
+    error: TurnError | None = None
+    delay_s: float = 0.0
+    overrun: bool = False
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
+
+
+@dataclass(frozen=True)
+class Script:
+    turns: tuple[dict[str, Any], ...]
+    threads: dict[str, Script] = field(default_factory=dict)
+
+    @staticmethod
+    def from_dict(data: Any, origin: str = "script") -> Script:
+        if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
+            raise UsageError(f"{origin}: expected an object with a 'turns' list")
+        turns = tuple(_validate_turn(t, f"{origin}: turns[{i}]") for i, t in enumerate(data["turns"]))
+        raw_threads = data.get("threads", {})
+        if not isinstance(raw_threads, dict):
+            raise UsageError(f"{origin}: 'threads' must map a first user message to a script")
+        threads = {k: Script.from_dict(v, f"{origin}: threads[{k[:30]!r}]") for k, v in raw_threads.items()}
+        return Script(turns, threads)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"turns": list(self.turns)}
+        if self.threads:
+            out["threads"] = {k: v.to_dict() for k, v in self.threads.items()}
+        return out
+
+
+def _validate_turn(turn: Any, where: str) -> dict[str, Any]:
+    if not isinstance(turn, dict):
+        raise UsageError(f"{where}: a turn must be an object")
+    if "error" in turn:
+        err = turn["error"]
+        if not isinstance(err, dict) or not isinstance(err.get("status"), int):
+            raise UsageError(f"{where}: 'error' needs an integer 'status'")
+    elif "tool_calls" in turn:
+        calls = turn["tool_calls"]
+        if not isinstance(calls, list) or not calls:
+            raise UsageError(f"{where}: 'tool_calls' must be a non-empty list")
+        for j, call in enumerate(calls):
+            if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+                raise UsageError(f"{where}: tool_calls[{j}] needs a 'name'")
+            if not isinstance(call.get("args", {}), dict):
+                raise UsageError(f"{where}: tool_calls[{j}].args must be an object")
+    elif not isinstance(turn.get("content"), str):
+        raise UsageError(f"{where}: a turn needs 'tool_calls', 'content' or 'error'")
+    tokens = turn.get("output_tokens")
+    if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+        raise UsageError(f"{where}: 'output_tokens' must be a whole number >= 1")
+    delay = turn.get("delay_s", 0)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+        raise UsageError(f"{where}: 'delay_s' must be a number >= 0")
+    return turn
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of one chat message (string content or text parts)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def prompt_tokens(request: dict[str, Any]) -> int:
+    """~4 characters per token over messages, tool calls and tool definitions."""
+    chars = 0
+    for message in request.get("messages", []):
+        chars += len(message_text(message))
+        if message.get("tool_calls"):
+            chars += len(json.dumps(message["tool_calls"]))
+    if request.get("tools"):
+        chars += len(json.dumps(request["tools"]))
+    return max(1, math.ceil(chars / CHARS_PER_TOKEN))
+
+
+def choose_reply(request: dict[str, Any], script: Script | None, key: str) -> Reply:
+    """The reply for this request: from the script's turn, or from the generic policy."""
+    messages = request.get("messages", [])
+    turn_index = sum(1 for m in messages if m.get("role") == "assistant")
+    first_user = next((message_text(m) for m in messages if m.get("role") == "user"), "")
+    if script is not None:
+        thread = script.threads.get(first_user)
+        active = thread if thread is not None else script
+        thread_key = first_user if thread is not None else ""
+        if turn_index < len(active.turns):
+            return _render(active.turns[turn_index], f"{key}|{thread_key}|{turn_index}")
+        return _render(
+            {"content": "I have what I need; here is the final answer."},
+            f"{key}|{thread_key}|{turn_index}",
+            overrun=True,
+        )
+    return _generic_reply(request, turn_index, f"{key}|{first_user}|{turn_index}")
+
+
+def _generic_reply(request: dict[str, Any], turn_index: int, seed_key: str) -> Reply:
+    """Call each bound tool once, in order, with schema-valid arguments; then answer."""
+    tools = [t.get("function", {}) for t in request.get("tools") or [] if isinstance(t, dict)]
+    if turn_index < len(tools):
+        fn = tools[turn_index]
+        rng = random.Random(seed_key)
+        args = example_arguments(fn.get("parameters") or {}, rng)
+        turn = {
+            "tool_calls": [{"name": fn.get("name", "tool"), "args": args}],
+            "output_tokens": GENERIC_TOOL_TURN_TOKENS,
+        }
+        return _render(turn, seed_key)
+    return _render(
+        {"content": "Here is the answer based on the tool results.", "output_tokens": GENERIC_ANSWER_TOKENS}, seed_key
+    )
+
+
+def _render(turn: dict[str, Any], seed_key: str, *, overrun: bool = False) -> Reply:
+    delay = float(turn.get("delay_s", 0))
+    if "error" in turn:
+        err = turn["error"]
+        return Reply("", (), 0, TurnError(int(err["status"]), str(err.get("message", "simulated error"))), delay)
+    calls = tuple(
+        ToolCall(_call_id(seed_key, i), c["name"], json.dumps(c.get("args", {}), separators=(",", ":")))
+        for i, c in enumerate(turn.get("tool_calls", []))
+    )
+    content = turn.get("content", "")
+    used = len(content) + sum(len(c.arguments) for c in calls)
+    wanted = turn.get("output_tokens")
+    if wanted is None:
+        wanted = max(1, math.ceil(used / CHARS_PER_TOKEN))
+    missing = wanted * CHARS_PER_TOKEN - used
+    if missing > 0:
+        content = _pad(content, missing, random.Random(seed_key))
+        used += missing
+    tokens = max(wanted, math.ceil(used / CHARS_PER_TOKEN))
+    return Reply(content, calls, tokens, None, delay, overrun)
+
+
+def _pad(content: str, extra: int, rng: random.Random) -> str:
+    words: list[str] = []
+    length = 0
+    while length < extra:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        length += len(word) + 1
+    filler = (" " if content else "") + " ".join(words)
+    return content + filler[:extra]
+
+
+def _call_id(seed_key: str, index: int) -> str:
+    return "call_" + hashlib.sha1(f"{seed_key}|{index}".encode()).hexdigest()[:24]
+
+
+def example_arguments(schema: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """Arguments valid for a tool's JSON schema (required fields, or all if none are)."""
+    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    value = _example(schema, defs, rng, depth=0)
+    return value if isinstance(value, dict) else {}
+
+
+def _example(schema: dict[str, Any], defs: dict[str, Any], rng: random.Random, depth: int) -> Any:
+    if depth > 8:
+        return None
+    if "$ref" in schema:
+        target = defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {})
+        return _example(target, defs, rng, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "default" in schema and schema["default"] is not None:
+        return schema["default"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key, []) if o.get("type") != "null"]
+        if options:
+            return _example(options[0], defs, rng, depth + 1)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "object":
+        props = schema.get("properties", {})
+        names = schema.get("required") or list(props)
+        return {n: _example(props.get(n, {}), defs, rng, depth + 1) for n in names}
+    if kind == "array":
+        count = max(1, int(schema.get("minItems", 1)))
+        return [_example(schema.get("items", {}), defs, rng, depth + 1) for _ in range(count)]
+    if kind == "integer":
+        if "minimum" in schema:
+            low = int(schema["minimum"])
+        elif "exclusiveMinimum" in schema:
+            low = int(schema["exclusiveMinimum"]) + 1
+        else:
+            low = 1
+        high = int(schema.get("maximum", max(low, 10)))
+        return rng.randint(low, max(low, high))
+    if kind == "number":
+        bottom = float(schema.get("minimum", 0.0))
+        top = float(schema.get("maximum", bottom + 10.0))
+        return round(rng.uniform(bottom, top), 3)
+    if kind == "boolean":
+        return True
+    text = " ".join(rng.choice(_WORDS) for _ in range(3))
+    min_len = int(schema.get("minLength", 0))
+    max_len = int(schema.get("maxLength", 10_000))
+    text = (text * (1 + min_len // max(1, len(text))))[: max(min_len, min(len(text), max_len))]
+    return text

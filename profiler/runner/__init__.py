@@ -1,0 +1,1 @@
+"""Run orchestration: the model server process, the workload process, the run directory."""

@@ -1,0 +1,232 @@
+"""`orchestrace run`: model server + workload process + run directory, start to finish."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from profiler import __version__
+from profiler.analysis.summary import RunSummary, summarize
+from profiler.errors import UsageError
+from profiler.modelserver.presets import load_preset
+from profiler.runner import environment
+from profiler.runner.plan import RunOptions, RunPlan, plan, validate
+from profiler.runner.processes import ServerProcess, WorkloadProcess
+from profiler.runner.ui import RunDisplay
+from profiler.store.rundir import SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.spans import read_span_file
+
+ENDPOINT_CHECK_TIMEOUT_S = 5.0
+INTERRUPT_GRACE_S = 20.0
+
+# exit statuses of `orchestrace run`
+EXIT_OK, EXIT_FAILED, EXIT_RUN_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: RunDir
+    status: str  # completed | completed_with_errors | failed | interrupted
+    wall_s: float
+    summary: RunSummary
+    message: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {"completed": EXIT_OK, "completed_with_errors": EXIT_RUN_ERRORS, "interrupted": EXIT_INTERRUPTED}.get(
+            self.status, EXIT_FAILED
+        )
+
+
+def check_endpoint(url: str) -> None:
+    """Fail fast, with one line, when nothing answers at the endpoint."""
+    try:
+        httpx.get(url.rstrip("/") + "/models", timeout=ENDPOINT_CHECK_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise UsageError(
+            f"cannot reach --endpoint {url}: {type(exc).__name__}: {exc or 'no answer'}; "
+            "check the URL and that the server is running"
+        ) from None
+
+
+def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total: int) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "run_id": run_dir.run_id,
+        "tool": {"name": "orchestrace", "version": __version__},
+        "command": ["orchestrace", *options.argv],
+        "workload": {
+            "agent": options.agent,
+            "graph": options.graph,
+            "inputs": str(options.inputs) if options.inputs else None,
+            "agent_runs": total,
+            "concurrency": options.concurrency,
+            "seed": options.seed,
+        },
+        "model": model,
+        "versions": environment.versions(),
+        "host": environment.host(),
+        "status": "running",
+        "started_at": iso(time.time()),
+        "started_unix": time.time(),
+        "degraded": [],
+    }
+
+
+def execute(options: RunOptions, display: RunDisplay) -> RunResult:
+    options = validate(options)
+    run_plan = plan(options)
+    if options.simulated:
+        assert options.model is not None
+        preset = load_preset(options.model)
+        model: dict[str, Any] = {
+            "kind": "simulated",
+            "preset": preset.to_dict(),
+            "note": "model timing is SIMULATED from the preset; HTTP and JSON are real",
+        }
+    else:
+        assert options.endpoint is not None
+        check_endpoint(options.endpoint)
+        model = {"kind": "endpoint", "endpoint": options.endpoint, "model_name": options.model_name}
+    try:
+        run_dir = RunDir.create(options.out, options.label)
+    except OSError as exc:
+        raise UsageError(f"cannot create a run directory under {options.out}: {exc.strerror or exc}") from None
+    run_dir.write_manifest(_manifest(options, run_dir, model, len(run_plan.runs)))
+    display.note(f"run directory: {run_dir.path}")
+    started = time.monotonic()
+    server: ServerProcess | None = None
+    status, message = "failed", ""
+    finished: dict[str, Any] = {}
+    try:
+        if options.simulated:
+            server = _start_server(options, run_plan, run_dir)
+            base_url, model_name = server.base_url, preset.model
+            display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
+        else:
+            assert options.endpoint is not None and options.model_name is not None
+            base_url, model_name = options.endpoint, options.model_name
+        config = _workload_config(options, run_dir, run_plan, base_url, model_name)
+        status, message, finished = _supervise(config, run_dir, display)
+    except KeyboardInterrupt:
+        status, message = "interrupted", "interrupted before the workload started"
+    finally:
+        if server is not None:
+            server.stop()
+        wall = time.monotonic() - started
+        spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
+        summary = summarize(spans.spans if spans else [])
+        if status == "completed" and summary.errors:
+            status = "completed_with_errors"
+        run_dir.update_manifest(
+            status=status,
+            message=message,
+            ended_at=iso(time.time()),
+            ended_unix=time.time(),
+            wall_s=wall,
+            workload_result=finished,
+            summary=asdict(summary),
+        )
+    return RunResult(run_dir, status, wall, summary, message)
+
+
+def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir) -> ServerProcess:
+    assert options.model is not None
+    scripts_path = script_path = None
+    if run_plan.scripts:
+        scripts_path = run_dir.file("scripts.json")
+        write_json_atomic(scripts_path, run_plan.scripts)
+    if run_plan.default_script is not None:
+        script_path = run_dir.file("script.json")
+        write_json_atomic(script_path, run_plan.default_script)
+    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path)
+
+
+def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str) -> Path:
+    config = {
+        "run_id": run_dir.run_id,
+        "run_dir": str(run_dir.path),
+        "label": options.label,
+        "agent": options.agent,
+        "graph": options.graph,
+        "runs": run_plan.runs,
+        "concurrency": options.concurrency,
+        "base_url": base_url,
+        "model_name": model_name,
+        "api_key_env": None if options.simulated else options.api_key_env,
+        "request_timeout_s": options.request_timeout_s,
+        "max_retries": options.max_retries,
+        "recursion_limit": options.recursion_limit,
+        "seed": options.seed,
+    }
+    path = run_dir.file("workload.json")
+    write_json_atomic(path, config)
+    return path
+
+
+def _supervise(config_path: Path, run_dir: RunDir, display: RunDisplay) -> tuple[str, str, dict[str, Any]]:
+    """Follow the workload's progress; Ctrl-C asks it to stop and flush, a second one kills it."""
+    workload = WorkloadProcess(config_path, run_dir.file("workload.log"))
+    interrupted_at: float | None = None
+    finished: dict[str, Any] = {}
+    fatal = ""
+    started = False
+    try:
+        events = workload.events()
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                break
+            except KeyboardInterrupt:
+                if interrupted_at is None:
+                    interrupted_at = time.monotonic()
+                    display.note("interrupting: flushing what was recorded (Ctrl-C again to kill)")
+                    workload.interrupt()
+                    continue
+                workload.kill()
+                break
+            if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
+                workload.kill()
+            if event is None:
+                display.tick()
+            elif event["event"] == "started":
+                started = True
+                display.start(event["total"], event["agent"])
+            elif event["event"] == "run":
+                display.advance(event["ok"], event.get("error"))
+            elif event["event"] == "fatal":
+                fatal = event["message"]
+            elif event["event"] == "finished":
+                finished = event
+    finally:
+        if started:
+            display.close()
+        code = workload.wait()
+    if interrupted_at is not None or finished.get("status") == "interrupted":
+        return "interrupted", "interrupted by the user", finished
+    if fatal:
+        if not started:
+            raise UsageError(fatal)
+        return "failed", fatal, finished
+    if code != 0 or not finished:
+        return "failed", f"the workload process exited with status {code}; see {run_dir.file('workload.log')}", finished
+    return "completed", "", finished
+
+
+def summary_lines(result: RunResult) -> list[str]:
+    s = result.summary
+    lines = [
+        f"agent runs   {s.agent_runs} ({s.errors} failed)",
+        f"wall time    {result.wall_s:.2f} s",
+        f"LLM calls    {s.llm_calls} ({s.llm_errors} failed), tokens in {s.input_tokens:,} / out {s.output_tokens:,}",
+        f"tool calls   {s.tool_calls} ({s.tool_errors} failed)",
+        f"run dir      {result.run_dir.path}",
+    ]
+    if result.message:
+        lines.append(f"status       {result.status}: {result.message}")
+    return lines

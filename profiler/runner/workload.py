@@ -1,0 +1,199 @@
+"""The workload process: builds the graph and runs the agent tasks under instrumentation.
+
+Started by `orchestrace run` with a JSON config; reports progress as JSON lines on the
+file descriptor named by ORCHESTRACE_PROGRESS_FD. Its stdout/stderr go to workload.log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from profiler.errors import UsageError
+from profiler.instrument.callbacks import SpanCallbackHandler
+from profiler.instrument.telemetry import Telemetry, resource_for
+from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
+from profiler.store.spanfile import append_line
+
+PROGRESS_FD_ENV = "ORCHESTRACE_PROGRESS_FD"
+
+
+class Progress:
+    """JSON lines to the parent; silent if there is no channel."""
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    def send(self, event: str, **fields: Any) -> None:
+        if self._fd is None:
+            return
+        try:
+            append_line(self._fd, (json.dumps({"event": event, **fields}) + "\n").encode())
+        except OSError:
+            self._fd = None  # parent gone: keep working, the run directory is what matters
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    index: int
+    key: str
+    input: dict[str, Any]
+    scripted: bool = False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+class Workload:
+    def __init__(self, config: dict[str, Any], progress: Progress) -> None:
+        self.config = config
+        self.progress = progress
+        self.telemetry = Telemetry(
+            resource_for(f"orchestrace-{config['label']}", config["run_id"], {"orchestrace.agent": config["label"]}),
+            Path(config["run_dir"]) / "spans.jsonl",
+        )
+        self.tracer = self.telemetry.provider.get_tracer("orchestrace")
+        self.errors = 0
+        self.completed = 0
+
+    def build(self) -> tuple[Any, SpanCallbackHandler, str]:
+        from profiler.models import chat_model
+        from profiler.runner.graphs import build_graph
+
+        cfg = self.config
+        api_key = os.environ.get(cfg["api_key_env"]) if cfg.get("api_key_env") else None
+        model = chat_model(
+            cfg["base_url"],
+            cfg["model_name"],
+            api_key=api_key,
+            timeout_s=cfg["request_timeout_s"],
+            max_retries=cfg["max_retries"],
+        )
+        graph, name = build_graph(cfg.get("agent"), cfg.get("graph"), model)
+        return graph, SpanCallbackHandler(self.tracer, agent_name=name), name
+
+    async def run_one(self, graph: Any, handler: SpanCallbackHandler, name: str, run: AgentRun) -> None:
+        token = otel_context.attach(baggage.set_baggage(SCRIPT_BAGGAGE_KEY, run.key)) if run.scripted else None
+        try:
+            await self._invoke(graph, handler, name, run)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    async def _invoke(self, graph: Any, handler: SpanCallbackHandler, name: str, run: AgentRun) -> None:
+        attributes: dict[str, AttributeValue] = {
+            gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
+            gen_ai.GEN_AI_AGENT_NAME: name,
+            "orchestrace.task.id": run.key,
+            "orchestrace.task.index": run.index,
+        }
+        started = time.perf_counter()
+        error: str | None = None
+        with self.tracer.start_as_current_span(
+            f"invoke_agent {name}", attributes=attributes, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                await graph.ainvoke(
+                    run.input, {"callbacks": [handler], "recursion_limit": self.config["recursion_limit"]}
+                )
+            except asyncio.CancelledError:
+                span.set_status(Status(StatusCode.ERROR, "interrupted"))
+                raise
+            except Exception as exc:
+                error = _first_line(exc)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, error))
+                span.set_attribute("error.type", type(exc).__qualname__)
+        if error:
+            self.errors += 1
+        else:
+            self.completed += 1
+        self.progress.send(
+            "run",
+            index=run.index,
+            key=run.key,
+            ok=error is None,
+            error=error,
+            wall_s=round(time.perf_counter() - started, 6),
+        )
+
+    async def run_all(self, graph: Any, handler: SpanCallbackHandler, name: str, runs: list[AgentRun]) -> None:
+        queue: asyncio.Queue[AgentRun] = asyncio.Queue()
+        for run in runs:
+            queue.put_nowait(run)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await self.run_one(graph, handler, name, queue.get_nowait())
+
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await asyncio.gather(*(worker() for _ in range(self.config["concurrency"])))
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    fd = os.environ.get(PROGRESS_FD_ENV)
+    progress = Progress(int(fd) if fd else None)
+    random.seed(config["seed"])
+    workload = Workload(config, progress)
+    runs = [AgentRun(i, r["key"], r["input"], r.get("scripted", False)) for i, r in enumerate(config["runs"])]
+    handler: SpanCallbackHandler | None = None
+    status = "completed"
+    try:
+        try:
+            graph, handler, name = workload.build()
+        except UsageError as exc:
+            progress.send("fatal", message=str(exc))
+            return 1
+        progress.send("started", total=len(runs), agent=name)
+        asyncio.run(workload.run_all(graph, handler, name, runs))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        status = "interrupted"
+    except Exception as exc:
+        traceback.print_exc()
+        progress.send("fatal", message=f"workload crashed: {_first_line(exc)} (see workload.log)")
+        status = "failed"
+    finally:
+        incomplete = handler.end_open_spans(status) if handler is not None else 0
+        workload.telemetry.shutdown()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        progress.send(
+            "finished",
+            status=status,
+            completed=workload.completed,
+            errors=workload.errors,
+            incomplete_spans=incomplete,
+            spans_written=_exported(workload),
+            cpu_s=time.process_time(),
+            children_cpu_s=usage.ru_utime + usage.ru_stime,
+        )
+    return {"completed": 0, "interrupted": 130}.get(status, 1)
+
+
+def _exported(workload: Workload) -> int:
+    exporter = workload.telemetry.file_exporter
+    return exporter.exported if exporter is not None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Run directory: the unit every command reads and writes."""

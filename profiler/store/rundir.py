@@ -1,0 +1,82 @@
+"""Create and update run directories (`traces/<run-id>/`) and their manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+MANIFEST = "manifest.json"
+SPANS = "spans.jsonl"
+PROCESS = "process.jsonl"
+REPORT = "report.json"
+SAMPLES = "samples"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id(label: str, now: float | None = None) -> str:
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40] or "run"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class RunDir:
+    """One run's directory; the manifest is rewritten atomically on every update."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, out: Path, label: str) -> RunDir:
+        out.mkdir(parents=True, exist_ok=True)
+        for _ in range(10):
+            path = out / new_run_id(label)
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            (path / SAMPLES).mkdir()
+            return cls(path)
+        raise RuntimeError(f"could not create a unique run directory under {out}")
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def spans(self) -> Path:
+        return self.path / SPANS
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def read_manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        return data
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        manifest = self.read_manifest() if self.manifest_path.exists() else {}
+        manifest.update(changes)
+        self.write_manifest(manifest)
+        return manifest
