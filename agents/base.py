@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,3 +39,13 @@ def tool_turn(tokens: int, *calls: tuple[str, dict[str, Any]]) -> dict[str, Any]
 
 def answer_turn(text: str, tokens: int) -> dict[str, Any]:
     return {"content": text, "output_tokens": tokens}
+
+
+def lazy_build(target: str) -> Callable[[BaseChatModel], Any]:
+    """A graph factory imported on first call, so listing agents and tasks stays cheap."""
+
+    def build(model: BaseChatModel) -> Any:
+        module, _, name = target.partition(":")
+        return getattr(import_module(module), name)(model)
+
+    return build

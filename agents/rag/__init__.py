@@ -1,31 +1,12 @@
 """`rag`: retrieval-augmented QA over the standard library docs (BM25 + dense search, read, assemble)."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from langchain_core.language_models import BaseChatModel
-
-from agents.base import AgentSpec
+from agents.base import AgentSpec, lazy_build
 from agents.rag.tasks import tasks
-from agents.rag.tools import library, make_tools
-from agents.react import react_graph
-
-SYSTEM_PROMPT = (
-    "You answer questions about the Python standard library. Search the documentation with both "
-    "search tools, read the most relevant entries, assemble the supporting sentences, then answer "
-    "with citations to document ids."
-)
-
-
-def build(model: BaseChatModel) -> Any:
-    return react_graph(model, make_tools(library()), SYSTEM_PROMPT, name="rag")
-
 
 SPEC = AgentSpec(
     name="rag",
     description="Retrieval QA over stdlib docstrings: BM25 + dense TF-IDF search (numpy), read, extractive answer",
     workload_class="RAG (Haystack-style retrieval pipeline; Raj et al. 2025)",
-    build=build,
+    build=lazy_build("agents.rag.graph:build"),
     tasks=tasks,
 )

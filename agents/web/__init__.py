@@ -1,30 +1,12 @@
 """`web`: research agent over a loopback documentation site (search, fetch + HTML parsing, LexRank)."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from langchain_core.language_models import BaseChatModel
-
-from agents.base import AgentSpec
-from agents.react import react_graph
+from agents.base import AgentSpec, lazy_build
 from agents.web.tasks import tasks
-from agents.web.tools import Site, make_tools
-
-SYSTEM_PROMPT = (
-    "You are a web research agent. Search the documentation site, fetch the most relevant pages, "
-    "summarise the key page, then write a short report citing the URLs you used."
-)
-
-
-def build(model: BaseChatModel) -> Any:
-    return react_graph(model, make_tools(Site()), SYSTEM_PROMPT, name="web")
-
 
 SPEC = AgentSpec(
     name="web",
     description="Web research over a loopback docs site: search, fetch + HTML parsing, LexRank summaries",
     workload_class="web agent (LangChain web agent; Raj et al. 2025)",
-    build=build,
+    build=lazy_build("agents.web.graph:build"),
     tasks=tasks,
 )

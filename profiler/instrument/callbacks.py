@@ -123,6 +123,9 @@ class SpanCallbackHandler(BaseCallbackHandler):
             run.span.record_exception(error)
             run.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
             run.span.set_attribute("error.type", type(error).__qualname__)
+            status_code = getattr(error, "status_code", None)
+            if isinstance(status_code, int):
+                run.span.set_attribute("http.response.status_code", status_code)
         run.span.end()
         return run
 

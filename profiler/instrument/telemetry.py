@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from profiler import __version__
-from profiler.store.spanfile import Enricher, JsonlSpanExporter
+from profiler.store.spanfile import JsonlSpanExporter
+from profiler.store.spanrelay import AttributeSource, RelaySpanExporter
 
 # Short export delay: a hard kill loses at most this much of ended spans.
 EXPORT_DELAY_MS = 200
@@ -37,22 +38,27 @@ def resource_for(service: str, run_id: str | None, extra: dict[str, Any] | None 
 
 
 class Telemetry:
-    """A tracer provider writing to a span file (and any extra exporters)."""
+    """A tracer provider whose spans go to a span writer process (`span_fd`) or straight to a file."""
 
     def __init__(
         self,
         resource: Resource,
-        spans_path: str | Path | None,
+        *,
+        span_fd: int | None = None,
+        spans_path: str | Path | None = None,
         extra_exporters: list[SpanExporter] | None = None,
-        enrich: Enricher | None = None,
+        extra_attributes: AttributeSource | None = None,
     ) -> None:
         self.provider = TracerProvider(resource=resource)
-        self.file_exporter: JsonlSpanExporter | None = None
-        if spans_path is not None:
-            self.file_exporter = JsonlSpanExporter(spans_path, enrich=enrich)
+        self.exporter: RelaySpanExporter | JsonlSpanExporter | None = None
+        if span_fd is not None:
+            self.exporter = RelaySpanExporter(span_fd, extra_attributes)
+        elif spans_path is not None:
+            self.exporter = JsonlSpanExporter(spans_path)
+        if self.exporter is not None:
             self.provider.add_span_processor(
                 BatchSpanProcessor(
-                    self.file_exporter,
+                    self.exporter,
                     schedule_delay_millis=EXPORT_DELAY_MS,
                     max_queue_size=65536,
                     max_export_batch_size=512,

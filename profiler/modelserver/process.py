@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--spans", help="append the server's SERVER spans to this OTLP JSON lines file")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--span-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -62,10 +65,13 @@ def build_server(args: argparse.Namespace) -> ModelServer:
     return ModelServer(preset, scripts=scripts, default_script=default)
 
 
-async def serve(server: ModelServer, host: str, port: int, announce_json: bool) -> None:
+async def serve(server: ModelServer, host: str, port: int, announce_json: bool, listen_fd: int | None) -> None:
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    if listen_fd is not None:  # a socket the parent already bound: clients may connect before we serve
+        site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=listen_fd))
+    else:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else port
     stop = asyncio.Event()
@@ -84,19 +90,27 @@ async def serve(server: ModelServer, host: str, port: int, announce_json: bool) 
     await runner.cleanup()
 
 
+# The span exporter thread holds the GIL while it encodes; hand it back to the event loop
+# quickly so simulated timing stays within about a millisecond of the model.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def run(args: argparse.Namespace) -> int:
     server = build_server(args)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     telemetry = Telemetry(
-        resource_for(SERVICE_NAME, args.run_id, {"orchestrace.preset": server.preset.name}), args.spans
+        resource_for(SERVICE_NAME, args.run_id, {"orchestrace.preset": server.preset.name}),
+        span_fd=args.span_fd,
+        spans_path=args.spans,
     )
     server.tracer = telemetry.provider.get_tracer("orchestrace.modelserver")
     try:
         try:
             import uvloop
 
-            uvloop.run(serve(server, args.host, args.port, args.ready_json))
+            uvloop.run(serve(server, args.host, args.port, args.ready_json, args.listen_fd))
         except ImportError:
-            asyncio.run(serve(server, args.host, args.port, args.ready_json))
+            asyncio.run(serve(server, args.host, args.port, args.ready_json, args.listen_fd))
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     finally:

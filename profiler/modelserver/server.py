@@ -10,9 +10,8 @@ import asyncio
 import itertools
 import json
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -65,13 +64,11 @@ class ModelServer:
         scripts: dict[str, Script] | None = None,
         default_script: Script | None = None,
         tracer: trace.Tracer | None = None,
-        chunk_interval_s: float = 0.005,
     ) -> None:
         self.preset = preset
         self.scripts = scripts or {}
         self.default_script = default_script
         self.tracer = tracer or trace.get_tracer("orchestrace.modelserver")
-        self.chunk_interval_s = chunk_interval_s
         self._ids = itertools.count(1)
         self._driver: AcceleratorDriver | None = None
         self.requests_served = 0
@@ -163,10 +160,11 @@ class ModelServer:
         waiter = self.driver.submit(rid, n_prompt, reply.output_tokens)
         try:
             if stream:
-                response = await self._stream(request, body, reply, rid, waiter)
+                response = await self._stream(request, body, reply, rid, waiter, n_prompt)
             else:
                 await waiter.done
                 response = web.json_response(_completion(rid, body["model"], reply, n_prompt))
+                waiter.done_sent = self.driver.now()
             self.requests_served += 1
             return response
         except (asyncio.CancelledError, ConnectionResetError):
@@ -187,44 +185,41 @@ class ModelServer:
                     "orchestrace.server.decode_s": timing.decode_s,
                     "orchestrace.server.batch_size": timing.batch_at_admission,
                     "orchestrace.server.script_overrun": reply.overrun,
+                    **waiter.lateness(),
                 }
             )
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: Reply, rid: str, waiter: Waiter
+        self, request: web.Request, body: dict[str, Any], reply: Reply, rid: str, waiter: Waiter, n_prompt: int
     ) -> web.StreamResponse:
         await waiter.first_token
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        events = _token_events(rid, body["model"], reply)
+        chunks = ChunkFormat(rid, body["model"])
+        events = _token_events(chunks, reply)
+        self.driver.stream(waiter)
+        pending = chunks.delta('{"role":"assistant","content":""}')
         sent = 0
-        total = len(events)
-        head = _sse(_chunk(rid, body["model"], {"role": "assistant", "content": ""}))
         while True:
-            ready = total if waiter.done.done() else min(total, math.floor(self.driver.decoded_tokens(waiter) + 1e-09))
-            if ready > sent or head:
-                await response.write((head + "".join(events[sent:ready])).encode())
-                head = ""
-                sent = ready
-            if sent >= total:
+            ready = min(reply.output_tokens, int(waiter.decoded + 1e-9))
+            pending += "".join(itertools.islice(events, ready - sent))
+            sent = max(sent, ready)
+            if pending:
+                await response.write(pending.encode())
+                pending = ""
+                if waiter.first_sent is None:
+                    waiter.first_sent = self.driver.now()
+            if sent >= reply.output_tokens:
                 break
-            await asyncio.wait([waiter.done], timeout=self.chunk_interval_s)
-        tail = _sse(_chunk(rid, body["model"], {}, reply.finish_reason))
+            waiter.progress.clear()
+            await waiter.progress.wait()
+        tail = chunks.delta("{}", reply.finish_reason)
         options = body.get("stream_options") or {}
         if options.get("include_usage"):
-            usage = _usage(prompt_tokens(body), reply.output_tokens)
-            tail += _sse(
-                {
-                    "id": rid,
-                    "object": "chat.completion.chunk",
-                    "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [],
-                    "usage": usage,
-                }
-            )
+            tail += chunks.usage(_usage(n_prompt, reply.output_tokens))
         await response.write((tail + "data: [DONE]\n\n").encode())
         await response.write_eof()
+        waiter.done_sent = self.driver.now()
         return response
 
 
@@ -265,46 +260,56 @@ def _completion(rid: str, model: str, reply: Reply, n_prompt: int) -> dict[str, 
     }
 
 
-def _chunk(rid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
+class ChunkFormat:
+    """SSE chunks of one completion from string templates (JSON-encoding only the text pieces)."""
+
+    def __init__(self, rid: str, model: str) -> None:
+        created = int(time.time())
+        self._head = (
+            f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},"model":{json.dumps(model)},'
+        )
+        self._choice = self._head + '"choices":[{"index":0,"delta":'
+
+    def delta(self, delta_json: str, finish: str | None = None) -> str:
+        reason = "null" if finish is None else json.dumps(finish)
+        return f'{self._choice}{delta_json},"logprobs":null,"finish_reason":{reason}}}]}}\n\n'
+
+    def content(self, piece: str) -> str:
+        return self.delta('{"content":' + json.dumps(piece) + "}")
+
+    def tool_start(self, index: int, call_id: str, name: str) -> str:
+        return self.delta(
+            f'{{"tool_calls":[{{"index":{index},"id":{json.dumps(call_id)},"type":"function",'
+            f'"function":{{"name":{json.dumps(name)},"arguments":""}}}}]}}'
+        )
+
+    def tool_arguments(self, index: int, piece: str) -> str:
+        return self.delta(f'{{"tool_calls":[{{"index":{index},"function":{{"arguments":{json.dumps(piece)}}}}}]}}')
+
+    def usage(self, usage: dict[str, int]) -> str:
+        return f'{self._head}"choices":[],"usage":{json.dumps(usage)}}}\n\n'
 
 
-def _sse(payload: dict[str, Any]) -> str:
-    return "data: " + json.dumps(payload, separators=(",", ":")) + "\n\n"
-
-
-def _token_events(rid: str, model: str, reply: Reply) -> list[str]:
-    """The SSE chunks for each output token (4 characters each), as a real API streams them."""
+def _token_events(chunks: ChunkFormat, reply: Reply) -> Iterator[str]:
+    """The SSE chunks of each output token (4 characters each), produced as the stream needs them."""
     segments: list[tuple[int, str]] = []  # (-1 for content, else tool call index), text
     if reply.content:
         segments.append((-1, reply.content))
     segments += [(i, call.arguments) for i, call in enumerate(reply.tool_calls)]
-    chars = [(kind, ch) for kind, text in segments for ch in text]
-    events: list[str] = []
-    started: set[int] = set()
-    for start in range(0, len(chars), CHARS_PER_TOKEN):
-        text = ""
-        for kind, group in itertools.groupby(chars[start : start + CHARS_PER_TOKEN], key=lambda c: c[0]):
-            piece = "".join(ch for _, ch in group)
-            if kind == -1:
-                text += _sse(_chunk(rid, model, {"content": piece}))
-                continue
-            if kind not in started:
-                started.add(kind)
-                call = reply.tool_calls[kind]
-                header = {
-                    "index": kind,
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": ""},
-                }
-                text += _sse(_chunk(rid, model, {"tool_calls": [header]}))
-            text += _sse(_chunk(rid, model, {"tool_calls": [{"index": kind, "function": {"arguments": piece}}]}))
-        events.append(text)
-    return events
+    token = ""
+    filled = 0
+    for kind, text in segments:
+        if kind >= 0:
+            token += chunks.tool_start(kind, reply.tool_calls[kind].id, reply.tool_calls[kind].name)
+        position = 0
+        while position < len(text):
+            take = CHARS_PER_TOKEN - filled
+            piece = text[position : position + take]
+            position += len(piece)
+            filled += len(piece)
+            token += chunks.content(piece) if kind < 0 else chunks.tool_arguments(kind, piece)
+            if filled == CHARS_PER_TOKEN:
+                yield token
+                token, filled = "", 0
+    if token:
+        yield token

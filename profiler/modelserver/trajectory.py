@@ -31,6 +31,7 @@ _WORDS = tuple(
     shows that the retrieved passages agree on the main point while differing in detail
     """.split()
 )
+_FILLER = " ".join(_WORDS) + " "
 
 
 @dataclass(frozen=True)
@@ -186,20 +187,17 @@ def _render(turn: dict[str, Any], seed_key: str, *, overrun: bool = False) -> Re
         wanted = max(1, math.ceil(used / CHARS_PER_TOKEN))
     missing = wanted * CHARS_PER_TOKEN - used
     if missing > 0:
-        content = _pad(content, missing, random.Random(seed_key))
+        content = _pad(content, missing, seed_key)
         used += missing
     tokens = max(wanted, math.ceil(used / CHARS_PER_TOKEN))
     return Reply(content, calls, tokens, None, delay, overrun)
 
 
-def _pad(content: str, extra: int, rng: random.Random) -> str:
-    words: list[str] = []
-    length = 0
-    while length < extra:
-        word = rng.choice(_WORDS)
-        words.append(word)
-        length += len(word) + 1
-    filler = (" " if content else "") + " ".join(words)
+def _pad(content: str, extra: int, seed_key: str) -> str:
+    """Filler words to reach the token count: a slice of a fixed text at a per-reply offset."""
+    offset = int(hashlib.sha1(seed_key.encode()).hexdigest()[:8], 16) % len(_FILLER)
+    repeats = 1 + (offset + extra) // len(_FILLER)
+    filler = (" " if content else "") + (_FILLER * (repeats + 1))[offset : offset + extra]
     return content + filler[:extra]
 
 

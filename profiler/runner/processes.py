@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,50 +39,110 @@ def _stop(process: subprocess.Popen[Any], sig: int, timeout: float) -> None:
         process.wait()
 
 
+def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
+    """A bigger pipe buffer absorbs span bursts without blocking the exporter thread."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+
+
+class SpanWriter:
+    """`python -m profiler.store.spanwriter`: one pipe per producer process, spans.jsonl out."""
+
+    def __init__(self, out: Path, producers: int, log: Path) -> None:
+        pipes = [os.pipe() for _ in range(producers)]
+        for _, write_end in pipes:
+            _grow_pipe(write_end)
+        read_ends = [r for r, _ in pipes]
+        with open(log, "ab") as log_handle:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "profiler.store.spanwriter", str(out), *map(str, read_ends)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_handle,
+                stderr=log_handle,
+                pass_fds=read_ends,
+                start_new_session=True,
+            )
+        for fd in read_ends:
+            os.close(fd)
+        self.fds = [w for _, w in pipes]
+
+    def release_parent_ends(self) -> None:
+        """Call once every producer has inherited its pipe: the writer stops when they all close it."""
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+
+    def wait(self, timeout_s: float) -> None:
+        self.release_parent_ends()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 class ServerProcess:
-    """`python -m profiler.modelserver` on a free loopback port, spans into the run directory."""
+    """`python -m profiler.modelserver` on a loopback socket bound here, spans into the run directory.
+
+    Binding in the parent means the URL is known at once, so the workload can start (and
+    import) while the server starts; early connections wait in the socket's backlog.
+    """
 
     def __init__(
-        self, preset: str, run_dir: Path, run_id: str, scripts: Path | None, script: Path | None = None
+        self,
+        preset: str,
+        run_dir: Path,
+        run_id: str,
+        scripts: Path | None,
+        script: Path | None = None,
+        span_fd: int | None = None,
     ) -> None:
         self.log = run_dir / "modelserver.log"
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1024)
+        self.base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
         cmd = [
             sys.executable,
             "-m",
             "profiler.modelserver",
             "--preset",
             preset,
-            "--port",
-            "0",
+            "--listen-fd",
+            str(listener.fileno()),
             "--ready-json",
-            "--spans",
-            str(run_dir / "spans.jsonl"),
             "--run-id",
             run_id,
         ]
+        cmd += ["--span-fd", str(span_fd)] if span_fd is not None else ["--spans", str(run_dir / "spans.jsonl")]
         if scripts is not None:
             cmd += ["--scripts", str(scripts)]
         if script is not None:
             cmd += ["--script", str(script)]
         self._log_handle = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log_handle, start_new_session=True)
-        self.base_url = self._wait_ready()
+        self.process = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=self._log_handle,
+            pass_fds=(listener.fileno(),) if span_fd is None else (listener.fileno(), span_fd),
+            start_new_session=True,
+        )
+        listener.close()
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def _wait_ready(self) -> str:
+    def wait_ready(self) -> None:
+        """Block until the server announced itself; a server that died says why."""
         assert self.process.stdout is not None
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if selector.select(timeout=0.2):
-                line = self.process.stdout.readline()
-                if line:
-                    ready = json.loads(line)
-                    return f"http://127.0.0.1:{ready['port']}/v1"
+            if selector.select(timeout=0.2) and self.process.stdout.readline():
+                return
             if self.process.poll() is not None:
                 break
         self.stop()
@@ -96,48 +158,54 @@ class ServerProcess:
 class WorkloadProcess:
     """`python -m profiler.runner.workload CONFIG` with a progress pipe."""
 
-    def __init__(self, config_path: Path, log_path: Path) -> None:
-        from profiler.runner.workload import PROGRESS_FD_ENV
+    def __init__(self, config_path: Path, log_path: Path, span_fd: int | None = None) -> None:
+        from profiler.runner.workload import PROGRESS_FD_ENV, SPAN_FD_ENV
 
         read_fd, write_fd = os.pipe()
         env = {**os.environ, PROGRESS_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
+        inherited = [write_fd]
+        if span_fd is not None:
+            env[SPAN_FD_ENV] = str(span_fd)
+            inherited.append(span_fd)
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "profiler.runner.workload", str(config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,),
+                pass_fds=inherited,
                 env=env,
                 start_new_session=True,
             )
         os.close(write_fd)
         self._reader: IO[bytes] = os.fdopen(read_fd, "rb")
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._reader, selectors.EVENT_READ)
         self._buffer = b""
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def events(self, poll_s: float = 0.25) -> Iterator[dict[str, Any] | None]:
-        """Progress events as they come; None every `poll_s` of silence (to refresh a display)."""
-        selector = selectors.DefaultSelector()
-        selector.register(self._reader, selectors.EVENT_READ)
-        while True:
-            if not selector.select(timeout=poll_s):
-                yield None
+    def poll(self, timeout_s: float = 0.25) -> list[dict[str, Any]] | None:
+        """Progress events that arrived within `timeout_s` ([] if none); None once the pipe closed."""
+        if self._reader.closed:
+            return None
+        if not self._selector.select(timeout=timeout_s):
+            return []
+        chunk = os.read(self._reader.fileno(), 65536)
+        if not chunk:
+            self._selector.close()
+            self._reader.close()
+            return None
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
                 continue
-            chunk = os.read(self._reader.fileno(), 65536)
-            if not chunk:
-                break
-            self._buffer += chunk
-            while b"\n" in self._buffer:
-                line, self._buffer = self._buffer.split(b"\n", 1)
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    continue
-        selector.close()
-        self._reader.close()
+        return events
 
     def interrupt(self) -> None:
         if self.process.poll() is None:
@@ -149,3 +217,10 @@ class WorkloadProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         return self.process.wait(timeout)
+
+    def stop(self, grace_s: float) -> None:
+        """Ask a still-running workload to stop and flush; kill it after `grace_s`."""
+        _stop(self.process, signal.SIGINT, grace_s)
+        if not self._reader.closed:
+            self._selector.close()
+            self._reader.close()

@@ -15,13 +15,14 @@ from profiler.errors import UsageError
 from profiler.modelserver.presets import load_preset
 from profiler.runner import environment
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
-from profiler.runner.processes import ServerProcess, WorkloadProcess
+from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.ui import RunDisplay
 from profiler.store.rundir import SCHEMA, RunDir, iso, write_json_atomic
 from profiler.store.spans import read_span_file
 
 ENDPOINT_CHECK_TIMEOUT_S = 5.0
 INTERRUPT_GRACE_S = 20.0
+SPAN_WRITER_TIMEOUT_S = 60.0
 
 # exit statuses of `orchestrace run`
 EXIT_OK, EXIT_FAILED, EXIT_RUN_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
@@ -100,23 +101,35 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     display.note(f"run directory: {run_dir.path}")
     started = time.monotonic()
     server: ServerProcess | None = None
+    workload: WorkloadProcess | None = None
+    writer = SpanWriter(run_dir.spans, 2 if options.simulated else 1, run_dir.file("spanwriter.log"))
     status, message = "failed", ""
     finished: dict[str, Any] = {}
     try:
         if options.simulated:
-            server = _start_server(options, run_plan, run_dir)
+            server = _start_server(options, run_plan, run_dir, writer.fds[1])
             base_url, model_name = server.base_url, preset.model
             display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
         else:
             assert options.endpoint is not None and options.model_name is not None
             base_url, model_name = options.endpoint, options.model_name
         config = _workload_config(options, run_dir, run_plan, base_url, model_name)
-        status, message, finished = _supervise(config, run_dir, display)
+        workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
+        writer.release_parent_ends()
+        if server is not None:
+            server.wait_ready()  # the workload imports meanwhile
+        status, message, finished = _supervise(workload, run_dir, display)
     except KeyboardInterrupt:
         status, message = "interrupted", "interrupted before the workload started"
+    except UsageError as exc:
+        message = str(exc)
+        raise
     finally:
+        if workload is not None:
+            workload.stop(INTERRUPT_GRACE_S)
         if server is not None:
             server.stop()
+        writer.wait(SPAN_WRITER_TIMEOUT_S)
         wall = time.monotonic() - started
         spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
         summary = summarize(spans.spans if spans else [])
@@ -134,7 +147,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     return RunResult(run_dir, status, wall, summary, message)
 
 
-def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir) -> ServerProcess:
+def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_fd: int) -> ServerProcess:
     assert options.model is not None
     scripts_path = script_path = None
     if run_plan.scripts:
@@ -143,7 +156,7 @@ def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir) -> Se
     if run_plan.default_script is not None:
         script_path = run_dir.file("script.json")
         write_json_atomic(script_path, run_plan.default_script)
-    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path)
+    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd)
 
 
 def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str) -> Path:
@@ -168,20 +181,16 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
     return path
 
 
-def _supervise(config_path: Path, run_dir: RunDir, display: RunDisplay) -> tuple[str, str, dict[str, Any]]:
+def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) -> tuple[str, str, dict[str, Any]]:
     """Follow the workload's progress; Ctrl-C asks it to stop and flush, a second one kills it."""
-    workload = WorkloadProcess(config_path, run_dir.file("workload.log"))
     interrupted_at: float | None = None
     finished: dict[str, Any] = {}
     fatal = ""
     started = False
     try:
-        events = workload.events()
         while True:
             try:
-                event = next(events)
-            except StopIteration:
-                break
+                events = workload.poll()
             except KeyboardInterrupt:
                 if interrupted_at is None:
                     interrupted_at = time.monotonic()
@@ -190,19 +199,22 @@ def _supervise(config_path: Path, run_dir: RunDir, display: RunDisplay) -> tuple
                     continue
                 workload.kill()
                 break
+            if events is None:
+                break
             if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
                 workload.kill()
-            if event is None:
+            if not events:
                 display.tick()
-            elif event["event"] == "started":
-                started = True
-                display.start(event["total"], event["agent"])
-            elif event["event"] == "run":
-                display.advance(event["ok"], event.get("error"))
-            elif event["event"] == "fatal":
-                fatal = event["message"]
-            elif event["event"] == "finished":
-                finished = event
+            for event in events:
+                if event["event"] == "started":
+                    started = True
+                    display.start(event["total"], event["agent"])
+                elif event["event"] == "run":
+                    display.advance(event["ok"], event.get("error"))
+                elif event["event"] == "fatal":
+                    fatal = event["message"]
+                elif event["event"] == "finished":
+                    finished = event
     finally:
         if started:
             display.close()

@@ -32,6 +32,7 @@ from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
 from profiler.store.spanfile import append_line
 
 PROGRESS_FD_ENV = "ORCHESTRACE_PROGRESS_FD"
+SPAN_FD_ENV = "ORCHESTRACE_SPAN_FD"
 
 
 class Progress:
@@ -68,7 +69,8 @@ class Workload:
         self.progress = progress
         self.telemetry = Telemetry(
             resource_for(f"orchestrace-{config['label']}", config["run_id"], {"orchestrace.agent": config["label"]}),
-            Path(config["run_dir"]) / "spans.jsonl",
+            span_fd=int(os.environ[SPAN_FD_ENV]) if SPAN_FD_ENV in os.environ else None,
+            spans_path=Path(config["run_dir"]) / "spans.jsonl",
         )
         self.tracer = self.telemetry.provider.get_tracer("orchestrace")
         self.errors = 0
@@ -191,7 +193,7 @@ def main(argv: list[str]) -> int:
 
 
 def _exported(workload: Workload) -> int:
-    exporter = workload.telemetry.file_exporter
+    exporter = workload.telemetry.exporter
     return exporter.exported if exporter is not None else 0
 
 

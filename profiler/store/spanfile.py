@@ -11,19 +11,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 _log = logging.getLogger(__name__)
-
-# Called with the encoded request (a dict) before it is written; lets the profiler add
-# figures that are only known after a span ended (set_attribute after end() is ignored).
-Enricher = Callable[[dict[str, Any]], None]
 
 
 def append_line(fd: int, line: bytes) -> None:
@@ -37,9 +32,8 @@ def append_line(fd: int, line: bytes) -> None:
 class JsonlSpanExporter(SpanExporter):
     """SpanExporter writing OTLP JSON lines; never raises into the SDK."""
 
-    def __init__(self, path: str | Path, enrich: Enricher | None = None) -> None:
+    def __init__(self, path: str | Path) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._enrich = enrich
         self._lock = threading.Lock()
         self._closed = False
         self.exported = 0
@@ -50,8 +44,6 @@ class JsonlSpanExporter(SpanExporter):
             request = encode_spans(spans).to_dict()
             if not request.get("resourceSpans"):
                 return SpanExportResult.SUCCESS
-            if self._enrich is not None:
-                self._enrich(request)
             line = (json.dumps(request, separators=(",", ":")) + "\n").encode()
             with self._lock:
                 if self._closed:

@@ -1,0 +1,57 @@
+"""Shared helpers: run the CLI in-process, read a run directory's spans."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from profiler.cli import main
+from profiler.store.spans import SpanRecord, read_span_file
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run `orchestrace ARGS...` in-process; returns exit code, stdout (rich console) and stderr."""
+
+    def run(*args: str) -> CliResult:
+        buffer = io.StringIO()
+        code = main(list(args), console=Console(file=buffer, width=200, force_terminal=False))
+        captured = capsys.readouterr()
+        return CliResult(code, buffer.getvalue() + captured.out, captured.err)
+
+    return run
+
+
+def run_dir_of(result: CliResult) -> Path:
+    for line in result.out.splitlines():
+        if line.startswith("run dir"):
+            return Path(line.split(None, 2)[2].strip())
+    raise AssertionError(f"no run directory in output:\n{result.out}\n{result.err}")
+
+
+def spans_of(run_dir: Path) -> list[SpanRecord]:
+    return read_span_file(run_dir / "spans.jsonl").spans
+
+
+def by_trace(spans: list[SpanRecord]) -> dict[str, list[SpanRecord]]:
+    traces: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in spans:
+        traces[span.trace_id].append(span)
+    return traces
+
+
+def manifest_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())

@@ -1,0 +1,54 @@
+"""`orchestrace run` end to end: real processes, real HTTP, the simulated server on `instant`."""
+
+import json
+
+import pytest
+
+from agents import AGENT_NAMES
+from tests.conftest import by_trace, manifest_of, run_dir_of, spans_of
+from tests.integration.checks import check_trace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_each_agent_runs_and_its_spans_follow_its_scripts(cli, tmp_path, agent):
+    result = cli(
+        "run", "--agent", agent, "--tasks", "2", "--concurrency", "2", "--model", "instant", "--out", str(tmp_path)
+    )
+    assert result.code == 0, result.err + result.out
+    run_dir = run_dir_of(result)
+    manifest = manifest_of(run_dir)
+    assert manifest["status"] == "completed" and manifest["schema"] == 1
+    assert manifest["model"]["kind"] == "simulated" and manifest["model"]["preset"]["name"] == "instant"
+    assert manifest["summary"]["agent_runs"] == 2 and manifest["summary"]["errors"] == 0
+    scripts = json.loads((run_dir / "scripts.json").read_text())
+    traces = by_trace(spans_of(run_dir))
+    assert len(traces) == 2
+    keys = {check_trace(spans, scripts, frozenset({"delegate"})) for spans in traces.values()}
+    assert len(keys) == 2
+    assert "agent runs   2 (0 failed)" in result.out
+
+
+@pytest.mark.parametrize("agent", ["rag", "supervisor"])
+def test_concurrency_8_has_no_orphans_or_cross_wired_spans(cli, tmp_path, agent):
+    result = cli(
+        "run", "--agent", agent, "--tasks", "16", "--concurrency", "8", "--model", "instant", "--out", str(tmp_path)
+    )
+    assert result.code == 0, result.err
+    run_dir = run_dir_of(result)
+    scripts = json.loads((run_dir / "scripts.json").read_text())
+    traces = by_trace(spans_of(run_dir))
+    assert len(traces) == 16
+    for spans in traces.values():
+        check_trace(spans, scripts, frozenset({"delegate"}))
+
+
+def test_coder_edits_make_the_failing_tests_pass(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    result = cli("run", "--agent", "coder", "--model", "instant", "--concurrency", "4", "--out", str(tmp_path))
+    assert result.code == 0, result.err
+    for spans in by_trace(spans_of(run_dir_of(result))).values():
+        runs = sorted((s for s in spans if s.name == "execute_tool run_tests"), key=lambda s: s.start_ns)
+        outputs = [str(s.attributes["gen_ai.tool.call.result"]) for s in runs]
+        assert outputs[0].startswith("exit status 1") and outputs[-1].startswith("exit status 0"), outputs

@@ -1,0 +1,49 @@
+"""A user-style graph module for `orchestrace run --graph` tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import SystemMessage
+from langchain_core.tools import tool
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+
+
+@tool
+def word_count(text: str) -> int:
+    """Count the words in a text."""
+    return len(text.split())
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def build(model: Any) -> Any:
+    bound = model.bind_tools([word_count, add])
+
+    async def call(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await bound.ainvoke([SystemMessage("be brief"), *state["messages"]])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", call)
+    graph.add_node("tools", ToolNode([word_count, add]))
+    graph.add_edge(START, "model")
+    graph.add_conditional_edges("model", tools_condition)
+    graph.add_edge("tools", "model")
+    return graph.compile(name="user-graph")
+
+
+def not_a_graph(model: Any) -> int:
+    return 42
+
+
+def uncompiled(model: Any) -> StateGraph:
+    return StateGraph(MessagesState)
+
+
+def raises(model: Any) -> Any:
+    raise RuntimeError("factory broke")
