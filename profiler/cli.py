@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import sys
 import traceback
@@ -21,6 +23,7 @@ Command = Callable[[argparse.Namespace, Console], int]
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from profiler.render.text import render
     from profiler.runner.plan import RunOptions
     from profiler.runner.run import execute, summary_lines
     from profiler.runner.ui import make_display
@@ -40,12 +43,46 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed,
         request_timeout_s=args.request_timeout,
         max_retries=args.max_retries,
+        sampler=not args.no_sampler,
+        sample_rate=args.sample_rate,
+        loop=args.loop,
         argv=tuple(args.argv),
     )
     result = execute(options, make_display(console))
+    if result.report is not None:
+        console.print(render(result.report))
     for line in summary_lines(result):
         console.print(line, highlight=False)
     return result.exit_code
+
+
+def _cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from profiler.analysis.report import build_report
+    from profiler.render.text import render
+    from profiler.store.session import load_session
+
+    report = build_report(load_session(args.run))
+    if args.format == "json":
+        text = json.dumps(report, indent=2, default=str) + "\n"
+        if args.output:
+            _write(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.output:
+        file_console = Console(record=True, width=120, file=io.StringIO())
+        file_console.print(render(report))
+        _write(args.output, file_console.export_text())
+    else:
+        console.print(render(report))
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _cmd_serve_model(args: argparse.Namespace, console: Console) -> int:
@@ -152,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="client retries per model request (default: 0, so every error is seen)",
     )
+    profiling = run.add_argument_group("profiling")
+    profiling.add_argument(
+        "--no-sampler",
+        action="store_true",
+        help="do not attach py-spy (CPU per span still comes from the in-process meter)",
+    )
+    profiling.add_argument(
+        "--sample-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default: 100)"
+    )
+    profiling.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the workload (default: asyncio)"
+    )
     output = run.add_argument_group("output")
     output.add_argument("--out", type=Path, default=Path("traces"), help="where run directories go (default: traces/)")
     run.set_defaults(handler=_cmd_run)
@@ -166,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(serve)
     serve.set_defaults(handler=_cmd_serve_model)
+
+    report = sub.add_parser(
+        "report",
+        help="re-analyse a run directory",
+        description="Analyse a run directory: wall-time decomposition, CPU categories, "
+        "top nodes and tools, the profiler's own overhead.",
+    )
+    report.add_argument("run", type=Path, metavar="RUN", help="run directory (traces/<run-id>)")
+    report.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+    report.set_defaults(handler=_cmd_report)
 
     sub.add_parser("presets", help="list accelerator presets and their sources").set_defaults(handler=_cmd_presets)
     sub.add_parser("agents", help="list the sample agents").set_defaults(handler=_cmd_agents)

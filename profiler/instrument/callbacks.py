@@ -10,6 +10,7 @@ also made current (context attach/detach) while it runs, so HTTP calls carry its
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import threading
@@ -24,6 +25,8 @@ from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from profiler.instrument.cpumeter import SpanCpuMeter
+
 GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -31,6 +34,23 @@ try:  # LangGraph's control-flow exceptions (interrupts, Command bubbling) are n
     from langgraph.errors import GraphBubbleUp as _ControlFlow
 except ImportError:  # pragma: no cover - langgraph is a dependency
     _ControlFlow = ()  # type: ignore[assignment,misc]
+
+
+def _instrumentation(method: Any) -> Any:
+    """Charge a callback's own CPU to the meter's telemetry bucket (it is orchestrace's cost)."""
+
+    @functools.wraps(method)
+    def charged(self: SpanCallbackHandler, *args: Any, **kwargs: Any) -> Any:
+        meter = self._meter
+        if meter is None:
+            return method(self, *args, **kwargs)
+        meter.enter_telemetry()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            meter.exit_telemetry()
+
+    return charged
 
 
 def capture_content_enabled() -> bool:
@@ -74,8 +94,16 @@ class SpanCallbackHandler(BaseCallbackHandler):
     run_inline = True
     raise_error = False
 
-    def __init__(self, tracer: trace.Tracer, *, agent_name: str = "agent", capture_content: bool | None = None) -> None:
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        *,
+        agent_name: str = "agent",
+        capture_content: bool | None = None,
+        meter: SpanCpuMeter | None = None,
+    ) -> None:
         self._tracer = tracer
+        self._meter = meter
         self._agent_name = agent_name
         self._capture = capture_content_enabled() if capture_content is None else capture_content
         self._runs: dict[UUID, _Run] = {}
@@ -143,6 +171,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
 
     # ---- chains: graph root and LangGraph nodes --------------------------------------
 
+    @_instrumentation
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -182,14 +211,17 @@ class SpanCallbackHandler(BaseCallbackHandler):
             return
         self._skip(run_id, parent_run_id)
 
+    @_instrumentation
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id)
 
+    @_instrumentation
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error)
 
     # ---- chat models ---------------------------------------------------------------
 
+    @_instrumentation
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -213,11 +245,13 @@ class SpanCallbackHandler(BaseCallbackHandler):
             attributes[gen_ai.GEN_AI_INPUT_MESSAGES] = _messages_json(messages[0] if messages else [])
         self._start(run_id, parent_run_id, f"chat {model}", SpanKind.CLIENT, attributes)
 
+    @_instrumentation
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
         if run is not None and run.first_chunk_ns is None:
             run.first_chunk_ns = time.time_ns()
 
+    @_instrumentation
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
         if run is not None and run.span is not None:
@@ -228,11 +262,13 @@ class SpanCallbackHandler(BaseCallbackHandler):
                 )
         self._end(run_id)
 
+    @_instrumentation
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error)
 
     # ---- tools ---------------------------------------------------------------------
 
+    @_instrumentation
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -254,12 +290,14 @@ class SpanCallbackHandler(BaseCallbackHandler):
             attributes[gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(kwargs.get("inputs") or input_str, default=str)
         self._start(run_id, parent_run_id, f"execute_tool {name}", SpanKind.INTERNAL, attributes)
 
+    @_instrumentation
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
         if self._capture and run is not None and run.span is not None:
             run.span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, str(getattr(output, "content", output))[:4000])
         self._end(run_id)
 
+    @_instrumentation
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from profiler import __version__
@@ -48,8 +48,11 @@ class Telemetry:
         spans_path: str | Path | None = None,
         extra_exporters: list[SpanExporter] | None = None,
         extra_attributes: AttributeSource | None = None,
+        processors: list[SpanProcessor] | None = None,
     ) -> None:
         self.provider = TracerProvider(resource=resource)
+        for processor in processors or []:
+            self.provider.add_span_processor(processor)
         self.exporter: RelaySpanExporter | JsonlSpanExporter | None = None
         if span_fd is not None:
             self.exporter = RelaySpanExporter(span_fd, extra_attributes)

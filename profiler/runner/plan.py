@@ -31,6 +31,9 @@ class RunOptions:
     request_timeout_s: float = 120.0
     max_retries: int = 0
     recursion_limit: int = 50
+    sampler: bool = True
+    sample_rate: int = 100
+    loop: str = "asyncio"
     argv: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -67,6 +70,10 @@ def validate(options: RunOptions) -> RunOptions:
         raise UsageError(f"--concurrency must be >= 1, got {options.concurrency}")
     if options.tasks is not None and options.tasks < 1:
         raise UsageError(f"--tasks must be >= 1, got {options.tasks}")
+    if not 1 <= options.sample_rate <= 1000:
+        raise UsageError(f"--sample-rate must be between 1 and 1000 samples/s, got {options.sample_rate}")
+    if options.loop not in ("asyncio", "uvloop"):
+        raise UsageError(f"--loop must be asyncio or uvloop, got {options.loop!r}")
     if options.request_timeout_s <= 0:
         raise UsageError("--request-timeout must be > 0 seconds")
     if options.endpoint is not None:

@@ -10,14 +10,17 @@ from typing import Any
 import httpx
 
 from profiler import __version__
+from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.errors import UsageError
 from profiler.modelserver.presets import load_preset
 from profiler.runner import environment
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
+from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
-from profiler.store.rundir import SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
 
 ENDPOINT_CHECK_TIMEOUT_S = 5.0
@@ -35,6 +38,7 @@ class RunResult:
     wall_s: float
     summary: RunSummary
     message: str = ""
+    report: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -69,6 +73,7 @@ def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total
             "seed": options.seed,
         },
         "model": model,
+        "profiling": {"sampler": options.sampler, "sample_rate": options.sample_rate, "loop": options.loop},
         "versions": environment.versions(),
         "host": environment.host(),
         "status": "running",
@@ -102,6 +107,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     started = time.monotonic()
     server: ServerProcess | None = None
     workload: WorkloadProcess | None = None
+    sampler: StackSampler | None = None
+    poller: ProcessPoller | None = None
     writer = SpanWriter(run_dir.spans, 2 if options.simulated else 1, run_dir.file("spanwriter.log"))
     status, message = "failed", ""
     finished: dict[str, Any] = {}
@@ -116,8 +123,20 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         config = _workload_config(options, run_dir, run_plan, base_url, model_name)
         workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
         writer.release_parent_ends()
+        if options.sampler:
+            sampler = StackSampler(
+                workload.pid, run_dir.file(f"{SAMPLES}/workload.raw"), run_dir.file("pyspy.log"), options.sample_rate
+            )
+        poller = ProcessPoller(
+            run_dir.file(PROCESS), {"workload": workload.pid, **({"modelserver": server.pid} if server else {})}
+        )
+        poller.start()
         if server is not None:
             server.wait_ready()  # the workload imports meanwhile
+        if sampler is not None:
+            sampler.check_started()
+            if sampler.unavailable:
+                display.note(f"[sampler unavailable] {sampler.unavailable}; CPU per span still comes from the meter")
         status, message, finished = _supervise(workload, run_dir, display)
     except KeyboardInterrupt:
         status, message = "interrupted", "interrupted before the workload started"
@@ -127,6 +146,10 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     finally:
         if workload is not None:
             workload.stop(INTERRUPT_GRACE_S)
+        if sampler is not None:
+            sampler.stop()
+        if poller is not None:
+            poller.stop()
         if server is not None:
             server.stop()
         writer.wait(SPAN_WRITER_TIMEOUT_S)
@@ -136,6 +159,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         if status == "completed" and summary.errors:
             status = "completed_with_errors"
         run_dir.update_manifest(
+            degraded=_degraded(options, sampler),
             status=status,
             message=message,
             ended_at=iso(time.time()),
@@ -144,7 +168,27 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             workload_result=finished,
             summary=asdict(summary),
         )
-    return RunResult(run_dir, status, wall, summary, message)
+    return RunResult(run_dir, status, wall, summary, message, write_report(run_dir))
+
+
+def write_report(run_dir: RunDir) -> dict[str, Any] | None:
+    """Analyse the finished run into report.json; the run's data stays whatever happens here."""
+    try:
+        report = build_report(load_session(run_dir.path))
+    except Exception as exc:  # a bug in analysis must not cost the recorded run
+        (run_dir.path / "report.error").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+        return None
+    write_json_atomic(run_dir.file(REPORT), report)
+    return report
+
+
+def _degraded(options: RunOptions, sampler: StackSampler | None) -> list[dict[str, str]]:
+    """What the run could not measure, for the manifest and the report."""
+    if not options.sampler:
+        return [{"component": "sampler", "reason": "disabled with --no-sampler"}]
+    if sampler is not None and sampler.unavailable:
+        return [{"component": "sampler", "reason": sampler.unavailable}]
+    return []
 
 
 def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_fd: int) -> ServerProcess:
@@ -174,6 +218,7 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
         "request_timeout_s": options.request_timeout_s,
         "max_retries": options.max_retries,
         "recursion_limit": options.recursion_limit,
+        "loop": options.loop,
         "seed": options.seed,
     }
     path = run_dir.file("workload.json")

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import random
-import resource
 import signal
 import sys
 import time
@@ -27,8 +26,10 @@ from opentelemetry.util.types import AttributeValue
 
 from profiler.errors import UsageError
 from profiler.instrument.callbacks import SpanCallbackHandler
-from profiler.instrument.telemetry import Telemetry, resource_for
+from profiler.instrument.probe import ProcessProbe
+from profiler.instrument.telemetry import resource_for
 from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
+from profiler.store.rundir import CPU_FILE, write_json_atomic
 from profiler.store.spanfile import append_line
 
 PROGRESS_FD_ENV = "ORCHESTRACE_PROGRESS_FD"
@@ -67,14 +68,15 @@ class Workload:
     def __init__(self, config: dict[str, Any], progress: Progress) -> None:
         self.config = config
         self.progress = progress
-        self.telemetry = Telemetry(
+        self.probe = ProcessProbe(
             resource_for(f"orchestrace-{config['label']}", config["run_id"], {"orchestrace.agent": config["label"]}),
             span_fd=int(os.environ[SPAN_FD_ENV]) if SPAN_FD_ENV in os.environ else None,
             spans_path=Path(config["run_dir"]) / "spans.jsonl",
         )
-        self.tracer = self.telemetry.provider.get_tracer("orchestrace")
+        self.tracer = self.probe.tracer
         self.errors = 0
         self.completed = 0
+        self.window: dict[str, Any] | None = None
 
     def build(self) -> tuple[Any, SpanCallbackHandler, str]:
         from profiler.models import chat_model
@@ -90,7 +92,7 @@ class Workload:
             max_retries=cfg["max_retries"],
         )
         graph, name = build_graph(cfg.get("agent"), cfg.get("graph"), model)
-        return graph, SpanCallbackHandler(self.tracer, agent_name=name), name
+        return graph, self.probe.handler(name), name
 
     async def run_one(self, graph: Any, handler: SpanCallbackHandler, name: str, run: AgentRun) -> None:
         token = otel_context.attach(baggage.set_baggage(SCRIPT_BAGGAGE_KEY, run.key)) if run.scripted else None
@@ -148,8 +150,15 @@ class Workload:
 
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        await asyncio.gather(*(worker() for _ in range(self.config["concurrency"])))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        if self.config.get("loop") == "uvloop":
+            loop.set_task_factory(self.probe.meter.task_factory())
+        self.probe.start()
+        try:
+            await asyncio.gather(*(worker() for _ in range(self.config["concurrency"])))
+        finally:
+            self.window = self.probe.stop()
 
 
 def main(argv: list[str]) -> int:
@@ -167,8 +176,14 @@ def main(argv: list[str]) -> int:
         except UsageError as exc:
             progress.send("fatal", message=str(exc))
             return 1
+        workload.probe.calibrate()
         progress.send("started", total=len(runs), agent=name)
-        asyncio.run(workload.run_all(graph, handler, name, runs))
+        if config.get("loop") == "uvloop":
+            import uvloop
+
+            uvloop.run(workload.run_all(graph, handler, name, runs))
+        else:
+            asyncio.run(workload.run_all(graph, handler, name, runs))
     except (KeyboardInterrupt, asyncio.CancelledError):
         status = "interrupted"
     except Exception as exc:
@@ -177,8 +192,16 @@ def main(argv: list[str]) -> int:
         status = "failed"
     finally:
         incomplete = handler.end_open_spans(status) if handler is not None else 0
-        workload.telemetry.shutdown()
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        workload.probe.close()
+        if workload.window is not None:
+            window = {
+                "schema": 1,
+                "loop": config.get("loop", "asyncio"),
+                "status": status,
+                **workload.window,
+                "spans": _exported(workload),
+            }
+            write_json_atomic(Path(config["run_dir"]) / CPU_FILE, window)
         progress.send(
             "finished",
             status=status,
@@ -186,14 +209,12 @@ def main(argv: list[str]) -> int:
             errors=workload.errors,
             incomplete_spans=incomplete,
             spans_written=_exported(workload),
-            cpu_s=time.process_time(),
-            children_cpu_s=usage.ru_utime + usage.ru_stime,
         )
     return {"completed": 0, "interrupted": 130}.get(status, 1)
 
 
 def _exported(workload: Workload) -> int:
-    exporter = workload.telemetry.exporter
+    exporter = workload.probe.telemetry.exporter
     return exporter.exported if exporter is not None else 0
 
 

@@ -16,6 +16,7 @@ SPANS = "spans.jsonl"
 PROCESS = "process.jsonl"
 REPORT = "report.json"
 SAMPLES = "samples"
+CPU_FILE = "cpu.json"
 
 
 def iso(ts: float) -> str:

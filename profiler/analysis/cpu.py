@@ -1,0 +1,83 @@
+"""Where the workload's CPU-seconds went: categories from span CPU and the meter's buckets.
+
+All figures cover the measurement window (the agent runs); startup (imports, building the
+graph) is before it and reported on its own. Every core-second counts, in parallel branches
+too. `coverage` = CPU the meter attributed / CPU the process (and its reaped children) used in
+the window, both measured; what the meter did not see is in `other`. CPU of native threads
+(no Python thread state: BLAS, compiled libraries) is measured from /proc and counted in
+`other` (as `native_threads`), since no span can be charged for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self
+
+CATEGORIES = ("orchestration", "model_client", "tool", "telemetry", "runtime", "startup", "other")
+
+
+def cpu_breakdown(runs: list[AgentRun], window: dict[str, Any] | None) -> dict[str, Any]:
+    by_category = {CHAT: 0.0, TOOL: 0.0, "orchestration": 0.0}
+    children_attributed = 0.0
+    for run in runs:
+        for span in run.spans:
+            category = run.category_of(span)
+            key = category if category in (CHAT, TOOL) else "orchestration"
+            by_category[key] += cpu_self(span)
+            if category == TOOL:
+                by_category[TOOL] += cpu_children(span)
+                children_attributed += cpu_children(span)
+    result: dict[str, Any] = {
+        "orchestration": by_category["orchestration"],
+        "model_client": by_category[CHAT],
+        "tool": by_category[TOOL],
+    }
+    if window is None:  # spans only (the workload died before writing cpu.json)
+        spans_total = sum(result.values())
+        result.update(
+            {
+                "telemetry": None,
+                "runtime": None,
+                "startup": None,
+                "other": None,
+                "accounted": spans_total,
+                "process_total": None,
+                "coverage": None,
+            }
+        )
+        return result
+    buckets = window.get("buckets_s", {})
+    process = float(window["window"]["process_cpu_s"])
+    children = window.get("children_cpu_s", {})
+    reaped = float(children.get("reaped", 0.0))
+    telemetry_measured = float(buckets.get("telemetry", 0.0)) + float(window.get("telemetry_threads_s", 0.0))
+    runtime = float(buckets.get("asyncio-loop", 0.0)) + float(buckets.get("executor-idle", 0.0))
+    spans_metered = float(buckets.get("spans", 0.0))
+    span_attributes = result["orchestration"] + result["model_client"] + result["tool"] - children_attributed
+    metered_outside_spans = float(buckets.get("no-span", 0.0)) + float(buckets.get("after-export", 0.0))
+    native = float(window.get("native_threads_s", 0.0))
+    accounted = (
+        sum(float(v) for v in buckets.values())
+        + float(window.get("telemetry_threads_s", 0.0))
+        + float(children.get("attributed", 0.0))
+        + native
+    )
+    total = process + reaped
+    result.update(
+        {
+            "telemetry": telemetry_measured,
+            "runtime": runtime,
+            "startup": float(window["window"].get("startup_cpu_s", 0.0)),
+            # spans whose figures never reached spans.jsonl, CPU outside any span, and what nothing saw
+            "other": max(0.0, spans_metered - span_attributes)
+            + metered_outside_spans
+            + native
+            + max(0.0, total - accounted),
+            "native_threads": native,
+            "accounted": accounted,
+            "process_total": total,
+            "coverage": accounted / total if total > 0 else None,
+        }
+    )
+    return result

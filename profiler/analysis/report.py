@@ -1,0 +1,149 @@
+"""The report: one pure function of a Session, producing the stable keys of DESIGN.md §1."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from profiler.analysis.cpu import cpu_breakdown
+from profiler.analysis.stacks import stack_breakdown
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, span_kind
+from profiler.analysis.wall import KEYS, decompose
+from profiler.store.session import Session
+from profiler.store.spans import KIND_CLIENT, KIND_SERVER
+
+REPORT_SCHEMA = 1
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    return {
+        "mean": statistics.fmean(values) if values else None,
+        "p50": _quantile(values, 0.5),
+        "p95": _quantile(values, 0.95),
+    }
+
+
+def _table(runs: list[AgentRun], select: str) -> list[dict[str, Any]]:
+    """Per LangGraph node or per tool: calls, wall, CPU (inclusive), self CPU, errors."""
+    rows: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"calls": 0, "wall_s": 0.0, "cpu_s": 0.0, "self_cpu_s": 0.0, "errors": 0}
+    )
+    for run in runs:
+        for span in run.spans:
+            if select == "node":
+                name = span.attributes.get("gen_ai.node.name")
+            else:
+                name = span.attributes.get("gen_ai.tool.name") if span_kind(span) == TOOL else None
+            if name is None:
+                continue
+            row = rows[str(name)]
+            row["calls"] += 1
+            row["wall_s"] += span.duration_s
+            row["cpu_s"] += float(span.attributes.get("orchestrace.cpu.inclusive_s", 0.0))
+            row["self_cpu_s"] += cpu_self(span)
+            row["errors"] += span.is_error
+    table = [{"name": name, **row, "cpu_per_call_ms": 1000 * row["cpu_s"] / row["calls"]} for name, row in rows.items()]
+    return sorted(table, key=lambda r: -r["cpu_s"])
+
+
+def _inference(session: Session, runs: list[AgentRun]) -> dict[str, Any]:
+    chats = [s for run in runs for s in run.spans if span_kind(s) == CHAT]
+    servers = [s for s in session.spans if s.kind == KIND_SERVER]
+    ttft = [
+        float(s.attributes["gen_ai.response.time_to_first_chunk"])
+        for s in chats
+        if "gen_ai.response.time_to_first_chunk" in s.attributes
+    ]
+    input_tokens = sum(int(s.attributes.get("gen_ai.usage.input_tokens", 0)) for s in chats)
+    output_tokens = sum(int(s.attributes.get("gen_ai.usage.output_tokens", 0)) for s in chats)
+    result: dict[str, Any] = {
+        "calls": len(chats),
+        "errors": sum(s.is_error for s in chats),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "ttft_s": {"p50": _quantile(ttft, 0.5), "p95": _quantile(ttft, 0.95)},
+        "source": "server spans" if servers else "client spans",
+        "model_time_s": sum(s.duration_s for s in servers) if servers else sum(s.duration_s for s in chats),
+    }
+    preset = session.manifest.get("model", {}).get("preset")
+    if preset:
+        # accelerator occupancy at the preset's saturated operating point: an estimate by construction
+        per_replica = float(preset.get("accelerators_per_replica", 1))
+        result["accelerator_s"] = per_replica * (
+            output_tokens / float(preset["aggregate_tok_s"]) + input_tokens / float(preset["prefill_tok_s"])
+        )
+        result["accelerator_s_is_estimate"] = True
+    else:
+        result["accelerator_s"] = None
+    return result
+
+
+def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, Any]:
+    if window is None:
+        return {"telemetry_cpu_s": None, "fraction": None}
+    callbacks = float(window.get("buckets_s", {}).get("telemetry", 0.0))
+    export = float(window.get("telemetry_threads_s", 0.0))
+    meter = float(window.get("meter", {}).get("overhead_estimate_s", 0.0))
+    total = callbacks + export + meter
+    process = cpu.get("process_total") or 0.0
+    return {
+        "telemetry_cpu_s": total,
+        "fraction": total / process if process else None,
+        "callbacks_s": callbacks,
+        "span_export_s": export,
+        "meter_s_estimated": meter,
+        "meter_handle_cost_us": float(window.get("meter", {}).get("handle_cost_ns", 0.0)) / 1000,
+        "note": "callbacks and span export are measured; the meter's own cost is estimated from a "
+        "calibrated cost per event-loop handle",
+    }
+
+
+def build_report(session: Session) -> dict[str, Any]:
+    runs = agent_runs(session.spans)
+    splits = [decompose(run) for run in runs]
+    wall: dict[str, Any] = {"total": sum(s.total for s in splits)}
+    for key in KEYS:
+        wall[key] = sum(s.parts[key] for s in splits)
+    wall["per_run"] = {
+        "total": _summary([s.total for s in splits]),
+        **{key: _summary([s.parts[key] for s in splits]) for key in KEYS},
+    }
+    cpu = cpu_breakdown(runs, session.cpu)
+    model_wait, total = wall["model_wait"], wall["total"]
+    workload_pid = next((row["workload"]["pid"] for row in session.process if "workload" in row), None)
+    last = next((row["workload"] for row in reversed(session.process) if "workload" in row), None)
+    process_cpu = (last["cpu_user"] + last["cpu_system"]) if last else None
+    stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, process_cpu)
+    errors = sum(run.root.is_error for run in runs)
+    report = {
+        "schema": REPORT_SCHEMA,
+        "run_id": session.run_id,
+        "status": session.manifest.get("status"),
+        "agent": session.manifest.get("workload", {}).get("agent") or session.manifest.get("workload", {}).get("graph"),
+        "model": session.manifest.get("model"),
+        "agent_runs": len(runs),
+        "errors": errors,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_per_run_s": (cpu["process_total"] / len(runs)) if runs and cpu.get("process_total") else None,
+        "inference": _inference(session, runs),
+        "cpu_share_of_latency": (total - model_wait) / total if total > 0 else None,
+        "overhead": _overhead(cpu, session.cpu),
+        "stacks": stacks,
+        "nodes": _table(runs, "node"),
+        "tools": _table(runs, "tool"),
+        "degraded": session.degraded,
+        "problems": session.problems,
+    }
+    if not any(s.kind == KIND_CLIENT for s in session.spans):
+        report["problems"] = [*session.problems, "no chat spans: model wait cannot be measured"]
+    return report

@@ -1,0 +1,149 @@
+"""Load a run directory into one `Session` value: the single entry point for every view.
+
+Missing or damaged files do not stop loading: what is valid is loaded and each problem is
+recorded in `Session.problems` (the report prints them). Only an unusable directory, or a
+schema newer than this version understands, is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import UsageError
+from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLES, SCHEMA, SPANS
+from profiler.store.spans import SpanRecord, read_span_file
+
+_PROCESS_FRAME = re.compile(r'^process (\d+):"(.*)"$')
+_THREAD_FRAME = re.compile(r"^thread \((\d+)\)(?::\s*(.*))?$")
+
+
+@dataclass(frozen=True)
+class StackSample:
+    """One distinct stack of py-spy's raw output and how many samples it got."""
+
+    pid: int
+    command: str
+    thread: int
+    frames: tuple[str, ...]  # root first, Python frames only
+    count: int
+
+
+@dataclass
+class Session:
+    path: Path
+    manifest: dict[str, Any]
+    spans: list[SpanRecord]
+    cpu: dict[str, Any] | None = None
+    process: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[StackSample] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id", self.path.name))
+
+    @property
+    def degraded(self) -> list[dict[str, str]]:
+        return list(self.manifest.get("degraded", []))
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.manifest.get("profiling", {}).get("sample_rate", 100))
+
+
+def _read_json(path: Path, problems: list[str]) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(f"{path.name} is missing")
+    except (OSError, ValueError) as exc:
+        problems.append(f"{path.name} is unreadable ({exc}); ignored")
+    return None
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    rows, bad = [], 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    bad += 1
+    except FileNotFoundError:
+        problems.append(f"{path.name} is missing")
+    if bad:
+        problems.append(f"{path.name}: {bad} corrupt line(s) skipped")
+    return rows
+
+
+def parse_raw_stacks(text: str) -> list[StackSample]:
+    """py-spy `--format raw` with `--threads --subprocesses`: `process ..;thread (..);frame;.. COUNT`."""
+    samples = []
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        pid, command, thread = 0, "", 0
+        while frames:
+            process = _PROCESS_FRAME.match(frames[0])
+            thread_frame = _THREAD_FRAME.match(frames[0])
+            if process:
+                pid, command = int(process.group(1)), process.group(2)
+            elif thread_frame:
+                thread = int(thread_frame.group(1))
+            else:
+                break
+            frames = frames[1:]
+        samples.append(StackSample(pid, command, thread, tuple(frames), int(count)))
+    return samples
+
+
+def load_session(path: str | Path) -> Session:
+    """The run directory at `path`, as far as it is readable."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UsageError(f"{path} is not a run directory (expected a folder with manifest.json and spans.jsonl)")
+    problems: list[str] = []
+    manifest = _read_json(root / MANIFEST, problems)
+    if manifest is not None and not isinstance(manifest, dict):
+        problems.append("manifest.json is not an object; ignored")
+        manifest = None
+    schema = (manifest or {}).get("schema", SCHEMA)
+    if isinstance(schema, int) and schema > SCHEMA:
+        raise UsageError(
+            f"{path} has run-directory schema {schema}, newer than this orchestrace understands "
+            f"({SCHEMA}); upgrade orchestrace to read it"
+        )
+    if not (root / SPANS).exists():
+        if manifest is None:
+            raise UsageError(f"{path} has neither manifest.json nor spans.jsonl: nothing to report")
+        problems.append("spans.jsonl is missing: no span-level figures")
+        spans = []
+    else:
+        span_file = read_span_file(root / SPANS)
+        spans = span_file.spans
+        if span_file.bad_lines:
+            problems.append(
+                f"spans.jsonl: {span_file.bad_lines} truncated or corrupt line(s) skipped "
+                f"(first at line {span_file.first_bad_line}); figures use the {len(spans)} valid spans"
+            )
+    if manifest is None:
+        manifest = {"schema": SCHEMA, "run_id": root.name}
+    if manifest.get("status") == "running":
+        problems.append("the run did not finish (manifest still says running): the workload may have died")
+    cpu = _read_json(root / CPU_FILE, problems) if (root / CPU_FILE).exists() else None
+    if cpu is None and not (root / CPU_FILE).exists():
+        problems.append("cpu.json is missing: no CPU window figures (the workload did not finish its window)")
+    process = _read_jsonl(root / PROCESS, problems) if (root / PROCESS).exists() else []
+    samples: list[StackSample] = []
+    for raw in sorted((root / SAMPLES).glob("*.raw")) if (root / SAMPLES).is_dir() else []:
+        samples.extend(parse_raw_stacks(raw.read_text(encoding="utf-8", errors="replace")))
+    return Session(root, manifest, spans, cpu, process, samples, problems)
