@@ -46,6 +46,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         sampler=not args.no_sampler,
         sample_rate=args.sample_rate,
         loop=args.loop,
+        mode=args.mode,
         argv=tuple(args.argv),
     )
     result = execute(options, make_display(console))
@@ -150,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tasks", type=int, metavar="N", help="agent runs (the task set is cycled; default: each task once)"
     )
     what.add_argument("--concurrency", type=int, default=4, metavar="C", help="agent runs at once (default: 4)")
+    what.add_argument(
+        "--mode",
+        choices=("async", "sync"),
+        default="async",
+        help="async: agent runs are tasks on one event loop (graph.ainvoke); sync: threads calling "
+        "graph.invoke (default: async)",
+    )
     what.add_argument("--seed", type=int, default=0, help="seed for the workload's random module (default: 0)")
     model = run.add_argument_group("model")
     model.add_argument(

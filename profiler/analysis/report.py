@@ -72,6 +72,7 @@ def _inference(session: Session, runs: list[AgentRun]) -> dict[str, Any]:
         "output_tokens": output_tokens,
         "ttft_s": {"p50": _quantile(ttft, 0.5), "p95": _quantile(ttft, 0.95)},
         "source": "server spans" if servers else "client spans",
+        "server_lateness_s": _lateness(servers),
         "model_time_s": sum(s.duration_s for s in servers) if servers else sum(s.duration_s for s in chats),
     }
     preset = session.manifest.get("model", {}).get("preset")
@@ -85,6 +86,18 @@ def _inference(session: Session, runs: list[AgentRun]) -> dict[str, Any]:
     else:
         result["accelerator_s"] = None
     return result
+
+
+def _lateness(servers: list[Any]) -> dict[str, float | None] | None:
+    """How late the simulated server delivered versus its own timing model (it is starved on a busy machine)."""
+    late = [
+        float(s.attributes["orchestrace.server.lateness_s"])
+        for s in servers
+        if "orchestrace.server.lateness_s" in s.attributes
+    ]
+    if not late:
+        return None
+    return {"total": sum(late), "p50": _quantile(late, 0.5), "p95": _quantile(late, 0.95)}
 
 
 def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, Any]:

@@ -244,6 +244,7 @@ class SpanCpuMeter(SpanProcessor):
         original_call_soon = asyncio.base_events.BaseEventLoop._call_soon  # type: ignore[attr-defined]
         original_run_once = asyncio.base_events.BaseEventLoop._run_once  # type: ignore[attr-defined]
         transport = asyncio.transports.BaseTransport
+        timer_handle = asyncio.events.TimerHandle
 
         def attach(ctx: Context) -> object:
             token = original_attach(ctx)
@@ -303,9 +304,10 @@ class SpanCpuMeter(SpanProcessor):
             state.last = now
             state.current = key
             state.handles += 1
-            # run-queue delay since call_soon; timers are left out (their lateness is the loop's
-            # ~1 ms timer resolution, not other work)
+            # run-queue delay: since call_soon, or since a timer was due (a busy loop runs timers late)
             ready = ready_at.pop(handle, None)
+            if ready is None and handle.__class__ is timer_handle:
+                ready = int(handle.when() * 1e9)
             if ready is not None:
                 waits = state.ready_wait
                 waits[key] = waits.get(key, 0) + _monotonic_ns() - ready

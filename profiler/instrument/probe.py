@@ -137,7 +137,10 @@ class ProcessProbe:
         meter.checkpoint(meter.current_key())
         meter.uninstall()
         end_threads = _thread_clocks()
+        # every thread known to Python (a finished worker can linger in /proc for a moment)
         python_tids = {native_id for _, native_id, _ in end_threads.values()}
+        python_tids |= {native_id for _, native_id, _ in self._start["threads"].values()}
+        python_tids |= {state.native_id for state in meter.threads}
         native_ns = sum(
             cpu - self._start["tasks"].get(tid, 0) for tid, cpu in _task_cpu_ns().items() if tid not in python_tids
         )

@@ -78,12 +78,19 @@ class Accelerator:
     def queued(self) -> int:
         return len(self._queue)
 
-    def submit(self, rid: str, prompt_tokens: int, output_tokens: int, now: float) -> tuple[RequestTiming, list[Event]]:
-        """A request arrives at `now`; returns its timing record and the events up to `now`."""
+    def submit(
+        self, rid: str, prompt_tokens: int, output_tokens: int, now: float, arrived: float | None = None
+    ) -> tuple[RequestTiming, list[Event]]:
+        """A request reaches the model at `now`, having arrived at the server at `arrived` (default `now`).
+
+        Time since arrival counts: if a slot is free, the request is admitted as of its arrival,
+        so the server's own request handling is part of the TTFT, as in the measured figures.
+        """
         events = self.advance(now)
-        req = RequestTiming(rid, max(0, prompt_tokens), max(1, output_tokens), arrived=now)
+        start = now if arrived is None else min(arrived, now)
+        req = RequestTiming(rid, max(0, prompt_tokens), max(1, output_tokens), arrived=start)
         self._queue.append(req)
-        events += self._admit(now)
+        events += self._admit(start if len(self._queue) == 1 else now)
         return req, events
 
     def cancel(self, rid: str, now: float) -> list[Event]:
@@ -146,12 +153,15 @@ class Accelerator:
                     events.append(Event("done", rid, req.prefill_end))
                 else:
                     self._decoding[rid] = req
+                    behind = self._accounted_to - req.prefill_end
+                    if behind > 0:  # admitted as of its arrival, it has been decoding since prefill ended
+                        req.remaining -= self.preset.stream_rate(len(self._decoding)) * behind
         rate = self.preset.stream_rate(len(self._decoding))
         for rid, req in list(self._decoding.items()):
             if req.remaining / rate <= _TIME_EPS:
                 del self._decoding[rid]
-                req.done = at
-                events.append(Event("done", rid, at))
+                req.done = self._accounted_to + min(0.0, req.remaining) / rate
+                events.append(Event("done", rid, req.done))
         return events + self._admit(at)
 
     def _admit(self, at: float) -> list[Event]:

@@ -54,8 +54,8 @@ class AcceleratorDriver:
     def now(self) -> float:
         return time.monotonic() - self._origin
 
-    def submit(self, rid: str, prompt_tokens: int, output_tokens: int) -> Waiter:
-        timing, events = self.accelerator.submit(rid, prompt_tokens, output_tokens, self.now())
+    def submit(self, rid: str, prompt_tokens: int, output_tokens: int, arrived: float | None = None) -> Waiter:
+        timing, events = self.accelerator.submit(rid, prompt_tokens, output_tokens, self.now(), arrived)
         waiter = Waiter(timing)
         self._waiters[rid] = waiter
         self._dispatch(events)

@@ -107,6 +107,7 @@ class ModelServer:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         arrived_ns = time.time_ns()
+        arrived = self.driver.now()
         try:
             body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -132,12 +133,18 @@ class ModelServer:
             f"chat {self.preset.model}", context=parent, kind=SpanKind.SERVER, start_time=arrived_ns
         )
         try:
-            return await self._respond(request, body, reply, stream, span)
+            return await self._respond(request, body, reply, stream, span, arrived)
         finally:
             span.end()
 
     async def _respond(
-        self, request: web.Request, body: dict[str, Any], reply: Reply, stream: bool, span: trace.Span
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        reply: Reply,
+        stream: bool,
+        span: trace.Span,
+        arrived: float,
     ) -> web.StreamResponse:
         span.set_attributes(
             {
@@ -157,7 +164,7 @@ class ModelServer:
             return openai_error(reply.error.status, reply.error.message, "server_error")
         rid = f"chatcmpl-{next(self._ids):08x}"
         n_prompt = prompt_tokens(body)
-        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens)
+        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens, arrived + reply.delay_s)
         try:
             if stream:
                 response = await self._stream(request, body, reply, rid, waiter, n_prompt)

@@ -148,6 +148,14 @@ def render(report: dict[str, Any]) -> RenderableType:
             f"TTFT p50 {_s(ttft['p50'])} s p95 {_s(ttft['p95'])} s · "
             f"model time {_s(inference['model_time_s'], 2)} s (from {inference['source']})"
         ),
+        *(
+            [
+                f"simulated server delivered late by p95 {_s(late['p95'])} s (its own measurement; model time "
+                f"includes it)"
+            ]
+            if (late := inference.get("server_lateness_s")) and (late["p95"] or 0) > 0.005
+            else []
+        ),
         f"profiler overhead: {_s(overhead.get('telemetry_cpu_s'))} CPU s = {_pct(overhead.get('fraction'), 1.0)} "
         f"of process CPU (callbacks {_s(overhead.get('callbacks_s'))}, span export {_s(overhead.get('span_export_s'))}"
         f", meter ~{_s(overhead.get('meter_s_estimated'))} estimated)",

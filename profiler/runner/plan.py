@@ -34,6 +34,7 @@ class RunOptions:
     sampler: bool = True
     sample_rate: int = 100
     loop: str = "asyncio"
+    mode: str = "async"
     argv: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -72,6 +73,8 @@ def validate(options: RunOptions) -> RunOptions:
         raise UsageError(f"--tasks must be >= 1, got {options.tasks}")
     if not 1 <= options.sample_rate <= 1000:
         raise UsageError(f"--sample-rate must be between 1 and 1000 samples/s, got {options.sample_rate}")
+    if options.mode not in ("async", "sync"):
+        raise UsageError(f"--mode must be async or sync, got {options.mode!r}")
     if options.loop not in ("asyncio", "uvloop"):
         raise UsageError(f"--loop must be asyncio or uvloop, got {options.loop!r}")
     if options.request_timeout_s <= 0:

@@ -73,7 +73,12 @@ def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total
             "seed": options.seed,
         },
         "model": model,
-        "profiling": {"sampler": options.sampler, "sample_rate": options.sample_rate, "loop": options.loop},
+        "profiling": {
+            "sampler": options.sampler,
+            "sample_rate": options.sample_rate,
+            "loop": options.loop,
+            "mode": options.mode,
+        },
         "versions": environment.versions(),
         "host": environment.host(),
         "status": "running",
@@ -219,6 +224,7 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
         "max_retries": options.max_retries,
         "recursion_limit": options.recursion_limit,
         "loop": options.loop,
+        "mode": options.mode,
         "seed": options.seed,
     }
     path = run_dir.file("workload.json")

@@ -7,13 +7,18 @@ file descriptor named by ORCHESTRACE_PROGRESS_FD. Its stdout/stderr go to worklo
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
 import os
 import random
 import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,15 +99,10 @@ class Workload:
         graph, name = build_graph(cfg.get("agent"), cfg.get("graph"), model)
         return graph, self.probe.handler(name), name
 
-    async def run_one(self, graph: Any, handler: SpanCallbackHandler, name: str, run: AgentRun) -> None:
+    @contextlib.contextmanager
+    def agent_run(self, name: str, run: AgentRun) -> Iterator[None]:
+        """One agent run: baggage for the simulated server's script, the invoke_agent span, its outcome."""
         token = otel_context.attach(baggage.set_baggage(SCRIPT_BAGGAGE_KEY, run.key)) if run.scripted else None
-        try:
-            await self._invoke(graph, handler, name, run)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
-
-    async def _invoke(self, graph: Any, handler: SpanCallbackHandler, name: str, run: AgentRun) -> None:
         attributes: dict[str, AttributeValue] = {
             gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
             gen_ai.GEN_AI_AGENT_NAME: name,
@@ -111,21 +111,23 @@ class Workload:
         }
         started = time.perf_counter()
         error: str | None = None
-        with self.tracer.start_as_current_span(
-            f"invoke_agent {name}", attributes=attributes, record_exception=False, set_status_on_exception=False
-        ) as span:
-            try:
-                await graph.ainvoke(
-                    run.input, {"callbacks": [handler], "recursion_limit": self.config["recursion_limit"]}
-                )
-            except asyncio.CancelledError:
-                span.set_status(Status(StatusCode.ERROR, "interrupted"))
-                raise
-            except Exception as exc:
-                error = _first_line(exc)
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, error))
-                span.set_attribute("error.type", type(exc).__qualname__)
+        try:
+            with self.tracer.start_as_current_span(
+                f"invoke_agent {name}", attributes=attributes, record_exception=False, set_status_on_exception=False
+            ) as span:
+                try:
+                    yield
+                except Exception as exc:
+                    error = _first_line(exc)
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, error))
+                    span.set_attribute("error.type", type(exc).__qualname__)
+                except BaseException:  # cancelled or interrupted: the run is cut short, not failed
+                    span.set_status(Status(StatusCode.ERROR, "interrupted"))
+                    raise
+        finally:
+            if token is not None:
+                otel_context.detach(token)
         if error:
             self.errors += 1
         else:
@@ -139,14 +141,29 @@ class Workload:
             wall_s=round(time.perf_counter() - started, 6),
         )
 
+    def _config(self, handler: SpanCallbackHandler) -> dict[str, Any]:
+        return {"callbacks": [handler], "recursion_limit": self.config["recursion_limit"]}
+
     async def run_all(self, graph: Any, handler: SpanCallbackHandler, name: str, runs: list[AgentRun]) -> None:
-        queue: asyncio.Queue[AgentRun] = asyncio.Queue()
-        for run in runs:
-            queue.put_nowait(run)
+        """Run the agent runs `concurrency` at a time: tasks on this loop, or threads calling `invoke`."""
+        pending = collections.deque(runs)  # popleft is atomic: safe for tasks and threads alike
 
         async def worker() -> None:
-            while not queue.empty():
-                await self.run_one(graph, handler, name, queue.get_nowait())
+            while pending:
+                run = pending.popleft()
+                with self.agent_run(name, run):
+                    await graph.ainvoke(run.input, self._config(handler))
+
+        stopping = threading.Event()
+
+        def sync_worker() -> None:
+            while not stopping.is_set():  # threads cannot be cancelled: stop taking new runs
+                try:
+                    run = pending.popleft()
+                except IndexError:
+                    return
+                with self.agent_run(name, run):
+                    graph.invoke(run.input, self._config(handler))
 
         task = asyncio.current_task()
         assert task is not None
@@ -154,9 +171,17 @@ class Workload:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
         if self.config.get("loop") == "uvloop":
             loop.set_task_factory(self.probe.meter.task_factory())
+        concurrency = self.config["concurrency"]
         self.probe.start()
         try:
-            await asyncio.gather(*(worker() for _ in range(self.config["concurrency"])))
+            if self.config.get("mode") == "sync":
+                with ThreadPoolExecutor(concurrency, thread_name_prefix="agent-run") as pool:
+                    try:
+                        await asyncio.gather(*(loop.run_in_executor(pool, sync_worker) for _ in range(concurrency)))
+                    finally:
+                        stopping.set()
+            else:
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
         finally:
             self.window = self.probe.stop()
 

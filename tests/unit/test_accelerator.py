@@ -119,3 +119,21 @@ def test_decoded_tokens_for_streaming():
     assert acc.decoded_tokens(req, 0.51) == pytest.approx(51)
     acc.advance(5.0)
     assert acc.decoded_tokens(req, 5.0) == 101
+
+
+def test_time_counts_from_arrival_at_the_server():
+    acc = Accelerator(PRESET)
+    req, _ = acc.submit("a", prompt_tokens=0, output_tokens=11, now=1.004, arrived=1.0)  # 4 ms of parsing
+    times = run_until_done(acc)
+    assert req.arrived == 1.0 and req.queue_s == 0
+    assert times["a"]["first_token"] == pytest.approx(1.0 + 0.01)
+    assert times["a"]["done"] == pytest.approx(1.01 + 10 / 100)
+
+
+def test_a_request_handled_after_its_prefill_would_end_keeps_its_nominal_timing():
+    acc = Accelerator(PRESET)
+    # the server only got to it 60 ms after arrival: prefill (10 ms) is long over, 5 tokens too
+    req, _ = acc.submit("a", prompt_tokens=0, output_tokens=11, now=1.06, arrived=1.0)
+    times = run_until_done(acc)
+    assert times["a"]["first_token"] == pytest.approx(1.01)
+    assert req.done == pytest.approx(1.01 + 10 / 100)

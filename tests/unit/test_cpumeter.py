@@ -161,6 +161,7 @@ def test_uvloop_task_factory():
     tracer = provider.get_tracer("test")
     ended = []
     try:
+
         async def task(name: str, steps: int) -> None:
             with tracer.start_as_current_span(name) as span:
                 for _ in range(steps):
