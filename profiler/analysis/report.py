@@ -106,7 +106,8 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, A
     callbacks = float(window.get("buckets_s", {}).get("telemetry", 0.0))
     export = float(window.get("telemetry_threads_s", 0.0))
     meter = float(window.get("meter", {}).get("overhead_estimate_s", 0.0))
-    total = callbacks + export + meter
+    passthrough = float(window.get("meter", {}).get("passthrough_estimate_s", 0.0))
+    total = callbacks + export + meter + passthrough
     process = cpu.get("process_total") or 0.0
     return {
         "telemetry_cpu_s": total,
@@ -114,9 +115,10 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, A
         "callbacks_s": callbacks,
         "span_export_s": export,
         "meter_s_estimated": meter,
+        "passthrough_callbacks_s_estimated": passthrough,
         "meter_handle_cost_us": float(window.get("meter", {}).get("handle_cost_ns", 0.0)) / 1000,
-        "note": "callbacks and span export are measured; the meter's own cost is estimated from a "
-        "calibrated cost per event-loop handle",
+        "note": "span callbacks and span export are measured; the meter's own cost and callbacks for "
+        "LangGraph-internal runnables are estimated from costs calibrated at start-up",
     }
 
 

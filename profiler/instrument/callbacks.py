@@ -65,7 +65,7 @@ def capture_content_enabled() -> bool:
 
 @dataclass
 class _Run:
-    span: Span | None  # None: a LangChain run we do not emit; children go to its ancestor
+    span: Span
     parent: UUID | None
     token: object | None = None
     first_chunk_ns: int | None = None
@@ -76,11 +76,11 @@ class _Run:
 
 def _context_owner() -> tuple[int, int]:
     """Identifies the execution context: a context attached here can be detached here only."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        task = None
-    return threading.get_ident(), id(task)
+    loop = asyncio._get_running_loop()
+    return threading.get_ident(), id(asyncio.current_task(loop) if loop is not None else None)
+
+
+_MISSING = object()
 
 
 def is_agent_span(span: Span) -> bool:
@@ -106,20 +106,23 @@ class SpanCallbackHandler(BaseCallbackHandler):
         self._meter = meter
         self._agent_name = agent_name
         self._capture = capture_content_enabled() if capture_content is None else capture_content
-        self._runs: dict[UUID, _Run] = {}
+        self._runs: dict[UUID, _Run] = {}  # runs we emit a span for
+        self._passthrough: dict[UUID, UUID | None] = {}  # runs we do not emit: run -> parent run
+        self.passthrough_calls = 0
         self._lock = threading.Lock()
 
     # ---- span bookkeeping -------------------------------------------------------------
 
     def _parent_span(self, parent_run_id: UUID | None) -> Span | None:
+        """The span of the nearest ancestor run we emitted (LangChain's parent_run_id, not ambient context)."""
         run_id = parent_run_id
         while run_id is not None:
             run = self._runs.get(run_id)
-            if run is None:
-                break
-            if run.span is not None:
+            if run is not None:
                 return run.span
-            run_id = run.parent
+            if run_id not in self._passthrough:
+                return None
+            run_id = self._passthrough[run_id]
         return None
 
     def _start(
@@ -133,14 +136,10 @@ class SpanCallbackHandler(BaseCallbackHandler):
             self._runs[run_id] = _Run(span, parent_run_id, token, start_ns=time.time_ns(), owner=_context_owner())
         return span
 
-    def _skip(self, run_id: UUID, parent_run_id: UUID | None) -> None:
-        with self._lock:
-            self._runs[run_id] = _Run(None, parent_run_id)
-
     def _end(self, run_id: UUID, error: BaseException | None = None) -> _Run | None:
         with self._lock:
             run = self._runs.pop(run_id, None)
-        if run is None or run.span is None or run.borrowed:
+        if run is None or run.borrowed:
             return run
         # LangChain runs async end callbacks in a shielded task (a copy of the context), where
         # the token cannot be reset. The span then stays "current" in the starting context after
@@ -160,10 +159,10 @@ class SpanCallbackHandler(BaseCallbackHandler):
     def end_open_spans(self, reason: str) -> int:
         """End spans that never got an end callback (Ctrl-C, crash); returns how many."""
         with self._lock:
-            pending = [r for r in self._runs.values() if r.span is not None and not r.borrowed]
+            pending = [r for r in self._runs.values() if not r.borrowed]
             self._runs.clear()
+            self._passthrough.clear()
         for run in pending:
-            assert run.span is not None
             run.span.set_status(Status(StatusCode.ERROR, reason))
             run.span.set_attribute("orchestrace.incomplete", True)
             run.span.end()
@@ -171,7 +170,6 @@ class SpanCallbackHandler(BaseCallbackHandler):
 
     # ---- chains: graph root and LangGraph nodes --------------------------------------
 
-    @_instrumentation
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -185,6 +183,17 @@ class SpanCallbackHandler(BaseCallbackHandler):
     ) -> None:
         name = kwargs.get("name") or (serialized or {}).get("name") or "chain"
         metadata = metadata or {}
+        is_node = metadata.get("langgraph_node") == name and any(t.startswith("graph:step:") for t in tags or ())
+        if parent_run_id is not None and not is_node:
+            # LangGraph's internal runnables: most callbacks, and too cheap to be worth a telemetry
+            # section (its cost is estimated from this count instead)
+            self._passthrough[run_id] = parent_run_id  # a dict store is atomic: no lock needed
+            self.passthrough_calls += 1
+            return
+        self._chain_start(run_id, parent_run_id, name, metadata)
+
+    @_instrumentation
+    def _chain_start(self, run_id: UUID, parent_run_id: UUID | None, name: str, metadata: dict[str, Any]) -> None:
         if parent_run_id is None:
             ambient = trace.get_current_span()
             if is_agent_span(ambient):
@@ -199,24 +208,28 @@ class SpanCallbackHandler(BaseCallbackHandler):
                 {gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent", gen_ai.GEN_AI_AGENT_NAME: self._agent_name},
             )
             return
-        node = metadata.get("langgraph_node")
-        if node == name and any(t.startswith("graph:step:") for t in tags or ()):
-            self._start(
-                run_id,
-                parent_run_id,
-                f"invoke_node {name}",
-                SpanKind.INTERNAL,
-                {GEN_AI_NODE_NAME: name, "langgraph.step": int(metadata.get("langgraph_step", -1))},
-            )
-            return
-        self._skip(run_id, parent_run_id)
+        self._start(
+            run_id,
+            parent_run_id,
+            f"invoke_node {name}",
+            SpanKind.INTERNAL,
+            {GEN_AI_NODE_NAME: name, "langgraph.step": int(metadata.get("langgraph_step", -1))},
+        )
 
-    @_instrumentation
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._end(run_id)
+        if self._passthrough.pop(run_id, _MISSING) is not _MISSING:
+            self.passthrough_calls += 1
+            return
+        self._end_instrumented(run_id)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if self._passthrough.pop(run_id, _MISSING) is not _MISSING:
+            self.passthrough_calls += 1
+            return
+        self._end_instrumented(run_id, error)
 
     @_instrumentation
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def _end_instrumented(self, run_id: UUID, error: BaseException | None = None) -> None:
         self._end(run_id, error)
 
     # ---- chat models ---------------------------------------------------------------
@@ -245,8 +258,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
             attributes[gen_ai.GEN_AI_INPUT_MESSAGES] = _messages_json(messages[0] if messages else [])
         self._start(run_id, parent_run_id, f"chat {model}", SpanKind.CLIENT, attributes)
 
-    @_instrumentation
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        # called per streamed token: too little work to be worth two checkpoints
         run = self._runs.get(run_id)
         if run is not None and run.first_chunk_ns is None:
             run.first_chunk_ns = time.time_ns()
@@ -254,7 +267,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
     @_instrumentation
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
-        if run is not None and run.span is not None:
+        if run is not None:
             _set_llm_result(run.span, response, self._capture)
             if run.first_chunk_ns is not None:
                 run.span.set_attribute(
@@ -293,7 +306,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
     @_instrumentation
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
-        if self._capture and run is not None and run.span is not None:
+        if self._capture and run is not None:
             run.span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, str(getattr(output, "content", output))[:4000])
         self._end(run_id)
 

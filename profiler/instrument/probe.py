@@ -12,10 +12,12 @@ import os
 import resource
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.cpumeter import SpanCpuMeter
@@ -88,6 +90,18 @@ def calibrate_handle_cost(meter: SpanCpuMeter, handles: int = CALIBRATION_HANDLE
     return max(0.0, (metered - bare) / handles)
 
 
+def calibrate_passthrough_cost(pairs: int = 5_000) -> float:
+    """Measured CPU ns of one callback for a LangChain run the handler does not emit a span for."""
+    handler = SpanCallbackHandler(TracerProvider().get_tracer("calibration"))
+    parent = uuid.uuid4()
+    ids = [uuid.uuid4() for _ in range(pairs)]
+    start = time.thread_time_ns()
+    for run_id in ids:
+        handler.on_chain_start(None, None, run_id=run_id, parent_run_id=parent, name="step")
+        handler.on_chain_end(None, run_id=run_id)
+    return (time.thread_time_ns() - start) / (2 * pairs)
+
+
 class ProcessProbe:
     """Spans + CPU meter for this process; `start()` / `stop()` bracket the measured window."""
 
@@ -111,13 +125,18 @@ class ProcessProbe:
         self.tracer = self.telemetry.provider.get_tracer("orchestrace")
         self._start: dict[str, Any] = {}
         self.handle_cost_ns = 0.0
+        self.passthrough_cost_ns = 0.0
+        self._handlers: list[SpanCallbackHandler] = []
 
     def handler(self, agent_name: str) -> SpanCallbackHandler:
-        return SpanCallbackHandler(self.tracer, agent_name=agent_name, meter=self.meter)
+        handler = SpanCallbackHandler(self.tracer, agent_name=agent_name, meter=self.meter)
+        self._handlers.append(handler)
+        return handler
 
     def calibrate(self) -> None:
-        """Measure the meter's own cost per loop handle (outside any running event loop)."""
+        """Measure the costs the probe cannot time as it runs (outside any running event loop)."""
         self.handle_cost_ns = calibrate_handle_cost(SpanCpuMeter())
+        self.passthrough_cost_ns = calibrate_passthrough_cost()
 
     def start(self) -> None:
         """Install the meter and read every clock."""
@@ -163,6 +182,7 @@ class ProcessProbe:
             if name.startswith(TELEMETRY_THREAD_PREFIX):
                 telemetry_threads_ns += window_ns
         overhead_ns = (meter.handles + meter.checkpoints) * self.handle_cost_ns
+        passthrough = sum(h.passthrough_calls for h in self._handlers)
         return {
             "window": {
                 "start_unix": self._start["unix"],
@@ -182,6 +202,9 @@ class ProcessProbe:
                 "handles": meter.handles,
                 "handle_cost_ns": self.handle_cost_ns,
                 "overhead_estimate_s": max(0.0, overhead_ns) / 1e9,
+                "passthrough_callbacks": passthrough,
+                "passthrough_cost_ns": self.passthrough_cost_ns,
+                "passthrough_estimate_s": passthrough * self.passthrough_cost_ns / 1e9,
             },
         }
 
