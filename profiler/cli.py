@@ -10,6 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -24,11 +25,21 @@ Command = Callable[[argparse.Namespace, Console], int]
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from profiler.render.text import render
-    from profiler.runner.plan import RunOptions
     from profiler.runner.run import execute, summary_lines
     from profiler.runner.ui import make_display
 
-    options = RunOptions(
+    result = execute(_run_options(args), make_display(console))
+    if result.report is not None:
+        console.print(render(result.report))
+    for line in summary_lines(result):
+        console.print(line, highlight=False)
+    return result.exit_code
+
+
+def _run_options(args: argparse.Namespace) -> Any:
+    from profiler.runner.plan import RunOptions
+
+    return RunOptions(
         agent=args.agent,
         graph=args.graph,
         inputs=args.inputs,
@@ -49,12 +60,6 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         mode=args.mode,
         argv=tuple(args.argv),
     )
-    result = execute(options, make_display(console))
-    if result.report is not None:
-        console.print(render(result.report))
-    for line in summary_lines(result):
-        console.print(line, highlight=False)
-    return result.exit_code
 
 
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
@@ -84,6 +89,84 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _presets(spec: str | None) -> list[Any]:
+    from profiler.modelserver.presets import builtin_presets, load_preset
+
+    if spec is None:
+        return [p for name, p in builtin_presets().items() if name != "instant"]
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise UsageError("--presets needs at least one preset name or file")
+    return [load_preset(name) for name in names]
+
+
+def _targets(args: argparse.Namespace) -> Any:
+    from profiler.sizing.model import Targets
+
+    return Targets(
+        rate=args.target_rps,
+        cpu_utilisation=args.cpu_util,
+        accelerator_utilisation=args.acc_util,
+        latency_target_ms=args.latency_target_ms,
+        accelerator_hour=args.accelerator_hour,
+        core_hour=args.core_hour,
+    )
+
+
+def _emit(args: argparse.Namespace, console: Console, result: dict[str, Any], renderable: Any) -> None:
+    if args.format == "json":
+        text = json.dumps(result, indent=2, default=str) + "\n"
+        if args.output:
+            _write(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return
+    if args.output:
+        file_console = Console(record=True, width=140, file=io.StringIO())
+        file_console.print(renderable)
+        _write(args.output, file_console.export_text())
+    else:
+        console.print(renderable)
+
+
+def _cmd_size(args: argparse.Namespace, console: Console) -> int:
+    from profiler.analysis.report import build_report
+    from profiler.modelserver.presets import load_preset, preset_from_dict
+    from profiler.render.sizing import render_sizing
+    from profiler.sizing.model import size
+    from profiler.store.session import load_session
+
+    targets = _targets(args)
+    targets.check()
+    session = load_session(args.run)
+    presets = _presets(args.presets)
+    run_preset = session.manifest.get("model", {}).get("preset")
+    if args.base:
+        base = load_preset(args.base)
+    elif run_preset and run_preset.get("name") != "instant":
+        base = preset_from_dict(run_preset, origin="the run's preset")
+    else:
+        base = load_preset("h100-llama3.1-8b")
+    result = size(session, build_report(session), presets, targets, base)
+    _emit(args, console, result, render_sizing(result))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from profiler.render.sizing import render_sweep
+    from profiler.runner.run import execute
+    from profiler.runner.ui import make_display
+    from profiler.sizing.sweep import sweep
+
+    targets = _targets(args)
+    targets.check()
+    presets = _presets(args.presets or "instant,h100-llama3.1-8b,groq-llama3-8b,cerebras-llama3.1-8b")
+    options = _run_options(args)
+    result = sweep(options, presets, targets, lambda opts: execute(opts, make_display(console)))
+    _emit(args, console, result, render_sweep(result))
+    return 0
 
 
 def _cmd_serve_model(args: argparse.Namespace, console: Console) -> int:
@@ -127,21 +210,8 @@ def _cmd_agents(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="orchestrace",
-        description="Profile LangGraph agents: CPU orchestration vs model-inference wait, and cores per accelerator.",
-    )
-    parser.add_argument("--version", action="version", version=f"orchestrace {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    run = sub.add_parser(
-        "run",
-        help="run agent tasks under full profiling and write a run directory",
-        description="Run agent tasks under profiling. Default: the 'rag' sample agent against the "
-        "embedded simulated model server (preset h100-llama3.1-8b), no network needed.",
-    )
-    what = run.add_argument_group("what to run")
+def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_argument_group("what to run")
     what.add_argument("--agent", help="sample agent name (see `orchestrace agents`; default: rag)")
     what.add_argument(
         "--graph", metavar="MODULE:FACTORY", help="your own graph: FACTORY(model) returns a compiled LangGraph graph"
@@ -159,6 +229,74 @@ def build_parser() -> argparse.ArgumentParser:
         "graph.invoke (default: async)",
     )
     what.add_argument("--seed", type=int, default=0, help="seed for the workload's random module (default: 0)")
+    profiling = parser.add_argument_group("profiling")
+    profiling.add_argument(
+        "--no-sampler",
+        action="store_true",
+        help="do not attach py-spy (CPU per span still comes from the in-process meter)",
+    )
+    profiling.add_argument(
+        "--sample-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default: 100)"
+    )
+    profiling.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the workload (default: asyncio)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("traces"), help="where run directories go (default: traces/)")
+
+
+def _add_sizing_arguments(parser: argparse.ArgumentParser) -> None:
+    sizing = parser.add_argument_group("sizing")
+    sizing.add_argument(
+        "--presets",
+        metavar="A,B,C",
+        help="accelerator presets (names or files) to size for (default: all built-in but instant)",
+    )
+    sizing.add_argument(
+        "--target-rps",
+        type=float,
+        default=10.0,
+        metavar="X",
+        help="target throughput in agent runs per second (default: 10)",
+    )
+    sizing.add_argument(
+        "--cpu-util", type=float, default=0.6, metavar="U", help="target CPU utilisation, 0 < U < 1 (default: 0.6)"
+    )
+    sizing.add_argument(
+        "--acc-util",
+        type=float,
+        default=0.8,
+        metavar="U",
+        help="target accelerator utilisation, 0 < U < 1 (default: 0.8)",
+    )
+    sizing.add_argument(
+        "--latency-target-ms",
+        type=float,
+        metavar="T",
+        help="size cores so the mean CPU queueing delay stays under T ms (Erlang C)",
+    )
+    sizing.add_argument(
+        "--accelerator-hour", type=float, metavar="USD", help="price per accelerator-hour (default: 3.50, see README)"
+    )
+    sizing.add_argument("--core-hour", type=float, metavar="USD", help="price per core-hour (default: 0.04)")
+    sizing.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    sizing.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrace",
+        description="Profile LangGraph agents: CPU orchestration vs model-inference wait, and cores per accelerator.",
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run agent tasks under full profiling and write a run directory",
+        description="Run agent tasks under profiling. Default: the 'rag' sample agent against the "
+        "embedded simulated model server (preset h100-llama3.1-8b), no network needed.",
+    )
+    _add_workload_arguments(run)
     model = run.add_argument_group("model")
     model.add_argument(
         "--model", metavar="PRESET|FILE", help="accelerator preset for the simulated server (default: h100-llama3.1-8b)"
@@ -197,21 +335,41 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="client retries per model request (default: 0, so every error is seen)",
     )
-    profiling = run.add_argument_group("profiling")
-    profiling.add_argument(
-        "--no-sampler",
-        action="store_true",
-        help="do not attach py-spy (CPU per span still comes from the in-process meter)",
-    )
-    profiling.add_argument(
-        "--sample-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default: 100)"
-    )
-    profiling.add_argument(
-        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the workload (default: asyncio)"
-    )
-    output = run.add_argument_group("output")
-    output.add_argument("--out", type=Path, default=Path("traces"), help="where run directories go (default: traces/)")
     run.set_defaults(handler=_cmd_run)
+
+    size = sub.add_parser(
+        "size",
+        help="capacity sizing from a run: cores, accelerators, cores per accelerator, what-ifs",
+        description="Size CPU cores and accelerators for a target throughput from a measured run, per "
+        "accelerator preset, with the CPU share of latency and what happens as inference gets faster.",
+    )
+    size.add_argument("run", type=Path, metavar="RUN", help="run directory (traces/<run-id>)")
+    _add_sizing_arguments(size)
+    size.add_argument(
+        "--base",
+        metavar="PRESET",
+        help="preset the what-if speedups start from (default: the run's preset, or h100-llama3.1-8b)",
+    )
+    size.set_defaults(handler=_cmd_size)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run the same workload against several presets; measured vs predicted CPU share",
+        description="Run the workload once per preset (the same tasks and scripts) and compare the measured "
+        "CPU share of latency and cores per accelerator with the prediction from the first preset's run.",
+    )
+    _add_workload_arguments(sweep)
+    _add_sizing_arguments(sweep)
+    sweep.set_defaults(
+        handler=_cmd_sweep,
+        model=None,
+        script=None,
+        endpoint=None,
+        model_name=None,
+        api_key_env="OPENAI_API_KEY",
+        request_timeout=120.0,
+        max_retries=0,
+    )
 
     serve = sub.add_parser(
         "serve-model",

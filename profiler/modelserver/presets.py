@@ -34,6 +34,7 @@ class Preset:
     description: str = ""
     accelerators_per_replica: int = 1
     estimated: tuple[str, ...] = field(default_factory=tuple)
+    self_hosted: bool = False  # you run the serving engine (and need its CPU cores), vs an API service
 
     def stream_rate(self, decoding_streams: int) -> float:
         """Tokens/s of each stream when `decoding_streams` decode at once."""
@@ -52,6 +53,7 @@ class Preset:
             "aggregate_tok_s": self.aggregate_tok_s,
             "max_batch": self.max_batch,
             "accelerators_per_replica": self.accelerators_per_replica,
+            "self_hosted": self.self_hosted,
             "source": self.source,
             "estimated": list(self.estimated),
         }
@@ -94,8 +96,12 @@ def preset_from_dict(data: dict[str, Any], *, name: str | None = None, origin: s
     estimated = data.get("estimated", [])
     if not isinstance(estimated, list) or not all(isinstance(e, str) for e in estimated):
         raise UsageError(f"{origin}: field 'estimated' must be a list of strings")
+    self_hosted = data.get("self_hosted", False)
+    if not isinstance(self_hosted, bool):
+        raise UsageError(f"{origin}: field 'self_hosted' must be true or false")
     return Preset(
         name=preset_name,
+        self_hosted=self_hosted,
         model=model,
         ttft_s=ttft,
         max_batch=int(max_batch),

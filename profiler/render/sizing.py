@@ -1,0 +1,121 @@
+"""Sizing results as rich tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def render_sizing(result: dict[str, Any]) -> RenderableType:
+    demand, targets = result["demand"], result["targets"]
+    parts: list[RenderableType] = []
+    by_category = ", ".join(f"{k} {1000 * v:.1f}" for k, v in demand["d_cpu_by_category"].items() if v)
+    parts.append(
+        Text.assemble(
+            ("Capacity sizing", "bold"),
+            f" for run {result['run_id']} ({demand['runs']} agent runs measured)\n",
+            f"per agent run: D_cpu {1000 * demand['d_cpu_s']:.1f} ms of CPU (profiler overhead removed; by category, "
+            f"ms: {by_category}), {demand['llm_calls']:.1f} LLM calls, {demand['input_tokens']:,.0f} input / "
+            f"{demand['output_tokens']:,.0f} output tokens, {1000 * demand['t_cpu_s']:.0f} ms of critical-path time "
+            f"not waiting on the model\n",
+            f"targets: {targets['rate']:g} agent runs/s, CPU utilisation {targets['cpu_utilisation']:g}, "
+            f"accelerator utilisation {targets['accelerator_utilisation']:g}"
+            + (
+                f", CPU queueing delay ≤ {targets['latency_target_ms']:g} ms"
+                if targets["latency_target_ms"] is not None
+                else ""
+            ),
+        )
+    )
+
+    table = Table(title="Per accelerator preset", title_justify="left")
+    columns = [
+        "preset",
+        "D_acc s/run",
+        "cores",
+        "accelerators",
+        "cores/acc",
+        "+engine floor",
+        "CPU share of latency",
+        "in flight",
+        "$ per 1k runs",
+    ]
+    if targets["latency_target_ms"] is not None:
+        columns.insert(3, "cores (latency)")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "preset" else "right")
+    for row in result["presets"]:
+        cells = [
+            row["preset"],
+            _f(row["d_acc_s"], 4),
+            _f(row["cores"], 1),
+            _f(row["accelerators"], 2),
+            _f(row["cores_per_accelerator"], 1),
+            _f(row["cores_per_accelerator_with_floor"], 1) if row["engine_floor_cores"] else "–",
+            _pct(row["cpu_share_of_latency"]),
+            _f(row["in_flight_runs"], 1),
+            _f(1000 * row["cost"]["per_run_usd"], 3),
+        ]
+        if targets["latency_target_ms"] is not None:
+            cells.insert(3, str(row.get("cores_for_latency_target", "–")))
+        table.add_row(*cells)
+    defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
+    table.caption = "costs use default prices (see README)" if defaults else "costs use the given prices"
+    parts.append(table)
+
+    what_if = result["what_if"]
+    table = Table(title=f"What if inference were k× faster than {what_if['base_preset']}", title_justify="left")
+    for column in ("k", "CPU share of latency", "cores per accelerator"):
+        table.add_column(column, justify="right")
+    for row in what_if["rows"]:
+        table.add_row(f"{row['speedup']:g}", _pct(row["cpu_share_of_latency"]), _f(row["cores_per_accelerator"], 1))
+    knee = what_if["knee_speedup"]
+    table.caption = f"CPU time equals model time at k ≈ {knee:.1f}" if knee is not None else ""
+    parts.append(table)
+    notes = [f"[yellow]estimate[/]: {escape(e)}" for e in result["estimates"]]
+    notes += [f"note: {escape(n)}" for n in result["notes"]]
+    parts.append(Text.from_markup("\n".join(notes)))
+    return Group(*parts)
+
+
+def render_sweep(result: dict[str, Any]) -> RenderableType:
+    table = Table(title=f"Sweep: measured vs predicted from the {result['reference_preset']} run", title_justify="left")
+    for column in (
+        "preset",
+        "decode tok/s",
+        "CPU share measured",
+        "predicted",
+        "error (pp)",
+        "cores/acc measured",
+        "predicted",
+        "D_cpu ms/run",
+        "D_acc s/run",
+    ):
+        table.add_column(column, justify="left" if column == "preset" else "right")
+    for row in result["rows"]:
+        table.add_row(
+            row["preset"],
+            _f(row["decode_tok_s"], 0),
+            _pct(row["measured_cpu_share"]),
+            _pct(row["predicted_cpu_share"]),
+            _f(row["error_pp"], 1),
+            _f(row["measured_cores_per_accelerator"], 1),
+            _f(row["predicted_cores_per_accelerator"], 1),
+            _f(1000 * row["d_cpu_s"], 1),
+            _f(row["d_acc_s"], 4),
+        )
+    table.caption = escape(result["method"])
+    runs = "\n".join(f"{r['preset']}: {r['run_dir']} ({r['status']})" for r in result["runs"])
+    return Group(table, Text(runs))

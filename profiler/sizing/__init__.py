@@ -1,0 +1,1 @@
+"""Capacity sizing: queueing maths, demand from a measured run, sweeps across presets."""

@@ -1,0 +1,256 @@
+"""Capacity sizing from a measured run: cores, accelerators, cores per accelerator, what-ifs.
+
+Per agent run, D_cpu is the measured CPU core-seconds of the workload (its process and the
+child processes it waited for) minus the profiler's own measured cost; D_acc is the
+accelerator-seconds the run's tokens take at a preset's saturated throughput (an estimate by
+construction). Cores ≥ X·D_cpu/ρ_cpu, accelerators ≥ X·D_acc/ρ_acc, so cores per accelerator =
+(D_cpu/D_acc)·(ρ_acc/ρ_cpu): an accelerator k× faster multiplies it by k. For latency, the
+critical-path time not spent waiting on the model (T_cpu) is measured, and the model time of the
+same calls is recomputed at each preset: f_cpu = T_cpu / (T_cpu + T_model).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from profiler.analysis.traces import CHAT, agent_runs, critical_path, span_kind
+from profiler.analysis.wall import decompose
+from profiler.errors import UsageError
+from profiler.modelserver.presets import Preset
+from profiler.sizing.queueing import in_flight, servers_for_wait, servers_needed
+from profiler.store.session import Session
+
+VLLM_FLOOR_NOTE = "vLLM asks for at least 2 + N physical cores for N GPUs (docs: 'CPU Resources for GPU Deployments')"
+# Price defaults (USD per hour), used only when no price is given; see README "Sizing" for sources.
+DEFAULT_ACCELERATOR_HOUR = 3.50  # H100 on-demand after the 2025 price cuts: ~3.00 (GCP A3) to ~3.90 (AWS)
+DEFAULT_CORE_HOUR = 0.04  # on-demand vCPU-hour, planning range 0.03-0.05
+WHAT_IF_FACTORS = (1, 2, 3, 5, 10, 20, 30, 50, 100)
+HARDWARE_CORES_PER_ACCELERATOR = {"DGX H100 (2x56 cores / 8 GPUs)": 14, "GB200 NVL72 (Grace)": 36, "GH200": 72}
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What one agent run of the measured workload needs, with where each figure came from."""
+
+    runs: int
+    d_cpu_s: float  # core-seconds per run, profiler overhead removed
+    d_cpu_measured_s: float  # as measured, profiler included
+    d_cpu_by_category: dict[str, float]
+    input_tokens: float  # per run
+    output_tokens: float
+    llm_calls: float
+    t_cpu_s: float  # critical-path time per run not waiting on the model
+    path_calls: float  # chat calls on the critical path, per run
+    path_input_tokens: float
+    path_output_tokens: float
+    measured_wall_s: float
+    measured_model_wait_s: float
+    rss_per_run_bytes: float | None
+    model_time_source: str
+    concurrency: int
+
+    def model_time(self, preset: Preset) -> float:
+        """Model wait on the critical path per run, recomputed at `preset` (per-stream speeds)."""
+        return (
+            self.path_calls * preset.ttft_s
+            + self.path_input_tokens / preset.prefill_tok_s
+            + max(0.0, self.path_output_tokens - self.path_calls) / preset.decode_tok_s
+        )
+
+    def accelerator_s(self, preset: Preset) -> float:
+        """Accelerator-seconds per run at the preset's saturated operating point (an estimate)."""
+        return preset.accelerators_per_replica * (
+            self.output_tokens / preset.aggregate_tok_s + self.input_tokens / preset.prefill_tok_s
+        )
+
+
+def _rss_per_run(session: Session, concurrency: int) -> float | None:
+    """Memory an extra in-flight run costs: RSS growth during the window over the concurrency."""
+    window = (session.cpu or {}).get("window", {})
+    start, end = window.get("start_unix"), window.get("end_unix")
+    rss: list[float] = [
+        float(row["workload"]["rss"])
+        for row in session.process
+        if "workload" in row and start is not None and end is not None and start <= row["t"] <= end
+    ]
+    if len(rss) < 2 or concurrency < 1:
+        return None
+    return max(0.0, (max(rss) - rss[0]) / concurrency)
+
+
+def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
+    runs = [run for run in agent_runs(session.spans) if not run.root.is_error]
+    if not runs:
+        raise UsageError(f"{session.path} has no completed agent runs: nothing to size")
+    cpu = report["cpu_s"]
+    if not cpu.get("process_total"):
+        raise UsageError(f"{session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
+    count = report["agent_runs"]
+    overhead = report["overhead"].get("telemetry_cpu_s") or 0.0
+    categories = {
+        key: (cpu.get(key) or 0.0) / count for key in ("orchestration", "model_client", "tool", "runtime", "other")
+    }
+    splits = [decompose(run) for run in runs]
+    calls = [[seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT] for run in runs]
+    on_path = [{s.span_id: s for s in path}.values() for path in calls]  # a call counts once per run
+    inference = report["inference"]
+    concurrency = int(session.manifest.get("workload", {}).get("concurrency", 1))
+    return Demand(
+        runs=len(runs),
+        d_cpu_s=max(0.0, (cpu["process_total"] - overhead) / count),
+        d_cpu_measured_s=cpu["process_total"] / count,
+        d_cpu_by_category=categories,
+        input_tokens=inference["input_tokens"] / count,
+        output_tokens=inference["output_tokens"] / count,
+        llm_calls=inference["calls"] / count,
+        t_cpu_s=statistics.fmean(s.total - s.parts["model_wait"] for s in splits),
+        path_calls=statistics.fmean(len(path) for path in on_path),
+        path_input_tokens=statistics.fmean(
+            sum(int(s.attributes.get("gen_ai.usage.input_tokens", 0)) for s in p) for p in on_path
+        ),
+        path_output_tokens=statistics.fmean(
+            sum(int(s.attributes.get("gen_ai.usage.output_tokens", 0)) for s in p) for p in on_path
+        ),
+        measured_wall_s=statistics.fmean(s.total for s in splits),
+        measured_model_wait_s=statistics.fmean(s.parts["model_wait"] for s in splits),
+        rss_per_run_bytes=_rss_per_run(session, concurrency),
+        model_time_source=inference["source"],
+        concurrency=concurrency,
+    )
+
+
+@dataclass(frozen=True)
+class Targets:
+    rate: float = 10.0  # agent runs per second
+    cpu_utilisation: float = 0.6
+    accelerator_utilisation: float = 0.8
+    latency_target_ms: float | None = None  # CPU queueing delay target (Erlang C)
+    accelerator_hour: float | None = None
+    core_hour: float | None = None
+
+    def check(self) -> None:
+        if self.rate < 0:
+            raise UsageError(f"--target-rps must be >= 0, got {self.rate}")
+        for name, value in (("--cpu-util", self.cpu_utilisation), ("--acc-util", self.accelerator_utilisation)):
+            if not 0 < value < 1:
+                raise UsageError(f"{name} must be between 0 and 1 (exclusive), got {value}")
+        if self.latency_target_ms is not None and self.latency_target_ms < 0:
+            raise UsageError(f"--latency-target-ms must be >= 0, got {self.latency_target_ms}")
+        for name, price in (("--accelerator-hour", self.accelerator_hour), ("--core-hour", self.core_hour)):
+            if price is not None and price < 0:
+                raise UsageError(f"{name} must be >= 0, got {price}")
+
+
+def cpu_share(t_cpu: float, t_model: float) -> float | None:
+    total = t_cpu + t_model
+    return t_cpu / total if total > 0 else None
+
+
+def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, Any]:
+    """Cores, accelerators, ratio, latency share, queueing and cost for one preset."""
+    d_acc = demand.accelerator_s(preset)
+    cores = servers_needed(targets.rate, demand.d_cpu_s, targets.cpu_utilisation)
+    accelerators = servers_needed(targets.rate, d_acc, targets.accelerator_utilisation)
+    ratio = (demand.d_cpu_s / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
+    whole_accelerators = math.ceil(accelerators) if accelerators else 0
+    floor = 2 + whole_accelerators if preset.self_hosted and whole_accelerators else 0
+    t_model = demand.model_time(preset)
+    residence = demand.t_cpu_s + t_model
+    result: dict[str, Any] = {
+        "preset": preset.name,
+        "d_acc_s": d_acc,
+        "cores": cores,
+        "cores_whole": math.ceil(cores),
+        "accelerators": accelerators,
+        "accelerators_whole": whole_accelerators,
+        "cores_per_accelerator": ratio,
+        "engine_floor_cores": floor,
+        "cores_per_accelerator_with_floor": ((cores + floor) / accelerators) if accelerators else None,
+        "t_model_s": t_model,
+        "cpu_share_of_latency": cpu_share(demand.t_cpu_s, t_model),
+        "in_flight_runs": in_flight(targets.rate, residence),
+        "memory_bytes": (
+            in_flight(targets.rate, residence) * demand.rss_per_run_bytes
+            if demand.rss_per_run_bytes is not None
+            else None
+        ),
+    }
+    if targets.latency_target_ms is not None:
+        result["cores_for_latency_target"] = servers_for_wait(
+            targets.rate, demand.d_cpu_s, targets.latency_target_ms / 1000
+        )
+    accelerator_hour = DEFAULT_ACCELERATOR_HOUR if targets.accelerator_hour is None else targets.accelerator_hour
+    core_hour = DEFAULT_CORE_HOUR if targets.core_hour is None else targets.core_hour
+    result["cost"] = {
+        "per_run_usd": demand.d_cpu_s * core_hour / 3600 + d_acc * accelerator_hour / 3600,
+        "cpu_share_of_cost": (demand.d_cpu_s * core_hour) / (demand.d_cpu_s * core_hour + d_acc * accelerator_hour)
+        if (demand.d_cpu_s * core_hour + d_acc * accelerator_hour) > 0
+        else None,
+        "per_hour_usd": (cores + floor) * core_hour + accelerators * accelerator_hour,
+        "prices_are_defaults": targets.accelerator_hour is None or targets.core_hour is None,
+    }
+    return result
+
+
+def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
+    """Inference k× faster than `base` (model time and accelerator-seconds ÷ k)."""
+    t_model, d_acc = demand.model_time(base), demand.accelerator_s(base)
+    rows = []
+    for k in WHAT_IF_FACTORS:
+        ratio = (
+            (demand.d_cpu_s / (d_acc / k)) * (targets.accelerator_utilisation / targets.cpu_utilisation)
+            if d_acc
+            else None
+        )
+        rows.append(
+            {
+                "speedup": k,
+                "cpu_share_of_latency": cpu_share(demand.t_cpu_s, t_model / k),
+                "cores_per_accelerator": ratio,
+            }
+        )
+    knee = t_model / demand.t_cpu_s if demand.t_cpu_s > 0 else None
+    exceeds = {}
+    if d_acc:
+        base_ratio = (demand.d_cpu_s / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation)
+        for name, cores in HARDWARE_CORES_PER_ACCELERATOR.items():
+            exceeds[name] = cores / base_ratio if base_ratio > 0 else None
+    return {
+        "base_preset": base.name,
+        "rows": rows,
+        "knee_speedup": knee,  # where CPU time equals model time (f_cpu = 50%)
+        "speedup_exceeding_hardware": exceeds,
+    }
+
+
+def size(
+    session: Session, report: dict[str, Any], presets: list[Preset], targets: Targets, base: Preset
+) -> dict[str, Any]:
+    targets.check()
+    demand = measure_demand(session, report)
+    estimates = [
+        "D_acc and accelerator counts are estimates: tokens at each preset's saturated throughput",
+        "latency share at other presets recomputes model time from the same calls' tokens at "
+        "per-stream speed; CPU time is as measured",
+    ]
+    if demand.model_time_source != "server spans":
+        estimates.append("no SERVER spans: the measured model wait is client-side (it includes the network)")
+    if demand.rss_per_run_bytes is not None:
+        estimates.append("memory per in-flight run is estimated from RSS growth over the concurrency")
+    return {
+        "run_id": session.run_id,
+        "targets": asdict(targets),
+        "demand": asdict(demand),
+        "presets": [size_preset(demand, preset, targets) for preset in presets],
+        "what_if": what_if(demand, base, targets),
+        "estimates": estimates,
+        "notes": [
+            VLLM_FLOOR_NOTE + " — added to self-hosted presets",
+            "context (vendor claims, not measurements): Intel — agentic approaching 1 CPU socket per GPU; "
+            "Arm — 30M to 120M CPU cores per GW; NVIDIA GTC 2026 — ~33 cores per GPU for agentic/RL; "
+            "shipping systems 14 (DGX H100) to 72 (GH200) cores per GPU",
+        ],
+    }

@@ -1,0 +1,77 @@
+"""Measured sweep: the same workload against several presets, predictions from the first checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from profiler.analysis.report import build_report
+from profiler.errors import UsageError
+from profiler.modelserver.presets import Preset
+from profiler.runner.plan import RunOptions
+from profiler.runner.run import RunResult
+from profiler.sizing.model import Demand, Targets, cpu_share, measure_demand
+from profiler.store.session import load_session
+
+
+def _ratio(d_cpu: float, d_acc: float, targets: Targets) -> float | None:
+    return (d_cpu / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
+
+
+def compare(
+    reference: Demand, measured: list[tuple[Preset, Demand, float | None]], targets: Targets
+) -> list[dict[str, Any]]:
+    """Per preset: CPU share and cores per accelerator, measured in its own run vs predicted from the reference."""
+    rows = []
+    for preset, demand, measured_share in measured:
+        predicted_share = cpu_share(reference.t_cpu_s, reference.model_time(preset))
+        predicted_ratio = _ratio(reference.d_cpu_s, reference.accelerator_s(preset), targets)
+        measured_ratio = _ratio(demand.d_cpu_s, demand.accelerator_s(preset), targets)
+        rows.append(
+            {
+                "preset": preset.name,
+                "decode_tok_s": preset.decode_tok_s,
+                "measured_cpu_share": measured_share,
+                "predicted_cpu_share": predicted_share,
+                "error_pp": (
+                    100 * (predicted_share - measured_share)
+                    if predicted_share is not None and measured_share is not None
+                    else None
+                ),
+                "measured_cores_per_accelerator": measured_ratio,
+                "predicted_cores_per_accelerator": predicted_ratio,
+                "d_cpu_s": demand.d_cpu_s,
+                "d_acc_s": demand.accelerator_s(preset),
+                "t_model_s": demand.measured_model_wait_s,
+            }
+        )
+    return rows
+
+
+def sweep(
+    options: RunOptions, presets: list[Preset], targets: Targets, execute: Callable[[RunOptions], RunResult]
+) -> dict[str, Any]:
+    """Run the workload once per preset (same tasks, same scripts); compare against the first."""
+    if len(presets) < 2:
+        raise UsageError("--presets needs at least two presets to compare")
+    targets.check()
+    measured: list[tuple[Preset, Demand, float | None]] = []
+    runs = []
+    for preset in presets:
+        result = execute(replace(options, model=preset.name))
+        if result.report is None:
+            raise UsageError(f"the run at preset {preset.name} produced no report; see {result.run_dir.path}")
+        session = load_session(result.run_dir.path)
+        report = build_report(session)
+        measured.append((preset, measure_demand(session, report), report["cpu_share_of_latency"]))
+        runs.append({"preset": preset.name, "run_dir": str(result.run_dir.path), "status": result.status})
+    reference = measured[0][1]
+    return {
+        "reference_preset": presets[0].name,
+        "runs": runs,
+        "targets": vars(targets),
+        "rows": compare(reference, measured, targets),
+        "method": "predictions use the reference run's CPU time on the critical path and its tokens; "
+        "model time at each preset is recomputed from those tokens at per-stream speed",
+    }
