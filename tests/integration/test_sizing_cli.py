@@ -1,0 +1,100 @@
+"""`orchestrace size` and `orchestrace sweep` end to end."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
+
+
+def one_line_error(result, fragment):
+    assert result.code == 1, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.err
+
+
+def test_size_text_and_json(cli):
+    result = cli("size", str(EXAMPLE), "--presets", "h100-llama3.1-8b,groq-llama3-8b", "--latency-target-ms", "50")
+    assert result.code == 0, result.err
+    assert "cores/acc" in result.out and "What if inference were" in result.out
+    data = json.loads(cli("size", str(EXAMPLE), "--format", "json").out)
+    assert "instant" not in [row["preset"] for row in data["presets"]]
+    assert len(data["presets"]) == 6
+    assert data["what_if"]["base_preset"] == "h100-llama3.1-8b"  # the run's own preset
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--cpu-util", "1.2"], "--cpu-util must be between 0 and 1"),
+        (["--acc-util", "0"], "--acc-util must be between 0 and 1"),
+        (["--target-rps", "-3"], "--target-rps must be >= 0"),
+        (["--presets", "tpu-v9"], "unknown preset 'tpu-v9'"),
+    ],
+)
+def test_size_bad_targets(cli, args, fragment):
+    one_line_error(cli("size", str(EXAMPLE), *args), fragment)
+
+
+def test_size_preset_file_with_a_bad_field(cli, tmp_path):
+    preset = tmp_path / "mine.json"
+    preset.write_text(
+        json.dumps(
+            {
+                "name": "mine",
+                "ttft_s": 0.1,
+                "prefill_tok_s": 1000,
+                "decode_tok_s": -5,
+                "aggregate_tok_s": 1000,
+                "max_batch": 4,
+                "source": "test",
+            }
+        )
+    )
+    one_line_error(cli("size", str(EXAMPLE), "--presets", str(preset)), "field 'decode_tok_s' must be > 0")
+
+
+def test_size_refuses_a_run_without_completed_agent_runs(cli, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE, run)
+    lines = []
+    for line in (run / "spans.jsonl").read_text().splitlines():
+        request = json.loads(line)
+        for resource in request["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                for span in scope["spans"]:
+                    if "parentSpanId" not in span:
+                        span["status"] = {"code": 2, "message": "failed"}
+        lines.append(json.dumps(request))
+    (run / "spans.jsonl").write_text("\n".join(lines) + "\n")
+    one_line_error(cli("size", str(run)), "no completed agent runs")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("agent", ["rag", "web", "coder", "supervisor"])
+def test_sweep_predictions_match_measurements(cli, tmp_path, agent):
+    result = cli(
+        "sweep",
+        "--agent",
+        agent,
+        "--presets",
+        "h100-llama3.1-8b,instant,cerebras-llama3.1-70b",
+        "--tasks",
+        "3",
+        "--concurrency",
+        "1",
+        "--no-sampler",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.err
+    data = json.loads(result.out[result.out.index("{") :])
+    assert [row["preset"] for row in data["rows"]] == ["h100-llama3.1-8b", "instant", "cerebras-llama3.1-70b"]
+    for row in data["rows"]:
+        assert abs(row["error_pp"]) <= 10, row
+    shares = {row["preset"]: row["measured_cpu_share"] for row in data["rows"]}
+    assert shares["instant"] > shares["cerebras-llama3.1-70b"] > shares["h100-llama3.1-8b"]

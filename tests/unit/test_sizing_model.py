@@ -1,0 +1,88 @@
+"""Sizing from the committed example run: demand, per-preset figures, what-ifs, k× faster."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from profiler.analysis.report import build_report
+from profiler.errors import UsageError
+from profiler.modelserver.presets import builtin_presets
+from profiler.sizing.model import Targets, measure_demand, size, size_preset
+from profiler.store.session import load_session
+
+EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
+
+
+@pytest.fixture(scope="module")
+def demand():
+    session = load_session(EXAMPLE)
+    return measure_demand(session, build_report(session))
+
+
+def test_demand_comes_from_the_measurements(demand):
+    report = build_report(load_session(EXAMPLE))
+    assert demand.runs == 3
+    overhead = report["overhead"]["telemetry_cpu_s"]
+    assert demand.d_cpu_s == pytest.approx((report["cpu_s"]["process_total"] - overhead) / 3)
+    assert demand.output_tokens == pytest.approx(report["inference"]["output_tokens"] / 3)
+    assert demand.model_time_source == "server spans"
+    assert 0 < demand.t_cpu_s < demand.measured_wall_s
+    h100 = builtin_presets()["h100-llama3.1-8b"]
+    # recomputing the model time at the preset the run used gives what was measured (5%)
+    assert demand.model_time(h100) == pytest.approx(demand.measured_model_wait_s, rel=0.05)
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.floats(min_value=1.5, max_value=100))
+def test_a_k_times_faster_accelerator_multiplies_cores_per_accelerator_by_k(demand, k):
+    base = builtin_presets()["h100-llama3.1-8b"]
+    faster = replace(base, aggregate_tok_s=base.aggregate_tok_s * k, prefill_tok_s=base.prefill_tok_s * k)
+    targets = Targets()
+    slow, fast = size_preset(demand, base, targets), size_preset(demand, faster, targets)
+    assert fast["cores_per_accelerator"] == pytest.approx(k * slow["cores_per_accelerator"])
+    assert fast["cores"] == pytest.approx(slow["cores"])  # the CPU side does not change
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.floats(min_value=0.1, max_value=100), st.floats(min_value=1.01, max_value=10))
+def test_more_load_never_needs_fewer_cores_or_accelerators(demand, rate, factor):
+    preset = builtin_presets()["groq-llama3-8b"]
+    low = size_preset(demand, preset, Targets(rate=rate))
+    high = size_preset(demand, preset, Targets(rate=rate * factor))
+    assert high["cores"] >= low["cores"] and high["accelerators"] >= low["accelerators"]
+    assert high["cores_per_accelerator"] == pytest.approx(low["cores_per_accelerator"])
+
+
+def test_size_report_shape_and_estimates_are_labelled():
+    session = load_session(EXAMPLE)
+    presets = list(builtin_presets().values())[:3]
+    result = size(session, build_report(session), presets, Targets(latency_target_ms=100), presets[0])
+    assert [row["preset"] for row in result["presets"]] == [p.name for p in presets]
+    row = result["presets"][0]
+    assert row["engine_floor_cores"] == 2 + row["accelerators_whole"]  # self-hosted: vLLM's 2 + N
+    assert result["presets"][2]["engine_floor_cores"] == 0  # an API service
+    assert row["cores_for_latency_target"] >= 1
+    assert any("estimate" in e for e in result["estimates"])
+    assert row["cost"]["prices_are_defaults"]
+    shares = [r["cpu_share_of_latency"] for r in result["what_if"]["rows"]]
+    assert shares == sorted(shares)  # faster inference, larger CPU share
+    assert result["what_if"]["knee_speedup"] > 0
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (Targets(cpu_utilisation=1.0), "--cpu-util must be between 0 and 1"),
+        (Targets(accelerator_utilisation=0.0), "--acc-util must be between 0 and 1"),
+        (Targets(rate=-1), "--target-rps must be >= 0"),
+        (Targets(latency_target_ms=-5), "--latency-target-ms must be >= 0"),
+    ],
+)
+def test_impossible_targets_name_the_option(targets, message):
+    session = load_session(EXAMPLE)
+    preset = builtin_presets()["h100-llama3.1-8b"]
+    with pytest.raises(UsageError, match=message):
+        size(session, build_report(session), [preset], targets, preset)
