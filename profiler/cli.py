@@ -58,6 +58,8 @@ def _run_options(args: argparse.Namespace) -> Any:
         sample_rate=args.sample_rate,
         loop=args.loop,
         mode=args.mode,
+        otlp_endpoint=args.otlp_endpoint,
+        otlp_protocol=args.otlp_protocol,
         argv=tuple(args.argv),
     )
 
@@ -169,6 +171,38 @@ def _cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from profiler.otlp import OtlpTarget
+    from profiler.render.jaeger import write_jaeger_json
+    from profiler.render.otlp_export import export_run
+    from profiler.store.session import load_session
+
+    session = load_session(args.run)  # validates the directory and its schema
+    spans = session.path / "spans.jsonl"
+    if not spans.exists():
+        raise UsageError(f"{args.run} has no spans.jsonl: nothing to export")
+    if args.jaeger_json:
+        try:
+            with open(args.jaeger_json, "w", encoding="utf-8") as out:
+                count = write_jaeger_json(spans, out)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.jaeger_json}: {exc.strerror or exc}") from None
+        console.print(f"wrote {count} spans to {args.jaeger_json} (Jaeger UI: Search → Upload JSON)", highlight=False)
+        return 0
+    target = OtlpTarget.resolve(args.otlp_endpoint, args.otlp_protocol)
+    if target is None:
+        raise UsageError(
+            "say where to export: --otlp-endpoint URL (or OTEL_EXPORTER_OTLP_ENDPOINT), or --jaeger-json FILE"
+        )
+    result = export_run(spans, target)
+    line = f"exported {result['exported']}/{result['spans']} spans to {result['endpoint']} ({result['protocol']})"
+    if result["failed"]:
+        print(f"error: {line}; {result['failed']} failed: {result['last_error'] or 'no answer'}", file=sys.stderr)
+        return 1
+    console.print(line, highlight=False)
+    return 0
+
+
 def _cmd_serve_model(args: argparse.Namespace, console: Console) -> int:
     from profiler.modelserver.process import run
 
@@ -240,6 +274,18 @@ def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     )
     profiling.add_argument(
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the workload (default: asyncio)"
+    )
+    export = parser.add_argument_group("live export (the run directory is written regardless)")
+    export.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="also export spans to this OTLP endpoint as they end, e.g. http://localhost:4318 (Jaeger); "
+        "default: OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
+    export.add_argument(
+        "--otlp-protocol",
+        choices=("http/protobuf", "grpc"),
+        help="default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf",
     )
     parser.add_argument("--out", type=Path, default=Path("traces"), help="where run directories go (default: traces/)")
 
@@ -381,6 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(serve)
     serve.set_defaults(handler=_cmd_serve_model)
+
+    export = sub.add_parser(
+        "export",
+        help="send a stored run to an OTLP endpoint (Jaeger) or write Jaeger UI JSON",
+        description="Export a run's spans with their original ids and timestamps: to an OTLP endpoint "
+        "(exporting twice is idempotent where the backend dedupes), or as Jaeger UI JSON that "
+        "Jaeger's 'Upload JSON' opens without a backend.",
+    )
+    export.add_argument("run", type=Path, metavar="RUN", help="run directory (traces/<run-id>)")
+    target = export.add_mutually_exclusive_group()
+    target.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="OTLP endpoint, e.g. http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    target.add_argument("--jaeger-json", type=Path, metavar="FILE", help="write Jaeger UI JSON to FILE")
+    export.add_argument(
+        "--otlp-protocol",
+        choices=("http/protobuf", "grpc"),
+        help="default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf",
+    )
+    export.set_defaults(handler=_cmd_export)
 
     report = sub.add_parser(
         "report",

@@ -35,6 +35,8 @@ class RunOptions:
     sample_rate: int = 100
     loop: str = "asyncio"
     mode: str = "async"
+    otlp_endpoint: str | None = None  # else OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
+    otlp_protocol: str | None = None
     argv: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from profiler.errors import UsageError
+from profiler.otlp import OtlpTarget
 
 SERVER_START_TIMEOUT_S = 30.0
 
@@ -48,14 +49,21 @@ def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
 class SpanWriter:
     """`python -m profiler.store.spanwriter`: one pipe per producer process, spans.jsonl out."""
 
-    def __init__(self, out: Path, producers: int, log: Path) -> None:
+    def __init__(
+        self, out: Path, producers: int, log: Path, target: OtlpTarget | None = None, summary: Path | None = None
+    ) -> None:
         pipes = [os.pipe() for _ in range(producers)]
         for _, write_end in pipes:
             _grow_pipe(write_end)
         read_ends = [r for r, _ in pipes]
+        command = [sys.executable, "-m", "profiler.store.spanwriter", str(out), *map(str, read_ends)]
+        if target is not None:
+            command += ["--otlp-url", target.traces_url, "--otlp-protocol", target.protocol]
+            if summary is not None:
+                command += ["--export-summary", str(summary)]
         with open(log, "ab") as log_handle:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "profiler.store.spanwriter", str(out), *map(str, read_ends)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=log_handle,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.errors import UsageError
 from profiler.modelserver.presets import load_preset
+from profiler.otlp import OtlpTarget
 from profiler.runner import environment
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
@@ -24,6 +26,7 @@ from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
 
 ENDPOINT_CHECK_TIMEOUT_S = 5.0
+EXPORT_SUMMARY = "otlp_export.json"
 INTERRUPT_GRACE_S = 20.0
 SPAN_WRITER_TIMEOUT_S = 60.0
 
@@ -39,6 +42,7 @@ class RunResult:
     summary: RunSummary
     message: str = ""
     report: dict[str, Any] | None = None
+    export: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -114,7 +118,16 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     workload: WorkloadProcess | None = None
     sampler: StackSampler | None = None
     poller: ProcessPoller | None = None
-    writer = SpanWriter(run_dir.spans, 2 if options.simulated else 1, run_dir.file("spanwriter.log"))
+    target = OtlpTarget.resolve(options.otlp_endpoint, options.otlp_protocol)
+    writer = SpanWriter(
+        run_dir.spans,
+        2 if options.simulated else 1,
+        run_dir.file("spanwriter.log"),
+        target,
+        run_dir.file(EXPORT_SUMMARY),
+    )
+    if target is not None:
+        display.note(f"exporting spans live to {target.traces_url} ({target.protocol})")
     status, message = "failed", ""
     finished: dict[str, Any] = {}
     try:
@@ -158,6 +171,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         if server is not None:
             server.stop()
         writer.wait(SPAN_WRITER_TIMEOUT_S)
+        export = _export_summary(run_dir) if target is not None else None
         wall = time.monotonic() - started
         spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
         summary = summarize(spans.spans if spans else [])
@@ -171,9 +185,18 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             ended_unix=time.time(),
             wall_s=wall,
             workload_result=finished,
+            otlp_export=export,
             summary=asdict(summary),
         )
-    return RunResult(run_dir, status, wall, summary, message, write_report(run_dir))
+    return RunResult(run_dir, status, wall, summary, message, write_report(run_dir), export)
+
+
+def _export_summary(run_dir: RunDir) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(run_dir.file(EXPORT_SUMMARY).read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return {"error": "the span writer left no export summary; see spanwriter.log"}
 
 
 def write_report(run_dir: RunDir) -> dict[str, Any] | None:
@@ -290,6 +313,17 @@ def summary_lines(result: RunResult) -> list[str]:
         f"tool calls   {s.tool_calls} ({s.tool_errors} failed)",
         f"run dir      {result.run_dir.path}",
     ]
+    if result.export is not None:
+        e = result.export
+        if "error" in e:
+            lines.append(f"OTLP export  {e['error']}")
+        else:
+            failed = (
+                f", {e['failed']} NOT exported ({e['last_error'] or 'backend not answering'})" if e["failed"] else ""
+            )
+            lines.append(
+                f"OTLP export  {e['exported']}/{e['spans']} spans to {e['endpoint']} ({e['protocol']}){failed}"
+            )
     if result.message:
         lines.append(f"status       {result.status}: {result.message}")
     return lines

@@ -1,18 +1,27 @@
-"""The span writer process: frames from span relays in, OTLP JSON lines out.
+"""The span writer process: frames from span relays in, OTLP JSON lines out (and live OTLP export).
 
-    python -m profiler.store.spanwriter OUT.jsonl FD [FD ...]
+    python -m profiler.store.spanwriter OUT.jsonl FD [FD ...] [--otlp-url URL --otlp-protocol P
+                                                              --export-summary FILE]
 
 Reads length-prefixed frames from each inherited pipe until all reach end of file, rebuilds
-the spans and appends one OTLP JSON `ExportTraceServiceRequest` line per frame.
+the spans and appends one OTLP JSON `ExportTraceServiceRequest` line per frame. With an OTLP
+endpoint it also exports them live through the official exporter on its own thread: the file
+is written first and never waits for the backend, and a down backend only costs a count.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import selectors
 import signal
 import sys
+from pathlib import Path
 
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from profiler.otlp import EXPORT_TIMEOUT_S, CountingExporter, OtlpTarget
 from profiler.store.spanfile import JsonlSpanExporter
 from profiler.store.spanrelay import FRAME_HEADER, decode_frame
 
@@ -41,7 +50,46 @@ class FrameReader:
         return len(self._buffer)
 
 
-def run(out: str, fds: list[int]) -> int:
+class LiveExport:
+    """Official OTLP exporter behind a batch processor; counts offered, exported, failed."""
+
+    def __init__(self, target: OtlpTarget) -> None:
+        self.target = target
+        self.counting = CountingExporter(target.exporter())
+        self.processor = BatchSpanProcessor(
+            self.counting,
+            max_queue_size=65536,
+            schedule_delay_millis=500,
+            export_timeout_millis=int(EXPORT_TIMEOUT_S * 1000),
+        )
+        self.offered = 0
+
+    def offer(self, spans: list) -> None:  # type: ignore[type-arg]
+        for span in spans:
+            self.processor.on_end(span)
+        self.offered += len(spans)
+
+    def finish(self) -> dict[str, object]:
+        """Flush what is queued: patiently to a backend that answers, briefly to one that does not."""
+        patience_s = 2 * EXPORT_TIMEOUT_S if self.counting.answering else 1.0
+        flushed = self.processor.force_flush(timeout_millis=int(patience_s * 1000))
+        not_sent = self.offered - self.counting.exported
+        summary = {
+            "endpoint": self.target.endpoint,
+            "protocol": self.target.protocol,
+            "spans": self.offered,
+            "exported": self.counting.exported,
+            "failed": not_sent,
+            "gave_up": self.counting.gave_up,
+            "last_error": self.counting.last_error,
+            "flushed": flushed,
+        }
+        if flushed:
+            self.processor.shutdown()  # type: ignore[no-untyped-call]
+        return summary
+
+
+def run(out: str, fds: list[int], live: LiveExport | None = None, summary_path: Path | None = None) -> int:
     exporter = JsonlSpanExporter(out)
     selector = selectors.DefaultSelector()
     for fd in fds:
@@ -58,18 +106,36 @@ def run(out: str, fds: list[int]) -> int:
                 continue
             for frame in reader.feed(chunk):
                 try:
-                    exporter.export(decode_frame(frame))
+                    spans = decode_frame(frame)
                 except Exception as exc:  # a bad frame must not lose the others
                     print(f"spanwriter: skipped a bad frame: {exc}", file=sys.stderr)
+                    continue
+                exporter.export(spans)
+                if live is not None:
+                    live.offer(spans)
     exporter.shutdown()
     if truncated:
         print(f"spanwriter: {truncated} bytes of an unfinished frame were dropped", file=sys.stderr)
+    if live is not None:
+        summary = live.finish()
+        if summary_path is not None:
+            summary_path.write_text(json.dumps(summary), encoding="utf-8")
+        sys.stdout.flush()
+        os._exit(0)  # a backend that is still not answering must not keep us waiting
     return 0
 
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # stop only when every producer closed its pipe
-    return run(argv[0], [int(fd) for fd in argv[1:]])
+    parser = argparse.ArgumentParser(prog="python -m profiler.store.spanwriter")
+    parser.add_argument("out")
+    parser.add_argument("fds", nargs="+", type=int)
+    parser.add_argument("--otlp-url", help="the exact URL to send to (the runner resolved it)")
+    parser.add_argument("--otlp-protocol", default="http/protobuf")
+    parser.add_argument("--export-summary", type=Path)
+    args = parser.parse_args(argv)
+    target = OtlpTarget(args.otlp_url, args.otlp_protocol, signal_url=True) if args.otlp_url else None
+    return run(args.out, args.fds, LiveExport(target) if target else None, args.export_summary)
 
 
 if __name__ == "__main__":

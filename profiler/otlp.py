@@ -1,0 +1,134 @@
+"""Where spans go over OTLP: endpoint, protocol and headers from options or the standard env vars.
+
+Argument, then `OTEL_EXPORTER_OTLP_TRACES_*`, then `OTEL_EXPORTER_OTLP_*`, then the default
+(`http/protobuf`). The official OTLP exporters do the sending; a counting wrapper records how
+many spans arrived and how many did not, so a down backend is reported instead of hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from profiler.errors import UsageError
+
+PROTOCOLS = ("http/protobuf", "grpc")
+EXPORT_TIMEOUT_S = 5.0
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class OtlpTarget:
+    endpoint: str
+    protocol: str
+    signal_url: bool = False  # the spec takes OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as the full URL
+
+    @staticmethod
+    def resolve(endpoint: str | None, protocol: str | None) -> OtlpTarget | None:
+        """The configured target, or None when neither an option nor the env names an endpoint."""
+        signal_url = not endpoint and bool(_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        endpoint = endpoint or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        if not endpoint:
+            return None
+        protocol = protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOLS[0]
+        if protocol not in PROTOCOLS:
+            raise UsageError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        parsed = urlparse(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise UsageError(f"OTLP endpoint must be an http(s) URL like http://localhost:4318, got {endpoint!r}")
+        return OtlpTarget(endpoint, protocol, signal_url)
+
+    @property
+    def traces_url(self) -> str:
+        """For OTLP/HTTP a base URL gets the signal path, as the OTel spec says."""
+        if self.protocol == "grpc" or self.signal_url or self.endpoint.rstrip("/").endswith("/v1/traces"):
+            return self.endpoint
+        return self.endpoint.rstrip("/") + "/v1/traces"
+
+    def exporter(self) -> SpanExporter:
+        """The official exporter for the protocol (headers from OTEL_EXPORTER_OTLP_*HEADERS)."""
+        if self.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+            parsed = urlparse(self.endpoint)
+            return GrpcExporter(endpoint=parsed.netloc, insecure=parsed.scheme == "http", timeout=EXPORT_TIMEOUT_S)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter(endpoint=self.traces_url, timeout=EXPORT_TIMEOUT_S)
+
+
+GIVE_UP_AFTER = 3  # consecutive failed batches: the backend is down, stop spending time on it
+
+
+class _FirstMessage(logging.Handler):
+    """The official exporters log failures rather than raise them. The first warning of a batch
+    names the cause (later ones are retries and the final verdict), so keep that one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.message = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = self.message or record.getMessage()[:300]
+
+
+class CountingExporter(SpanExporter):
+    """Counts spans exported and failed; gives up on a backend that keeps failing; never raises."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.exported = 0
+        self.failed = 0
+        self.last_error = ""
+        self.gave_up = False
+        self._failures_in_a_row = 0
+        self._lock = threading.Lock()
+        self._logged = _FirstMessage()
+        logging.getLogger("opentelemetry.exporter.otlp").addHandler(self._logged)
+
+    @property
+    def answering(self) -> bool:
+        """Whether the last batch got through (or none was sent yet)."""
+        return self._failures_in_a_row == 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.gave_up:
+            return self._count(spans, SpanExportResult.FAILURE, "")
+        self._logged.message = ""
+        try:
+            return self._count(spans, self.inner.export(spans), self._logged.message)
+        except Exception as exc:  # a backend problem must not reach the pipeline
+            return self._count(spans, SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"[:300])
+
+    def _count(self, spans: Sequence[ReadableSpan], result: SpanExportResult, error: str) -> SpanExportResult:
+        with self._lock:
+            if result is SpanExportResult.SUCCESS:
+                self.exported += len(spans)
+                self._failures_in_a_row = 0
+            else:
+                self.failed += len(spans)
+                self._failures_in_a_row += 1
+                self.gave_up = self.gave_up or self._failures_in_a_row >= GIVE_UP_AFTER
+                self.last_error = error or self.last_error
+        return result
+
+    def shutdown(self) -> None:
+        logging.getLogger("opentelemetry.exporter.otlp").removeHandler(self._logged)
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
