@@ -114,7 +114,12 @@ class SpanCpuMeter(SpanProcessor):
         if current in self._exported:
             current = LATE
         cpu = state.cpu
-        cpu[current] = cpu.get(current, 0) + now - state.last
+        interval = now - state.last
+        if state.telemetry_depth:  # a span ends inside a telemetry section: the section so far is telemetry
+            section = self._section_part(state, interval)
+            cpu[TELEMETRY] = cpu.get(TELEMETRY, 0) + section
+            interval -= section
+        cpu[current] = cpu.get(current, 0) + interval
         state.last = now
         state.current = key
         state.checkpoints += 1
@@ -161,25 +166,30 @@ class SpanCpuMeter(SpanProcessor):
         state.telemetry_depth += 1
 
     def exit_telemetry(self) -> None:
-        """Move the section's time to the telemetry bucket; switch to the span now current.
-
-        The section is short and never blocks, so its elapsed time is its CPU time: that saves
-        two thread-clock syscalls per callback, which would cost more than the callback itself.
-        """
+        """Move the section's CPU to the telemetry bucket; switch to the span now current."""
         state = self._thread()
-        state.telemetry_depth -= 1
-        if state.telemetry_depth:
+        if state.telemetry_depth > 1:
+            state.telemetry_depth -= 1
             return
-        spent = _perf_ns() - state.telemetry_start
-        charged = LATE if state.current in self._exported else state.current
-        cpu = state.cpu
-        cpu[charged] = cpu.get(charged, 0) - spent
-        cpu[TELEMETRY] = cpu.get(TELEMETRY, 0) + spent
+        self.checkpoint(state.current)  # charges the section to telemetry, the rest to the span
+        state.telemetry_depth = 0
         if state.context_changed:  # a span was made current (or left) inside the section
             state.context_changed = False
-            key = self.current_key()
-            if key != state.current:
-                self.checkpoint(key)
+            state.current = self.current_key()
+
+    @staticmethod
+    def _section_part(state: ThreadMeter, interval: int) -> int:
+        """The telemetry section's share of a CPU interval that ends now.
+
+        The section is timed on the cheap wall clock; it never blocks, so its elapsed time is its
+        CPU time, except when the thread was descheduled or waited for the GIL inside it (a span
+        end can wake the exporter thread). Bounding by the interval's real CPU keeps every
+        bucket non-negative; the next section starts from here.
+        """
+        now = _perf_ns()
+        elapsed = now - state.telemetry_start
+        state.telemetry_start = now
+        return min(elapsed, interval)
 
     # ---- SpanProcessor: span starts and ends --------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import socket
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from profiler import __version__
 from profiler.store.spanfile import JsonlSpanExporter
@@ -37,6 +39,23 @@ def resource_for(service: str, run_id: str | None, extra: dict[str, Any] | None 
     return Resource.create(attrs)
 
 
+class PrivateIdGenerator(IdGenerator):
+    """Random ids from a private, OS-seeded generator.
+
+    The SDK's default draws from the global `random`, which the workload seeds for reproducible
+    tasks: every run would then reuse the same trace and span ids and collide in a backend.
+    """
+
+    def __init__(self) -> None:
+        self._random = random.Random(os.urandom(16))
+
+    def generate_span_id(self) -> int:
+        return self._random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return self._random.getrandbits(128) or 1
+
+
 class Telemetry:
     """A tracer provider whose spans go to a span writer process (`span_fd`) or straight to a file."""
 
@@ -50,7 +69,7 @@ class Telemetry:
         extra_attributes: AttributeSource | None = None,
         processors: list[SpanProcessor] | None = None,
     ) -> None:
-        self.provider = TracerProvider(resource=resource)
+        self.provider = TracerProvider(resource=resource, id_generator=PrivateIdGenerator())
         for processor in processors or []:
             self.provider.add_span_processor(processor)
         self.exporter: RelaySpanExporter | JsonlSpanExporter | None = None

@@ -6,6 +6,7 @@ import contextvars
 import time
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from profiler.instrument.cpumeter import EXECUTOR_IDLE, LOOP, SpanCpuMeter
@@ -181,3 +182,26 @@ def test_uvloop_task_factory():
     assert got["A"]["orchestrace.cpu.self_s"] == pytest.approx(0.030, abs=TOLERANCE_S)
     assert got["B"]["orchestrace.cpu.self_s"] == pytest.approx(0.010, abs=TOLERANCE_S)
     assert got["C"]["orchestrace.cpu.self_s"] == pytest.approx(0.0, abs=TOLERANCE_S)
+
+
+def test_a_telemetry_section_that_waits_and_ends_a_span_leaves_no_bucket_negative(meter):
+    """A span end inside the handler can hand the GIL to the exporter thread: wall time, not CPU."""
+    from profiler.instrument.cpumeter import TELEMETRY
+
+    meter, tracer = meter
+    with tracer.start_as_current_span("parent") as parent:
+        burn(0.002)
+        child = tracer.start_span("child")
+        with trace.use_span(child):
+            burn(0.010)
+            meter.enter_telemetry()
+            burn(0.001)
+            child.end()  # ends while current: the meter switches to the parent inside the section
+            time.sleep(0.030)  # descheduled inside the section
+            meter.exit_telemetry()
+        burn(0.002)
+    figures = {s.name: meter.span_figures(s) for s in (child, parent)}
+    assert figures["child"]["orchestrace.cpu.self_s"] == pytest.approx(0.010, abs=TOLERANCE_S)
+    assert figures["parent"]["orchestrace.cpu.self_s"] == pytest.approx(0.004, abs=TOLERANCE_S)
+    telemetry_s = sum(t.cpu.get(TELEMETRY, 0) for t in meter.threads) / 1e9
+    assert 0.0005 < telemetry_s < 0.001 + TOLERANCE_S  # the sleep is not charged as telemetry CPU
