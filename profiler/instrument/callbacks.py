@@ -26,6 +26,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from profiler.instrument.cpumeter import SpanCpuMeter
+from profiler.modelserver.trajectory import thread_key
+from profiler.store.trajectories import TrajectoryRecorder
 
 GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -72,6 +74,7 @@ class _Run:
     start_ns: int = 0
     borrowed: bool = False  # the caller's invoke_agent span: the caller ends it
     owner: tuple[int, int] = (0, 0)  # (thread, task) that attached the span's context
+    step: dict[str, Any] | None = None  # a chat call's place in the trajectory: thread, turn, bound tools
 
 
 def _context_owner() -> tuple[int, int]:
@@ -101,9 +104,11 @@ class SpanCallbackHandler(BaseCallbackHandler):
         agent_name: str = "agent",
         capture_content: bool | None = None,
         meter: SpanCpuMeter | None = None,
+        recorder: TrajectoryRecorder | None = None,
     ) -> None:
         self._tracer = tracer
         self._meter = meter
+        self._recorder = recorder
         self._agent_name = agent_name
         self._capture = capture_content_enabled() if capture_content is None else capture_content
         self._runs: dict[UUID, _Run] = {}  # runs we emit a span for
@@ -256,7 +261,9 @@ class SpanCallbackHandler(BaseCallbackHandler):
         }
         if self._capture:
             attributes[gen_ai.GEN_AI_INPUT_MESSAGES] = _messages_json(messages[0] if messages else [])
-        self._start(run_id, parent_run_id, f"chat {model}", SpanKind.CLIENT, attributes)
+        span = self._start(run_id, parent_run_id, f"chat {model}", SpanKind.CLIENT, attributes)
+        if self._recorder is not None:
+            self._runs[run_id].step = _trajectory_step(span, messages[0] if messages else [], params)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         # called per streamed token: too little work to be worth two checkpoints
@@ -269,6 +276,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
         run = self._runs.get(run_id)
         if run is not None:
             _set_llm_result(run.span, response, self._capture)
+            if self._recorder is not None and run.step is not None:
+                self._recorder.record({**run.step, **_trajectory_result(response)})
             if run.first_chunk_ns is not None:
                 run.span.set_attribute(
                     gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (run.first_chunk_ns - run.start_ns) / 1e9
@@ -315,6 +324,53 @@ class SpanCallbackHandler(BaseCallbackHandler):
         self._end(run_id, error)
 
 
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _trajectory_step(span: Span, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Where this call sits in the agent run: the same rule the simulated server uses to pick a turn."""
+    first_user = next((_text(m.content) for m in messages if getattr(m, "type", "") == "human"), "")
+    tools = [t.get("function", {}).get("name", t.get("name")) for t in params.get("tools") or [] if isinstance(t, dict)]
+    return {
+        "trace_id": format(span.get_span_context().trace_id, "032x"),
+        "thread": thread_key(first_user),
+        "turn": sum(1 for m in messages if getattr(m, "type", "") == "ai"),
+        "tools": [str(name) for name in tools],
+    }
+
+
+def _trajectory_result(response: Any) -> dict[str, Any]:
+    _, message = _first_generation(response)
+    input_tokens, output_tokens = _usage(response, message)
+    calls = getattr(message, "tool_calls", None) or []
+    return {
+        "tool_calls": [{"name": c["name"], "args": c.get("args", {})} for c in calls],
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+    }
+
+
+def _first_generation(response: Any) -> tuple[Any, Any]:
+    generations = getattr(response, "generations", None) or [[]]
+    first = generations[0][0] if generations and generations[0] else None
+    return first, getattr(first, "message", None)
+
+
+def _usage(response: Any, message: Any) -> tuple[Any, Any]:
+    """Input and output tokens: the message's usage metadata, else the provider's token_usage."""
+    usage = getattr(message, "usage_metadata", None) or {}
+    token_usage = (getattr(response, "llm_output", None) or {}).get("token_usage") or {}
+    return (
+        usage.get("input_tokens", token_usage.get("prompt_tokens")),
+        usage.get("output_tokens", token_usage.get("completion_tokens")),
+    )
+
+
 def _messages_json(messages: list[Any]) -> str:
     return json.dumps(
         [{"role": getattr(m, "type", "unknown"), "content": getattr(m, "content", str(m))} for m in messages],
@@ -324,14 +380,9 @@ def _messages_json(messages: list[Any]) -> str:
 
 def _set_llm_result(span: Span, response: Any, capture: bool) -> None:
     """Usage, finish reasons and response ids from a LangChain LLMResult."""
-    generations = getattr(response, "generations", None) or [[]]
-    first = generations[0][0] if generations and generations[0] else None
-    message = getattr(first, "message", None)
-    usage = getattr(message, "usage_metadata", None) or {}
+    first, message = _first_generation(response)
     llm_output = getattr(response, "llm_output", None) or {}
-    token_usage = llm_output.get("token_usage") or {}
-    input_tokens = usage.get("input_tokens", token_usage.get("prompt_tokens"))
-    output_tokens = usage.get("output_tokens", token_usage.get("completion_tokens"))
+    input_tokens, output_tokens = _usage(response, message)
     if input_tokens is not None:
         span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, int(input_tokens))
     if output_tokens is not None:

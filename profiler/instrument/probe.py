@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.cpumeter import SpanCpuMeter
 from profiler.instrument.telemetry import Telemetry
+from profiler.store.trajectories import TrajectoryRecorder
 
 TELEMETRY_THREAD_PREFIX = "OtelBatch"  # the span processor's export thread
 CALIBRATION_HANDLES = 20_000
@@ -112,8 +113,10 @@ class ProcessProbe:
         span_fd: int | None = None,
         spans_path: str | Path | None = None,
         extra_exporters: list[Any] | None = None,
+        trajectories: Path | None = None,
     ) -> None:
         self.meter = SpanCpuMeter()
+        self.recorder = TrajectoryRecorder(trajectories) if trajectories is not None else None
         self.telemetry = Telemetry(
             resource_,
             span_fd=span_fd,
@@ -129,7 +132,7 @@ class ProcessProbe:
         self._handlers: list[SpanCallbackHandler] = []
 
     def handler(self, agent_name: str) -> SpanCallbackHandler:
-        handler = SpanCallbackHandler(self.tracer, agent_name=agent_name, meter=self.meter)
+        handler = SpanCallbackHandler(self.tracer, agent_name=agent_name, meter=self.meter, recorder=self.recorder)
         self._handlers.append(handler)
         return handler
 
@@ -210,3 +213,5 @@ class ProcessProbe:
 
     def close(self) -> None:
         self.telemetry.shutdown()
+        if self.recorder is not None:
+            self.recorder.close()

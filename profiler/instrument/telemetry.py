@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from profiler import __version__
-from profiler.store.spanfile import JsonlSpanExporter
-from profiler.store.spanrelay import AttributeSource, RelaySpanExporter
+from profiler.store.spanfile import AttributeSource, JsonlSpanExporter
+from profiler.store.spanrelay import RelaySpanExporter
 
 # Short export delay: a hard kill loses at most this much of ended spans.
 EXPORT_DELAY_MS = 200
@@ -76,7 +76,7 @@ class Telemetry:
         if span_fd is not None:
             self.exporter = RelaySpanExporter(span_fd, extra_attributes)
         elif spans_path is not None:
-            self.exporter = JsonlSpanExporter(spans_path)
+            self.exporter = JsonlSpanExporter(spans_path, extra_attributes)
         if self.exporter is not None:
             self.provider.add_span_processor(
                 BatchSpanProcessor(

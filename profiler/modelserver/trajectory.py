@@ -2,7 +2,8 @@
 
 A script is `{"turns": [turn, ...], "threads": {"<first user message>": script}}`. The turn
 used for a request is the number of assistant messages already in it; `threads` lets
-sub-agents that start from a known first user message follow their own turns. A turn is
+sub-agents that start from a known first user message follow their own turns (recorded
+trajectories key threads by `thread_key`, a hash, so no prompt text is stored). A turn is
 `{"tool_calls": [{"name", "args"}], "output_tokens": N}`, `{"content": "...",
 "output_tokens": N}`, or `{"error": {"status": 500}}` (optionally with `"delay_s"`).
 Generated text is ~4 characters per reported token.
@@ -135,20 +136,25 @@ def prompt_tokens(request: dict[str, Any]) -> int:
     return max(1, math.ceil(chars / CHARS_PER_TOKEN))
 
 
+def thread_key(first_user_message: str) -> str:
+    """A thread's name in recorded trajectories: a hash of its first user message, not the text."""
+    return "sha256:" + hashlib.sha256(first_user_message.encode()).hexdigest()[:16]
+
+
 def choose_reply(request: dict[str, Any], script: Script | None, key: str) -> Reply:
     """The reply for this request: from the script's turn, or from the generic policy."""
     messages = request.get("messages", [])
     turn_index = sum(1 for m in messages if m.get("role") == "assistant")
     first_user = next((message_text(m) for m in messages if m.get("role") == "user"), "")
     if script is not None:
-        thread = script.threads.get(first_user)
+        thread = script.threads.get(first_user) or script.threads.get(thread_key(first_user))
         active = thread if thread is not None else script
-        thread_key = first_user if thread is not None else ""
+        thread_name = first_user if thread is not None else ""
         if turn_index < len(active.turns):
-            return _render(active.turns[turn_index], f"{key}|{thread_key}|{turn_index}")
+            return _render(active.turns[turn_index], f"{key}|{thread_name}|{turn_index}")
         return _render(
             {"content": "I have what I need; here is the final answer."},
-            f"{key}|{thread_key}|{turn_index}",
+            f"{key}|{thread_name}|{turn_index}",
             overrun=True,
         )
     return _generic_reply(request, turn_index, f"{key}|{first_user}|{turn_index}")

@@ -37,6 +37,7 @@ class RunOptions:
     mode: str = "async"
     otlp_endpoint: str | None = None  # else OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
     otlp_protocol: str | None = None
+    replay: Path | None = None  # a run directory whose recorded trajectories to replay
     argv: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -61,11 +62,13 @@ def validate(options: RunOptions) -> RunOptions:
     """Check option combinations; fill the agent default. Errors say what to change."""
     from agents import AGENT_NAMES
 
+    if options.replay is not None:
+        options = _replay_options(options)
     if options.agent and options.graph:
         raise UsageError("use either --agent or --graph, not both")
     if options.agent and options.agent not in AGENT_NAMES:
         raise UsageError(f"unknown agent '{options.agent}'; valid names: {', '.join(AGENT_NAMES)}")
-    if options.graph and options.inputs is None:
+    if options.graph and options.inputs is None and options.replay is None:
         raise UsageError("--graph needs --inputs FILE.jsonl (one graph input per line)")
     if options.inputs is not None and not options.graph:
         raise UsageError("--inputs is for --graph; sample agents bring their own tasks")
@@ -95,6 +98,23 @@ def validate(options: RunOptions) -> RunOptions:
     if options.simulated and options.model is None:
         options = _replace(options, model=DEFAULT_PRESET)
     return options
+
+
+def _replay_options(options: RunOptions) -> RunOptions:
+    """Replay runs the recorded agent (or --graph, for a run recorded with your own graph) on its inputs."""
+    from profiler.runner.replay import load_recording
+
+    assert options.replay is not None
+    for given, flag in ((options.agent, "--agent"), (options.inputs, "--inputs"), (options.tasks, "--tasks"),
+                        (options.script, "--script"), (options.endpoint, "--endpoint")):  # fmt: skip
+        if given is not None:
+            raise UsageError(f"--replay repeats the recorded agent runs on the simulated server; drop {flag}")
+    recording = load_recording(options.replay)
+    if options.graph:
+        return options
+    if recording.agent is None and recording.graph is None:
+        raise UsageError(f"--replay {options.replay}: the recording names no graph; add --graph MODULE:FACTORY")
+    return _replace(options, agent=recording.agent, graph=recording.graph)
 
 
 def _replace(options: RunOptions, **changes: Any) -> RunOptions:
@@ -133,7 +153,12 @@ def _read_script(path: Path) -> dict[str, Any]:
 
 
 def plan(options: RunOptions) -> RunPlan:
-    """The agent runs in order: the task set (or inputs) cycled to --tasks."""
+    """The agent runs in order: the task set (or inputs) cycled to --tasks, or the recorded ones."""
+    if options.replay is not None:
+        from profiler.runner.replay import load_recording, replay_runs
+
+        runs, scripts = replay_runs(load_recording(options.replay))
+        return RunPlan(runs, scripts, None)
     default_script = _read_script(options.script) if options.script else None
     if options.graph:
         assert options.inputs is not None

@@ -19,6 +19,7 @@ from profiler.otlp import OtlpTarget
 from profiler.runner import environment
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
+from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
@@ -75,6 +76,7 @@ def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total
             "agent_runs": total,
             "concurrency": options.concurrency,
             "seed": options.seed,
+            "replay_of": str(options.replay) if options.replay else None,
         },
         "model": model,
         "profiling": {
@@ -177,6 +179,9 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         summary = summarize(spans.spans if spans else [])
         if status == "completed" and summary.errors:
             status = "completed_with_errors"
+        replay = _check_replay(options.replay, run_dir) if options.replay and status != "interrupted" else None
+        if replay is not None and replay["first_mismatch"]:
+            status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
         run_dir.update_manifest(
             degraded=_degraded(options, sampler),
             status=status,
@@ -186,9 +191,16 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             wall_s=wall,
             workload_result=finished,
             otlp_export=export,
+            replay=replay,
             summary=asdict(summary),
         )
     return RunResult(run_dir, status, wall, summary, message, write_report(run_dir), export)
+
+
+def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
+    """Did the replay repeat the recorded trajectories call for call?"""
+    mismatch = first_mismatch(load_recording(recorded).calls, calls_by_agent_run(run_dir.path))
+    return {"of": str(recorded), "matched": mismatch is None, "first_mismatch": mismatch}
 
 
 def _export_summary(run_dir: RunDir) -> dict[str, Any]:

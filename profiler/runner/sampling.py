@@ -86,13 +86,16 @@ class StackSampler:
             return ""
         return lines[-1][:200] if lines else "no output; ptrace may not be permitted (root or CAP_SYS_PTRACE)"
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """py-spy writes its file when the target exits; ask it to stop if it has not."""
+    def stop(self, timeout_s: float = 15.0, *, target_exits: bool = True) -> None:
+        """py-spy writes its file when the target exits; ask it to stop if it has not (or will not)."""
         if self.process is None:
             return
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
+        if target_exits:
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout_s)

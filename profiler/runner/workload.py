@@ -25,17 +25,16 @@ from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.trace import Status, StatusCode
-from opentelemetry.util.types import AttributeValue
 
 from profiler.errors import UsageError
+from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
 from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
 from profiler.store.rundir import CPU_FILE, write_json_atomic
 from profiler.store.spanfile import append_line
+from profiler.store.trajectories import TRAJECTORIES
 
 PROGRESS_FD_ENV = "ORCHESTRACE_PROGRESS_FD"
 SPAN_FD_ENV = "ORCHESTRACE_SPAN_FD"
@@ -64,11 +63,6 @@ class AgentRun:
     scripted: bool = False
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
-
-
 class Workload:
     def __init__(self, config: dict[str, Any], progress: Progress) -> None:
         self.config = config
@@ -77,6 +71,7 @@ class Workload:
             resource_for(f"orchestrace-{config['label']}", config["run_id"], {"orchestrace.agent": config["label"]}),
             span_fd=int(os.environ[SPAN_FD_ENV]) if SPAN_FD_ENV in os.environ else None,
             spans_path=Path(config["run_dir"]) / "spans.jsonl",
+            trajectories=Path(config["run_dir"]) / TRAJECTORIES,
         )
         self.tracer = self.probe.tracer
         self.errors = 0
@@ -103,28 +98,13 @@ class Workload:
     def agent_run(self, name: str, run: AgentRun) -> Iterator[None]:
         """One agent run: baggage for the simulated server's script, the invoke_agent span, its outcome."""
         token = otel_context.attach(baggage.set_baggage(SCRIPT_BAGGAGE_KEY, run.key)) if run.scripted else None
-        attributes: dict[str, AttributeValue] = {
-            gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
-            gen_ai.GEN_AI_AGENT_NAME: name,
-            "orchestrace.task.id": run.key,
-            "orchestrace.task.index": run.index,
-        }
         started = time.perf_counter()
         error: str | None = None
         try:
-            with self.tracer.start_as_current_span(
-                f"invoke_agent {name}", attributes=attributes, record_exception=False, set_status_on_exception=False
-            ) as span:
-                try:
-                    yield
-                except Exception as exc:
-                    error = _first_line(exc)
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, error))
-                    span.set_attribute("error.type", type(exc).__qualname__)
-                except BaseException:  # cancelled or interrupted: the run is cut short, not failed
-                    span.set_status(Status(StatusCode.ERROR, "interrupted"))
-                    raise
+            with agent_run_span(self.tracer, name, run.key, run.index):
+                yield
+        except Exception as exc:  # recorded on the span; the other agent runs go on
+            error = first_line(exc)
         finally:
             if token is not None:
                 otel_context.detach(token)
@@ -213,7 +193,7 @@ def main(argv: list[str]) -> int:
         status = "interrupted"
     except Exception as exc:
         traceback.print_exc()
-        progress.send("fatal", message=f"workload crashed: {_first_line(exc)} (see workload.log)")
+        progress.send("fatal", message=f"workload crashed: {first_line(exc)} (see workload.log)")
         status = "failed"
     finally:
         incomplete = handler.end_open_spans(status) if handler is not None else 0

@@ -14,7 +14,7 @@ import os
 import pickle
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -23,13 +23,12 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from profiler.store.spanfile import append_line
+from profiler.store.spanfile import AttributeSource, append_line
 
 _log = logging.getLogger(__name__)
 FRAME_HEADER = struct.Struct("<I")
 
 # Extra attributes for a span, known only after it ended (e.g. its CPU time).
-AttributeSource = Callable[[ReadableSpan], dict[str, Any] | None]
 
 Record = tuple[Any, ...]
 

@@ -2,14 +2,17 @@
 
 import random
 
+from opentelemetry.context import Context
+
 from profiler.instrument.telemetry import Telemetry, resource_for
 
 
 def _first_ids() -> tuple[str, str]:
     random.seed(7)
     telemetry = Telemetry(resource_for("test", None))
-    with telemetry.provider.get_tracer("t").start_as_current_span("s") as span:
-        context = span.get_span_context()
+    span = telemetry.provider.get_tracer("t").start_span("s", context=Context())  # a new trace, whatever is current
+    context = span.get_span_context()
+    span.end()
     telemetry.shutdown()
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
 

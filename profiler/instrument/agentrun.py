@@ -1,0 +1,40 @@
+"""The `invoke_agent` span around one agent run, shared by the workload process and the Python API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+@contextlib.contextmanager
+def agent_run_span(tracer: trace.Tracer, name: str, key: str, index: int) -> Iterator[Span]:
+    """One agent run's root span; a failure marks it (status, exception event) and propagates."""
+    attributes: dict[str, AttributeValue] = {
+        gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
+        gen_ai.GEN_AI_AGENT_NAME: name,
+        "orchestrace.task.id": key,
+        "orchestrace.task.index": index,
+    }
+    with tracer.start_as_current_span(
+        f"invoke_agent {name}", attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, first_line(exc)))
+            span.set_attribute("error.type", type(exc).__qualname__)
+            raise
+        except BaseException:  # cancelled or interrupted: the run is cut short, not failed
+            span.set_status(Status(StatusCode.ERROR, "interrupted"))
+            raise

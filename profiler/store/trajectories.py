@@ -1,0 +1,55 @@
+"""`trajectories.jsonl`: what the model did on every call, so a run can be replayed at another preset.
+
+One line per chat call, appended as the call ends (a crash keeps what was recorded):
+`{"trace_id", "thread", "turn", "tools", "tool_calls": [{"name", "args"}], "input_tokens",
+"output_tokens"}`. `thread` is a hash of the call's first user message (sub-agents have their
+own), `turn` the number of assistant messages in the request, `tools` the tool names bound to
+the call. Tool-call arguments are kept (replay needs them); prompt and answer text are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+TRAJECTORIES = "trajectories.jsonl"
+
+
+class TrajectoryRecorder:
+    """Appends one JSON line per chat call; a single `write` on an O_APPEND file keeps lines whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._lock = threading.Lock()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode()
+        with self._lock:
+            if self._fd >= 0:
+                os.write(self._fd, line)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def read_trajectories(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Calls by trace id (one trace per agent run), in the order they ended; damaged lines skipped."""
+    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if not path.exists():
+        return {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("trace_id"), str):
+            by_trace[entry["trace_id"]].append(entry)
+    return dict(by_trace)
