@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.tracers.context import register_configure_hook
 
 from profiler import __version__
@@ -288,8 +289,17 @@ def _write_workload(session: profile, items: list[dict[str, Any]], concurrency: 
         workload={"agent": None, "graph": spec or session.name, "agent_runs": len(items), "concurrency": concurrency}
     )
     try:
-        runs = json.loads(json.dumps([{"key": f"input-{i}", "input": item} for i, item in enumerate(items)]))
+        runs = json.loads(
+            json.dumps([{"key": f"input-{i}", "input": item} for i, item in enumerate(items)], default=_message_json)
+        )
     except (TypeError, ValueError):
         return
     config = {"agent": None, "graph": spec, "runs": runs, "concurrency": concurrency, "mode": "async"}
     write_json_atomic(session._rundir.file(WORKLOAD_CONFIG), config)
+
+
+def _message_json(value: Any) -> Any:
+    """LangChain messages in inputs are stored in OpenAI form, which LangGraph accepts back."""
+    if isinstance(value, BaseMessage):
+        return convert_to_openai_messages(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -19,6 +19,7 @@ from profiler import __version__
 from profiler.errors import UsageError
 
 DEBUG_ENV = "ORCHESTRACE_DEBUG"
+DEFAULT_CONCURRENCY = 4
 
 Command = Callable[[argparse.Namespace, Console], int]
 
@@ -44,7 +45,8 @@ def _run_options(args: argparse.Namespace) -> Any:
         graph=args.graph,
         inputs=args.inputs,
         tasks=args.tasks,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency if args.concurrency is not None else DEFAULT_CONCURRENCY,
+        concurrency_given=args.concurrency is not None,
         model=args.model,
         script=args.script,
         endpoint=args.endpoint,
@@ -60,6 +62,7 @@ def _run_options(args: argparse.Namespace) -> Any:
         mode=args.mode,
         otlp_endpoint=args.otlp_endpoint,
         otlp_protocol=args.otlp_protocol,
+        replay=getattr(args, "replay", None),
         argv=tuple(args.argv),
     )
 
@@ -254,7 +257,9 @@ def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--tasks", type=int, metavar="N", help="agent runs (the task set is cycled; default: each task once)"
     )
-    what.add_argument("--concurrency", type=int, default=4, metavar="C", help="agent runs at once (default: 4)")
+    what.add_argument(
+        "--concurrency", type=int, metavar="C", help=f"agent runs at once (default: {DEFAULT_CONCURRENCY})"
+    )
     what.add_argument(
         "--mode",
         choices=("async", "sync"),
@@ -343,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
         "embedded simulated model server (preset h100-llama3.1-8b), no network needed.",
     )
     _add_workload_arguments(run)
+    run.add_argument(
+        "--replay",
+        type=Path,
+        metavar="RUN",
+        help="replay the model behaviour recorded in RUN (its trajectories: tool calls, token counts) "
+        "through the same graph against the simulated server at --model; fails naming the first call "
+        "that differs",
+    )
     model = run.add_argument_group("model")
     model.add_argument(
         "--model", metavar="PRESET|FILE", help="accelerator preset for the simulated server (default: h100-llama3.1-8b)"

@@ -21,6 +21,7 @@ class RunOptions:
     inputs: Path | None = None
     tasks: int | None = None
     concurrency: int = 4
+    concurrency_given: bool = True  # else a replay takes the recording's
     model: str | None = None  # preset name or preset file (simulated server)
     script: Path | None = None
     endpoint: str | None = None
@@ -110,6 +111,8 @@ def _replay_options(options: RunOptions) -> RunOptions:
         if given is not None:
             raise UsageError(f"--replay repeats the recorded agent runs on the simulated server; drop {flag}")
     recording = load_recording(options.replay)
+    if not options.concurrency_given:
+        options = _replace(options, concurrency=recording.concurrency)
     if options.graph:
         return options
     if recording.agent is None and recording.graph is None:

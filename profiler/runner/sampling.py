@@ -7,6 +7,7 @@ psutil is polled from a thread of the orchestrace CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -91,10 +92,8 @@ class StackSampler:
         if self.process is None:
             return
         if target_exits:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:

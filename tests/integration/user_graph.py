@@ -22,19 +22,24 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def build(model: Any) -> Any:
-    bound = model.bind_tools([word_count, add])
+def build(model: Any, tools: tuple[Any, ...] = (word_count, add)) -> Any:
+    bound = model.bind_tools(list(tools))
 
     async def call(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await bound.ainvoke([SystemMessage("be brief"), *state["messages"]])]}
 
     graph = StateGraph(MessagesState)
     graph.add_node("model", call)
-    graph.add_node("tools", ToolNode([word_count, add]))
+    graph.add_node("tools", ToolNode(list(tools)))
     graph.add_edge(START, "model")
     graph.add_conditional_edges("model", tools_condition)
     graph.add_edge("tools", "model")
     return graph.compile(name="user-graph")
+
+
+def build_without_word_count(model: Any) -> Any:
+    """The same graph after a change that dropped a tool: replays of older recordings must say so."""
+    return build(model, (add,))
 
 
 def not_a_graph(model: Any) -> int:
