@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from profiler.errors import UsageError
 
 DEBUG_ENV = "ORCHESTRACE_DEBUG"
 DEFAULT_CONCURRENCY = 4
+PIPED_WIDTH = 160
 
 Command = Callable[[argparse.Namespace, Console], int]
 
@@ -72,7 +74,28 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     from profiler.render.text import render
     from profiler.store.session import load_session
 
-    report = build_report(load_session(args.run))
+    _check_file_output(args)
+    if args.compare and args.format == "speedscope":
+        raise UsageError("--compare works with --format text, json or html, not speedscope")
+    if args.agent_run is not None and (args.format != "html" or args.compare):
+        raise UsageError("--agent-run picks the timeline of a single-run --format html report; drop it otherwise")
+    session = load_session(args.run)
+    if args.format == "speedscope":
+        from profiler.render.speedscope import speedscope_profile
+
+        _write(args.output, json.dumps(speedscope_profile(session)) + "\n")
+        console.print(f"wrote {args.output} (open it at https://www.speedscope.app)", highlight=False)
+        return 0
+    report = build_report(session)
+    if args.compare:
+        return _report_comparison(args, console, session, report)
+    if args.format == "html":
+        from profiler.render.html import render_html
+        from profiler.sizing.headline import headline
+
+        page = render_html(session, report, headline(session, report), args.agent_run, _regenerate(args))
+        _write_html(args.output, page, console)
+        return 0
     if args.format == "json":
         text = json.dumps(report, indent=2, default=str) + "\n"
         if args.output:
@@ -94,6 +117,45 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _check_file_output(args: argparse.Namespace) -> None:
+    """HTML and speedscope are files to open elsewhere, not terminal output: checked before any work."""
+    if args.format in ("html", "speedscope") and not args.output:
+        suffix = "html" if args.format == "html" else "speedscope.json"
+        raise UsageError(f"--format {args.format} writes a file: add -o FILE (e.g. -o {args.command}.{suffix})")
+
+
+def _write_html(path: Path, text: str, console: Console) -> None:
+    _write(path, text)
+    size_mb = len(text.encode("utf-8")) / 1e6
+    console.print(f"wrote {path} ({size_mb:.1f} MB, self-contained: opens offline in a browser)", highlight=False)
+
+
+def _regenerate(args: argparse.Namespace) -> str:
+    return shlex.join(["orchestrace", *args.argv])
+
+
+def _report_comparison(args: argparse.Namespace, console: Console, session: Any, report: dict[str, Any]) -> int:
+    from profiler.analysis.compare import compare_runs
+    from profiler.analysis.report import build_report
+    from profiler.render.compare import render_comparison
+    from profiler.render.html_compare import render_compare_html
+    from profiler.sizing.headline import headline
+    from profiler.store.session import load_session
+
+    other = load_session(args.compare)
+    other_report = build_report(other)
+    comparison = compare_runs(report, headline(session, report), other_report, headline(other, other_report))
+    simulated = any((r.get("model") or {}).get("kind") == "simulated" for r in (report, other_report))
+    _emit(
+        args,
+        console,
+        comparison,
+        render_comparison(comparison),
+        lambda: render_compare_html(comparison, simulated, _regenerate(args)),
+    )
+    return 0
 
 
 def _presets(spec: str | None) -> list[Any]:
@@ -120,7 +182,12 @@ def _targets(args: argparse.Namespace) -> Any:
     )
 
 
-def _emit(args: argparse.Namespace, console: Console, result: dict[str, Any], renderable: Any) -> None:
+def _emit(
+    args: argparse.Namespace, console: Console, result: dict[str, Any], renderable: Any, html: Callable[[], str]
+) -> None:
+    if args.format == "html":
+        _write_html(args.output, html(), console)
+        return
     if args.format == "json":
         text = json.dumps(result, indent=2, default=str) + "\n"
         if args.output:
@@ -139,10 +206,12 @@ def _emit(args: argparse.Namespace, console: Console, result: dict[str, Any], re
 def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     from profiler.analysis.report import build_report
     from profiler.modelserver.presets import load_preset, preset_from_dict
+    from profiler.render.html_sizing import render_size_html
     from profiler.render.sizing import render_sizing
     from profiler.sizing.model import size
     from profiler.store.session import load_session
 
+    _check_file_output(args)
     targets = _targets(args)
     targets.check()
     session = load_session(args.run)
@@ -155,22 +224,25 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     else:
         base = load_preset("h100-llama3.1-8b")
     result = size(session, build_report(session), presets, targets, base)
-    _emit(args, console, result, render_sizing(result))
+    simulated = session.manifest.get("model", {}).get("kind") == "simulated"
+    _emit(args, console, result, render_sizing(result), lambda: render_size_html(result, simulated, _regenerate(args)))
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from profiler.render.html_sizing import render_sweep_html
     from profiler.render.sizing import render_sweep
     from profiler.runner.run import execute
     from profiler.runner.ui import make_display
     from profiler.sizing.sweep import sweep
 
+    _check_file_output(args)
     targets = _targets(args)
     targets.check()
     presets = _presets(args.presets or "instant,h100-llama3.1-8b,groq-llama3-8b,cerebras-llama3.1-8b")
     options = _run_options(args)
     result = sweep(options, presets, targets, lambda opts: execute(opts, make_display(console)))
-    _emit(args, console, result, render_sweep(result))
+    _emit(args, console, result, render_sweep(result), lambda: render_sweep_html(result, _regenerate(args)))
     return 0
 
 
@@ -329,8 +401,22 @@ def _add_sizing_arguments(parser: argparse.ArgumentParser) -> None:
         "--accelerator-hour", type=float, metavar="USD", help="price per accelerator-hour (default: 3.50, see README)"
     )
     sizing.add_argument("--core-hour", type=float, metavar="USD", help="price per core-hour (default: 0.04)")
-    sizing.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    sizing.add_argument(
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="output format (default: text); html is one self-contained page with the CPU share of latency "
+        "against inference speed, and needs -o",
+    )
     sizing.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+
+
+def _console() -> Console:
+    """The terminal's width on a terminal; piped or redirected output gets room for the tables."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=PIPED_WIDTH)
+    return console
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -414,8 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser(
         "sweep",
         help="run the same workload against several presets; measured vs predicted CPU share",
-        description="Run the workload once per preset (the same tasks and scripts) and compare the measured "
-        "CPU share of latency and cores per accelerator with the prediction from the first preset's run.",
+        description="Run the workload at the first preset, then replay its recorded trajectories at each other "
+        "preset, and compare the measured CPU share of latency and cores per accelerator with the prediction "
+        "from the first preset's run.",
     )
     _add_workload_arguments(sweep)
     _add_sizing_arguments(sweep)
@@ -467,11 +554,30 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="re-analyse a run directory",
         description="Analyse a run directory: wall-time decomposition, CPU categories, "
-        "top nodes and tools, the profiler's own overhead.",
+        "top nodes and tools, the profiler's own overhead; as text, JSON, an HTML page or a speedscope "
+        "profile, or compared with another run (--compare).",
     )
     report.add_argument("run", type=Path, metavar="RUN", help="run directory (traces/<run-id>)")
-    report.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    report.add_argument(
+        "--format",
+        choices=("text", "json", "html", "speedscope"),
+        default="text",
+        help="text (default), json, html (one self-contained page with charts and a flame graph; needs -o) or "
+        "speedscope (py-spy's samples for speedscope.app; needs -o)",
+    )
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+    report.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OTHER_RUN",
+        help="compare with another run directory: the same tables side by side, OTHER_RUN (B) against RUN (A)",
+    )
+    report.add_argument(
+        "--agent-run",
+        type=int,
+        metavar="N",
+        help="html: the agent run (1 = first started) shown on the timeline (default: the median wall time)",
+    )
     report.set_defaults(handler=_cmd_report)
 
     sub.add_parser("presets", help="list accelerator presets and their sources").set_defaults(handler=_cmd_presets)
@@ -484,7 +590,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
-    console = console or Console()
+    console = console or _console()
     handler: Command = args.handler
     try:
         return handler(args, console)

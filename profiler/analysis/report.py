@@ -141,6 +141,7 @@ def build_report(session: Session) -> dict[str, Any]:
     errors = sum(run.root.is_error for run in runs)
     report = {
         "schema": REPORT_SCHEMA,
+        "run_schema": session.manifest.get("schema"),
         "run_id": session.run_id,
         "status": session.manifest.get("status"),
         "agent": session.manifest.get("workload", {}).get("agent") or session.manifest.get("workload", {}).get("graph"),

@@ -220,6 +220,8 @@ def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
             exceeds[name] = cores / base_ratio if base_ratio > 0 else None
     return {
         "base_preset": base.name,
+        "base_t_model_s": t_model,  # model wait on the critical path per run at the base preset
+        "t_cpu_s": demand.t_cpu_s,
         "rows": rows,
         "knee_speedup": knee,  # where CPU time equals model time (f_cpu = 50%)
         "speedup_exceeding_hardware": exceeds,

@@ -34,6 +34,7 @@ def compare(
                 "decode_tok_s": preset.decode_tok_s,
                 "measured_cpu_share": measured_share,
                 "predicted_cpu_share": predicted_share,
+                "predicted_t_model_s": reference.model_time(preset),
                 "error_pp": (
                     100 * (predicted_share - measured_share)
                     if predicted_share is not None and measured_share is not None
@@ -52,14 +53,17 @@ def compare(
 def sweep(
     options: RunOptions, presets: list[Preset], targets: Targets, execute: Callable[[RunOptions], RunResult]
 ) -> dict[str, Any]:
-    """Run the workload once per preset (same tasks, same scripts); compare against the first."""
+    """Run the workload at the first preset, replay its trajectories at the others; compare against the first."""
     if len(presets) < 2:
         raise UsageError("--presets needs at least two presets to compare")
     targets.check()
     measured: list[tuple[Preset, Demand, float | None]] = []
     runs = []
+    recording: RunOptions | None = None
     for preset in presets:
-        result = execute(replace(options, model=preset.name))
+        result = execute(replace(recording or options, model=preset.name))
+        if recording is None:  # the other presets replay this run's trajectories
+            recording = replace(options, replay=result.run_dir.path, agent=None, inputs=None, tasks=None, script=None)
         if result.report is None:
             raise UsageError(f"the run at preset {preset.name} produced no report; see {result.run_dir.path}")
         session = load_session(result.run_dir.path)
@@ -69,6 +73,7 @@ def sweep(
     reference = measured[0][1]
     return {
         "reference_preset": presets[0].name,
+        "reference_t_cpu_s": reference.t_cpu_s,
         "runs": runs,
         "targets": vars(targets),
         "rows": compare(reference, measured, targets),

@@ -1,0 +1,352 @@
+"""The report as one self-contained HTML page: headline, charts, sortable tables, flame graph.
+
+Every figure comes from the same analysis as the text report (`build_report`, the per-run
+wall-time split, the sizing model for cores per accelerator); estimates are labelled.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from profiler.analysis.flame import flame_tree
+from profiler.analysis.timeline import median_run, timeline
+from profiler.analysis.traces import AgentRun, agent_runs
+from profiler.analysis.wall import KEYS as WALL_KEYS
+from profiler.analysis.wall import decompose
+from profiler.errors import UsageError
+from profiler.render import charts, page
+from profiler.render.page import Cell, num
+from profiler.render.text import CPU_LABELS, WALL_LABELS
+from profiler.store.session import Session
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _swatch(key: str, label: str) -> Cell:
+    return Cell(f"<span class='swatch' style='background:{charts.COLOURS[key]}'></span>{escape(label)}")
+
+
+def _model_line(model: dict[str, Any] | None) -> str:
+    if not model:
+        return "model: unknown"
+    if model.get("kind") == "simulated":
+        preset = model.get("preset", {})
+        return f"model: simulated {preset.get('name')} ({preset.get('model')})"
+    return f"model: {model.get('model_name')} at {model.get('endpoint')}"
+
+
+def _is_simulated(report: dict[str, Any]) -> bool:
+    return (report.get("model") or {}).get("kind") == "simulated"
+
+
+def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
+    host = session.manifest.get("host", {})
+    started = str(session.manifest.get("started_at", "?"))[:16].replace("T", " ")
+    meta = [
+        f"run <b>{escape(report['run_id'])}</b> · agent <b>{escape(str(report.get('agent')))}</b> · "
+        f"{report['agent_runs']} agent runs ({report['errors']} failed) · status {escape(str(report.get('status')))}",
+        escape(_model_line(report.get("model"))),
+        f"started {escape(started)} UTC · host {escape(str(host.get('logical_cores', '?')))} cores, "
+        f"{escape(str(host.get('cpu_model', '?')))}",
+    ]
+    return page.header(title, meta, simulated=_is_simulated(report))
+
+
+def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
+    overhead = report["overhead"]
+    cores = headline["cores_per_accelerator"]
+    inference = report["inference"]
+    cards = "".join(
+        [
+            page.card(
+                "CPU share of latency",
+                _pct(headline["cpu_share_of_latency"]),
+                "critical-path time not spent waiting on the model",
+            ),
+            page.card(
+                "CPU per agent run",
+                "–" if headline["cpu_per_run_s"] is None else f"{headline['cpu_per_run_s']:.3f} <small>core-s</small>",
+                "every thread and child process, in the measured window",
+            ),
+            page.card(
+                "Model wait per agent run",
+                "–"
+                if headline["model_wait_per_run_s"] is None
+                else f"{headline['model_wait_per_run_s']:.3f} <small>s</small>",
+                f"mean, on the critical path; {headline['model_wait_note']}",
+            ),
+            page.card(
+                "Cores per accelerator",
+                "n/a" if cores is None else f"{cores:.1f}",
+                headline["cores_per_accelerator_note"],
+                estimate=cores is not None,
+            ),
+            page.card(
+                "Wall time per agent run",
+                "–" if headline["wall_per_run_s"] is None else f"{headline['wall_per_run_s']:.3f} <small>s</small>",
+                f"mean; {inference['calls']} LLM calls, {inference['input_tokens']:,} / "
+                f"{inference['output_tokens']:,} tokens in / out in all",
+            ),
+            page.card(
+                "Profiler overhead",
+                _pct(overhead.get("fraction")),
+                f"{(overhead.get('telemetry_cpu_s') or 0):.3f} CPU s of the process's CPU (partly estimated)",
+            ),
+        ]
+    )
+    return f"<div class='cards'>{cards}</div>"
+
+
+def _run_label(index: int, run: AgentRun) -> str:
+    task = run.root.attributes.get("orchestrace.task.id")
+    return f"agent run #{index + 1}" + (f" · task {task}" if task is not None else "")
+
+
+def _wall_section(report: dict[str, Any], runs: list[AgentRun], figures: page.Figures) -> str:
+    if not runs:
+        return page.section("wall", "Where the wall time went", "", page.notice("No agent runs were recorded."))
+    wall = report["wall_s"]
+    splits = [
+        (f"#{i + 1}", f"{_run_label(i, run)} · wall {run.wall_s:.3f} s", decompose(run)) for i, run in enumerate(runs)
+    ]
+    rows = [
+        [
+            _swatch(key, WALL_LABELS[key]),
+            num(wall[key]),
+            num(wall[key] / wall["total"] if wall["total"] else None, "{:.1%}"),
+            num(wall["per_run"][key]["p50"]),
+            num(wall["per_run"][key]["p95"]),
+        ]
+        for key in WALL_KEYS
+    ]
+    total = [
+        Cell("total"),
+        num(wall["total"]),
+        Cell("100%"),
+        num(wall["per_run"]["total"]["p50"]),
+        num(wall["per_run"]["total"]["p95"]),
+    ]
+    table = page.table(
+        ["part", "seconds", "share", "per run p50", "per run p95"],
+        rows,
+        total=total,
+        caption=f"CPU share of latency: {_pct(report['cpu_share_of_latency'])} (everything but model wait)",
+    )
+    return page.section(
+        "wall",
+        "Where the wall time went",
+        "Along each agent run's critical path (parallel branches count once), summed over agent runs.",
+        figures(charts.wall_per_run(splits)),
+        table,
+    )
+
+
+def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
+    cpu, runs = report["cpu_s"], report["agent_runs"]
+    total = cpu.get("process_total")
+    rows = [
+        [
+            _swatch(key, label),
+            num(cpu.get(key)),
+            num(cpu[key] / total if total and cpu.get(key) is not None else None, "{:.1%}"),
+            num(1000 * cpu[key] / runs if runs and cpu.get(key) is not None else None, "{:.1f}"),
+        ]
+        for key, label in CPU_LABELS.items()
+    ]
+    footer = [
+        Cell("total in the measured window"),
+        num(total),
+        Cell("100%"),
+        num(1000 * total / runs if total and runs else None, "{:.1f}"),
+    ]
+    native = cpu.get("native_threads")
+    caption = (
+        f"meter coverage {_pct(cpu.get('coverage'))} of process CPU"
+        + (f" · native threads (BLAS etc.) {native:.3f} s, in other" if native else "")
+        + (f" · startup before the window (imports, graph build): {cpu['startup']:.2f} s" if cpu.get("startup") else "")
+    )
+    chart = figures(charts.cpu_categories(cpu, runs)) if runs else page.notice("No agent runs were recorded.")
+    return page.section(
+        "cpu",
+        "Where the CPU went",
+        "Core-seconds of every thread and reaped child process, by category (the in-process meter).",
+        "<div class='grid2'><div>" + chart + "</div><div>",
+        page.table(["category", "CPU s", "share", "per agent run ms"], rows, total=footer, caption=caption),
+        "</div></div>",
+    )
+
+
+def _timeline_section(runs: list[AgentRun], chosen: int | None, figures: page.Figures) -> str:
+    if not runs:
+        return ""
+    index = median_run(runs) if chosen is None else chosen - 1
+    why = "the median wall time" if chosen is None else "chosen with --agent-run"
+    run = runs[index]
+    intro = (
+        f"{escape(_run_label(index, run))} of {len(runs)} ({why}; pick another with <code>--agent-run N</code>), "
+        f"wall {run.wall_s:.3f} s. Pale bars are spans on the wall clock, grey is the model server working, "
+        "the thin dark bar is the span's own CPU time (its length, not when it ran)."
+    )
+    return page.section("timeline", "One agent run on the wall clock", intro, figures(charts.timeline(timeline(run))))
+
+
+def _named_table(rows: list[dict[str, Any]]) -> str:
+    return page.table(
+        ["name", "calls", "wall s", "CPU s", "self CPU s", "CPU/call ms", "errors"],
+        [
+            [
+                Cell(escape(r["name"]), css="name"),
+                num(r["calls"], "{:d}"),
+                num(r["wall_s"]),
+                num(r["cpu_s"]),
+                num(r["self_cpu_s"]),
+                num(r["cpu_per_call_ms"], "{:.2f}"),
+                num(r["errors"], "{:d}"),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _tables_section(report: dict[str, Any]) -> str:
+    parts = []
+    for key, title in (("nodes", "LangGraph nodes"), ("tools", "Tools")):
+        rows = report.get(key) or []
+        body = _named_table(rows) if rows else "<p class='caption'>none recorded</p>"
+        parts.append(f"<h3>{title}</h3>{body}")
+    return page.section(
+        "nodes",
+        "Nodes and tools",
+        "CPU is inclusive (the span and everything under it); click a header to sort.",
+        *parts,
+    )
+
+
+def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figures) -> str:
+    stacks = report.get("stacks")
+    root = flame_tree(session.samples)
+    if not stacks or not root.count:
+        reasons = "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in report.get("degraded") or [])
+        return page.section(
+            "stacks",
+            "Sampled CPU (py-spy)",
+            "",
+            page.notice(
+                "This run has no stack samples"
+                + (f" ({escape(reasons)})" if reasons else "")
+                + ", so there is no flame graph. Per-span CPU above comes from the in-process meter. "
+                "Re-run without <code>--no-sampler</code> (py-spy needs ptrace) to get one."
+            ),
+        )
+    rows = [
+        [
+            _swatch(key if key in charts.COLOURS else "other", key),
+            num(value, "{:.2f}"),
+            num(value / stacks["sampled_cpu_s"], "{:.1%}"),
+        ]
+        for key, value in stacks["by_category_s"].items()
+    ]
+    caption = (
+        f"{stacks['samples']} samples of the workload process, {stacks['idle_samples_dropped']} idle dropped; "
+        f"sampled {stacks['sampled_cpu_s']:.2f} s vs psutil {(stacks['process_cpu_s'] or 0):.2f} s "
+        f"(coverage {_pct(stacks['coverage'])})"
+    )
+    intro = (
+        f"Stacks py-spy sampled at {stacks['rate_hz']} Hz over the whole process lifetime (startup included), all "
+        "processes, idle samples dropped; colour = category of most samples under a frame. Click a frame to zoom; "
+        "frames under 0.2% of samples are left out. <code>--format speedscope</code> exports them for speedscope.app."
+    )
+    return page.section(
+        "stacks",
+        "Sampled CPU (py-spy)",
+        intro,
+        figures(charts.flame(root, session.sample_rate)),
+        page.table(["category (workload process)", "CPU s", "share"], rows, caption=caption),
+    )
+
+
+def _inference_section(report: dict[str, Any]) -> str:
+    inference = report["inference"]
+    late = inference.get("server_lateness_s")
+    rows = [
+        [Cell("LLM calls (failed)"), Cell(f"{inference['calls']} ({inference['errors']})")],
+        [Cell("tokens in / out"), Cell(f"{inference['input_tokens']:,} / {inference['output_tokens']:,}")],
+        [
+            Cell("time to first token p50 / p95"),
+            Cell(f"{_s(inference['ttft_s']['p50'])} / {_s(inference['ttft_s']['p95'])} s"),
+        ],
+        [Cell(f"model time (from {escape(inference['source'])})"), Cell(f"{inference['model_time_s']:.3f} s")],
+    ]
+    if inference.get("accelerator_s") is not None:
+        rows.append(
+            [
+                Cell("accelerator-seconds <span class='badge est'>estimate</span>"),
+                Cell(f"{inference['accelerator_s']:.3f} s"),
+            ]
+        )
+    if late:
+        rows.append([Cell("simulated server late by, p95 (its own measurement)"), Cell(f"{_s(late['p95'])} s")])
+    return page.section("inference", "Inference", "", page.table(["", ""], rows, sortable=False))
+
+
+def _quality_section(report: dict[str, Any]) -> str:
+    overhead = report["overhead"]
+    rows = [
+        [Cell("span callbacks (measured)"), num(overhead.get("callbacks_s"))],
+        [Cell("span export (measured)"), num(overhead.get("span_export_s"))],
+        [Cell("CPU meter <span class='badge est'>estimate</span>"), num(overhead.get("meter_s_estimated"))],
+        [
+            Cell("pass-through callbacks <span class='badge est'>estimate</span>"),
+            num(overhead.get("passthrough_callbacks_s_estimated")),
+        ],
+    ]
+    total = [
+        Cell(f"total: {_pct(overhead.get('fraction'))} of process CPU"),
+        num(overhead.get("telemetry_cpu_s")),
+    ]
+    items = [("degraded", f"{d.get('component')}: {d.get('reason')}") for d in report.get("degraded") or []]
+    items += [("note", problem) for problem in report.get("problems") or []]
+    status = page.notes(items) if items else "<p class='caption'>Nothing degraded; every file read cleanly.</p>"
+    return page.section(
+        "quality",
+        "Profiler overhead and data quality",
+        "The profiler's own CPU, in CPU seconds; and what could not be measured or read.",
+        "<div class='grid2'><div>",
+        page.table(["", "CPU s"], rows, sortable=False, total=total),
+        "</div><div><h3>Degraded and skipped</h3>",
+        status,
+        "</div></div>",
+    )
+
+
+def render_html(
+    session: Session, report: dict[str, Any], headline: dict[str, Any], agent_run: int | None, regenerate: str
+) -> str:
+    """The report page; `agent_run` (1-based, in start order) picks the timeline's run, default the median."""
+    runs = agent_runs(session.spans)
+    if agent_run is not None and not 1 <= agent_run <= len(runs):
+        raise UsageError(f"--agent-run {agent_run}: the run has {len(runs)} agent runs (use 1 to {len(runs)})")
+    figures = page.Figures()
+    body = [
+        page.section("headline", "Headline", "", _cards(report, headline)),
+        _wall_section(report, runs, figures),
+        _cpu_section(report, figures),
+        _timeline_section(runs, agent_run, figures),
+        _tables_section(report),
+        _stacks_section(session, report, figures),
+        _inference_section(report),
+        _quality_section(report),
+    ]
+    return page.page(
+        f"orchestrace report {report['run_id']}",
+        _run_header(session, report, "orchestrace report"),
+        body,
+        regenerate,
+    )

@@ -1,0 +1,293 @@
+"""`size` and `sweep` results as self-contained HTML pages: the tables of the text view plus the
+CPU share of latency against inference speed (the what-if curve; for a sweep, measured points).
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any
+
+import plotly.graph_objects as go
+
+from profiler.render import page
+from profiler.render.charts import COLOURS, Figure, styled
+from profiler.render.page import Cell, num
+from profiler.sizing.model import cpu_share
+
+# a sweep preset this much faster than the reference (e.g. `instant`) has no place on the axis
+_OFF_AXIS_SPEEDUP = 1e4
+# presets are not categories of time or CPU: a separate qualitative palette (Okabe-Ito)
+_PRESET_COLOURS = ["#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#0072b2", "#000000", "#999999"]
+
+
+def _big(value: float | None, fmt: str) -> Cell:
+    """`instant`'s figures run to 13 digits: scientific notation keeps the table narrow."""
+    return Cell(f"{value:.3g}", value) if value is not None and abs(value) >= 1e6 else num(value, fmt)
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """1-2-5 steps covering [low, high], for a readable log axis."""
+    ticks: list[float] = []
+    decade = 10.0 ** math.floor(math.log10(low))
+    while decade <= high:
+        ticks += [decade * m for m in (1, 2, 5) if low <= decade * m <= high]
+        decade *= 10
+    return ticks
+
+
+def _share_axes(figure: Figure, title: str, span: tuple[float, float]) -> Figure:
+    ticks = _ticks(*span)
+    return styled(
+        figure,
+        440,
+        margin={"l": 10, "r": 10, "t": 96, "b": 10},  # room for a two-row legend under the mode bar
+        xaxis={
+            "type": "log",
+            "title": title,
+            "tickvals": ticks,
+            "ticktext": [f"{t:g}×" for t in ticks],
+            "range": [math.log10(span[0]) - 0.06, math.log10(span[1]) + 0.06],  # log axes take exponents
+        },
+        yaxis={"title": "CPU share of latency", "tickformat": ".0%", "range": [0, 1.02]},
+    )
+
+
+def _span(speedups: list[float]) -> tuple[float, float]:
+    return min(0.5, *speedups), max(2.0, *speedups)
+
+
+def _speedup(base_t_model: float, t_model: float) -> float | None:
+    """How much faster than the base a model time is; None when it has no place on a log axis."""
+    if base_t_model <= 0 or t_model <= 0:
+        return None
+    speedup = base_t_model / t_model
+    return speedup if 1 / _OFF_AXIS_SPEEDUP < speedup < _OFF_AXIS_SPEEDUP else None
+
+
+def _curve(figure: Figure, t_cpu: float, base_t_model: float, span: tuple[float, float], name: str) -> None:
+    """f_cpu = T_cpu / (T_cpu + T_model / k), the sizing model's what-if, as a continuous line."""
+    low, high = span
+    ks = [low * (high / low) ** (i / 80) for i in range(81)]
+    figure.add_scatter(
+        x=ks,
+        y=[cpu_share(t_cpu, base_t_model / k) for k in ks],
+        mode="lines",
+        name=name,
+        line={"color": COLOURS["orchestration_cpu"], "width": 2.5},
+        hovertemplate="%{x:.2f}× faster: CPU share %{y:.1%}<extra></extra>",
+    )
+
+
+def _points(figure: Figure, placed: list[tuple[float, dict[str, Any]]], key: str, suffix: str, symbol: str) -> None:
+    """One trace per preset, so the legend names them (labels on the chart would collide)."""
+    for index, (speedup, row) in enumerate(placed):
+        colour = _PRESET_COLOURS[index % len(_PRESET_COLOURS)]
+        figure.add_scatter(
+            x=[speedup],
+            y=[row[key]],
+            mode="markers",
+            name=f"{row['preset']}{suffix}",
+            legendgroup=row["preset"],
+            marker={"color": colour, "size": 11, "symbol": symbol, "line": {"width": 2, "color": colour}},
+            hovertemplate=f"{row['preset']}{suffix}: %{{x:.2f}}× faster, CPU share %{{y:.1%}}<extra></extra>",
+        )
+
+
+def what_if_figure(result: dict[str, Any]) -> Figure:
+    """The what-if curve, its k rows, and each preset at its model time relative to the base."""
+    what_if = result["what_if"]
+    placed = [
+        (speedup, row)
+        for row in result["presets"]
+        if (speedup := _speedup(what_if["base_t_model_s"], row["t_model_s"])) is not None
+    ]
+    figure = go.Figure()
+    ks = [float(r["speedup"]) for r in what_if["rows"]]
+    span = _span(ks + [s for s, _ in placed])
+    _curve(figure, what_if["t_cpu_s"], what_if["base_t_model_s"], span, "predicted")
+    figure.add_scatter(
+        x=ks,
+        y=[r["cpu_share_of_latency"] for r in what_if["rows"]],
+        mode="markers",
+        name=f"k× faster than {what_if['base_preset']}",
+        marker={"color": COLOURS["orchestration_cpu"], "size": 7},
+        hovertemplate="k = %{x:g}: CPU share %{y:.1%}<extra></extra>",
+    )
+    _points(figure, placed, "cpu_share_of_latency", "", "circle")
+    return _share_axes(figure, f"inference speed, × {what_if['base_preset']} (log)", span)
+
+
+def _sweep_axis(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[tuple[float, dict[str, Any]]]]:
+    """Speeds relative to the slowest preset (from the predicted model time of the same calls);
+    presets with next to no model time (e.g. `instant`) stay off the log axis."""
+    timed = [row for row in rows if row["predicted_t_model_s"] > 0]
+    if not timed:
+        return None, []
+    slowest = max(timed, key=lambda row: float(row["predicted_t_model_s"]))
+    placed = [(slowest["predicted_t_model_s"] / row["predicted_t_model_s"], row) for row in timed]
+    return slowest, [(speedup, row) for speedup, row in placed if speedup < _OFF_AXIS_SPEEDUP]
+
+
+def sweep_figure(result: dict[str, Any]) -> Figure:
+    """Measured (filled) and predicted (open) CPU share per preset, on the curve from the reference run."""
+    slowest, placed = _sweep_axis(result["rows"])
+    figure = go.Figure()
+    span = _span([s for s, _ in placed])
+    if slowest is not None:
+        name = f"predicted from the {result['reference_preset']} run"
+        _curve(figure, result["reference_t_cpu_s"], slowest["predicted_t_model_s"], span, name)
+    _points(figure, placed, "measured_cpu_share", " measured", "circle")
+    _points(figure, placed, "predicted_cpu_share", " predicted", "diamond-open")
+    unit = slowest["preset"] if slowest is not None else "the slowest preset"
+    return _share_axes(figure, f"inference speed, × {unit} (log; model time of the same calls at each preset)", span)
+
+
+def _demand_table(demand: dict[str, Any]) -> str:
+    rows = [
+        ("CPU per agent run, profiler overhead removed (D_cpu)", f"{1000 * demand['d_cpu_s']:.1f} ms"),
+        ("CPU per agent run as measured", f"{1000 * demand['d_cpu_measured_s']:.1f} ms"),
+        *((f"· {key}", f"{1000 * value:.1f} ms") for key, value in demand["d_cpu_by_category"].items() if value),
+        ("LLM calls per agent run", f"{demand['llm_calls']:.1f}"),
+        ("tokens in / out per agent run", f"{demand['input_tokens']:,.0f} / {demand['output_tokens']:,.0f}"),
+        ("critical-path time not waiting on the model (T_cpu)", f"{1000 * demand['t_cpu_s']:.0f} ms"),
+        (
+            "model wait on the critical path",
+            f"{demand['measured_model_wait_s']:.3f} s (from {demand['model_time_source']})",
+        ),
+        ("wall time per agent run", f"{demand['measured_wall_s']:.3f} s"),
+    ]
+    return page.table(
+        ["per agent run (measured)", ""], [[Cell(escape(a)), Cell(escape(b))] for a, b in rows], sortable=False
+    )
+
+
+def _presets_table(result: dict[str, Any]) -> str:
+    latency = result["targets"]["latency_target_ms"] is not None
+    columns = ["preset", "D_acc s/run", "cores", "accelerators", "cores/acc", "+engine floor", "CPU share of latency"]
+    columns += ["in flight", "$ per 1k runs"] + (["cores (latency)"] if latency else [])
+    rows = []
+    for row in result["presets"]:
+        cells = [
+            Cell(escape(row["preset"]), css="name"),
+            num(row["d_acc_s"], "{:.4f}"),
+            num(row["cores"], "{:,.1f}"),
+            num(row["accelerators"], "{:,.2f}"),
+            num(row["cores_per_accelerator"], "{:,.1f}"),
+            num(row["cores_per_accelerator_with_floor"] if row["engine_floor_cores"] else None, "{:,.1f}"),
+            num(row["cpu_share_of_latency"], "{:.1%}"),
+            num(row["in_flight_runs"], "{:,.1f}"),
+            num(1000 * row["cost"]["per_run_usd"], "{:,.3f}"),
+        ]
+        if latency:
+            cells.append(num(row.get("cores_for_latency_target"), "{:d}"))
+        rows.append(cells)
+    defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
+    return page.table(
+        columns, rows, caption="costs use default prices (see README)" if defaults else "costs use the given prices"
+    )
+
+
+def _what_if_table(what_if: dict[str, Any]) -> str:
+    rows = [
+        [
+            num(r["speedup"], "{:g}"),
+            num(r["cpu_share_of_latency"], "{:.1%}"),
+            num(r["cores_per_accelerator"], "{:,.1f}"),
+        ]
+        for r in what_if["rows"]
+    ]
+    knee = what_if["knee_speedup"]
+    caption = f"CPU time equals model time at k ≈ {knee:.1f}" if knee is not None else ""
+    return page.table(["k", "CPU share of latency", "cores per accelerator (estimate)"], rows, caption=caption)
+
+
+def _estimates(result: dict[str, Any]) -> str:
+    return page.notes([("estimate", e) for e in result["estimates"]] + [("note", n) for n in result["notes"]])
+
+
+def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -> str:
+    targets, demand = result["targets"], result["demand"]
+    meta = [
+        f"run <b>{escape(result['run_id'])}</b> · {demand['runs']} agent runs measured · concurrency "
+        f"{demand['concurrency']}",
+        escape(
+            f"targets: {targets['rate']:g} agent runs/s, CPU utilisation {targets['cpu_utilisation']:g}, "
+            f"accelerator utilisation {targets['accelerator_utilisation']:g}"
+            + (
+                f", CPU queueing delay ≤ {targets['latency_target_ms']:g} ms"
+                if targets["latency_target_ms"] is not None
+                else ""
+            )
+        ),
+    ]
+    figures = page.Figures()
+    what_if = result["what_if"]
+    body = [
+        page.section("demand", "What one agent run needs", "Measured in the run.", _demand_table(demand)),
+        page.section(
+            "presets",
+            "Per accelerator preset",
+            "Accelerator figures are estimates (the run's tokens at each preset's saturated throughput); "
+            "click a header to sort.",
+            _presets_table(result),
+        ),
+        page.section(
+            "what-if",
+            f"What if inference were k× faster than {what_if['base_preset']}",
+            "Measured CPU time on the critical path against model time divided by k; presets placed at "
+            "their model time for the same calls.",
+            figures(what_if_figure(result)),
+            _what_if_table(what_if),
+        ),
+        page.section("estimates", "Estimates and notes", "", _estimates(result)),
+    ]
+    return page.page(
+        f"orchestrace size {result['run_id']}",
+        page.header("orchestrace capacity sizing", meta, simulated=simulated),
+        body,
+        regenerate,
+    )
+
+
+def render_sweep_html(result: dict[str, Any], regenerate: str) -> str:
+    columns = ["preset", "decode tok/s", "CPU share measured", "predicted", "error (pp)", "cores/acc measured"]
+    columns += ["predicted", "D_cpu ms/run", "D_acc s/run"]
+    rows = [
+        [
+            Cell(escape(row["preset"]), css="name"),
+            _big(row["decode_tok_s"], "{:,.0f}"),
+            num(row["measured_cpu_share"], "{:.1%}"),
+            num(row["predicted_cpu_share"], "{:.1%}"),
+            num(row["error_pp"], "{:+.1f}"),
+            _big(row["measured_cores_per_accelerator"], "{:,.1f}"),
+            _big(row["predicted_cores_per_accelerator"], "{:,.1f}"),
+            num(1000 * row["d_cpu_s"], "{:,.1f}"),
+            num(row["d_acc_s"], "{:.4f}"),
+        ]
+        for row in result["rows"]
+    ]
+    on_axis = {row["preset"] for _, row in _sweep_axis(result["rows"])[1]}
+    off_axis = [row["preset"] for row in result["rows"] if row["preset"] not in on_axis]
+    intro = escape(result["method"]) + (
+        f". Not on the chart (no model time to speak of): {escape(', '.join(off_axis))}." if off_axis else "."
+    )
+    runs = page.notes([(r["preset"], f"{r['run_dir']} ({r['status']})") for r in result["runs"]])
+    meta = [f"reference preset <b>{escape(result['reference_preset'])}</b> · {len(result['rows'])} presets measured"]
+    figures = page.Figures()
+    body = [
+        page.section(
+            "sweep",
+            "Measured vs predicted CPU share of latency",
+            intro,
+            figures(sweep_figure(result)),
+            page.table(columns, rows, caption="cores per accelerator are estimates (tokens at saturated throughput)"),
+        ),
+        page.section("runs", "Run directories", "", runs),
+    ]
+    return page.page(
+        "orchestrace sweep",
+        page.header("orchestrace sweep", meta, simulated=True),
+        body,
+        regenerate,
+    )

@@ -1,0 +1,52 @@
+"""The figures a reader wants first, including cores per accelerator at the run's own preset.
+
+Cores per accelerator is the sizing model's figure at the default targets (an estimate: the
+run's tokens at the preset's saturated throughput); when the run has no usable preset the
+reason is given instead of a number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiler.errors import UsageError
+from profiler.modelserver.presets import preset_from_dict
+from profiler.sizing.model import Targets, measure_demand, size_preset
+from profiler.store.session import Session
+
+
+def _cores_per_accelerator(session: Session, report: dict[str, Any]) -> tuple[float | None, str]:
+    preset_data = (session.manifest.get("model") or {}).get("preset")
+    if not preset_data:
+        return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
+    if preset_data.get("name") == "instant":
+        return None, "the instant preset has no accelerator time: size it with `orchestrace size RUN --base PRESET`"
+    try:
+        preset = preset_from_dict(preset_data, origin="the run's preset")
+        demand = measure_demand(session, report)
+    except UsageError as exc:
+        return None, str(exc)
+    targets = Targets()
+    sized = size_preset(demand, preset, targets)
+    return sized["cores_per_accelerator"], (
+        f"estimate at {preset.name}: tokens at its saturated throughput, CPU utilisation "
+        f"{targets.cpu_utilisation:g}, accelerator utilisation {targets.accelerator_utilisation:g}"
+    )
+
+
+def headline(session: Session, report: dict[str, Any]) -> dict[str, Any]:
+    """CPU share of latency, CPU and model wait per agent run, cores per accelerator."""
+    per_run = report["wall_s"]["per_run"]
+    cores, cores_note = _cores_per_accelerator(session, report)
+    client_side = report["inference"]["source"] != "server spans"
+    return {
+        "cpu_share_of_latency": report["cpu_share_of_latency"],
+        "cpu_per_run_s": report["cpu_per_run_s"],
+        "wall_per_run_s": per_run["total"]["mean"],
+        "model_wait_per_run_s": per_run["model_wait"]["mean"],
+        "model_wait_note": (
+            "client-side: no SERVER spans, so it includes the network" if client_side else "from the server's spans"
+        ),
+        "cores_per_accelerator": cores,
+        "cores_per_accelerator_note": cores_note,
+    }

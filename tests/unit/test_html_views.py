@@ -1,0 +1,133 @@
+"""The data behind the HTML page: timeline rows, the flame tree, the speedscope file, table cells."""
+
+import itertools
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from profiler.analysis.flame import flame_tree
+from profiler.analysis.stacks import classify
+from profiler.analysis.timeline import median_run, timeline
+from profiler.analysis.traces import agent_runs
+from profiler.errors import UsageError
+from profiler.render.page import Cell, num, table
+from profiler.render.speedscope import speedscope_profile
+from profiler.store.session import Session, StackSample, load_session
+
+EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
+
+# The parts of https://www.speedscope.app/file-format-schema.json (speedscope 1.25.0, MIT) that a
+# sampled profile uses: every required field and its type.
+SPEEDSCOPE_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "definitions": {
+        "Frame": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "file": {"type": "string"}, "line": {"type": "number"}},
+        },
+        "SampledProfile": {
+            "type": "object",
+            "required": ["endValue", "name", "samples", "startValue", "type", "unit", "weights"],
+            "properties": {
+                "type": {"const": "sampled"},
+                "name": {"type": "string"},
+                "unit": {"enum": ["bytes", "microseconds", "milliseconds", "nanoseconds", "none", "seconds"]},
+                "startValue": {"type": "number"},
+                "endValue": {"type": "number"},
+                "samples": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                "weights": {"type": "array", "items": {"type": "number"}},
+            },
+        },
+    },
+    "type": "object",
+    "required": ["$schema", "profiles", "shared"],
+    "properties": {
+        "$schema": {"const": "https://www.speedscope.app/file-format-schema.json"},
+        "name": {"type": "string"},
+        "exporter": {"type": "string"},
+        "activeProfileIndex": {"type": "number"},
+        "shared": {
+            "type": "object",
+            "required": ["frames"],
+            "properties": {"frames": {"type": "array", "items": {"$ref": "#/definitions/Frame"}}},
+        },
+        "profiles": {"type": "array", "items": {"$ref": "#/definitions/SampledProfile"}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def session():
+    return load_session(EXAMPLE)
+
+
+def test_timeline_follows_the_span_tree_and_keeps_cpu_and_server_time(session):
+    runs = agent_runs(session.spans)
+    run = runs[median_run(runs)]
+    bars = timeline(run)
+    assert len(bars) == len(run.spans)
+    assert bars[0].kind == "agent" and bars[0].depth == 0 and bars[0].start_s == 0
+    assert bars[0].end_s == pytest.approx(run.wall_s)
+    kinds = {bar.kind for bar in bars}
+    assert {"node", "chat", "tool"} <= kinds
+    for parent, child in itertools.pairwise(bars):
+        assert child.depth <= parent.depth + 1  # depth-first order
+    chats = [bar for bar in bars if bar.kind == "chat"]
+    assert all(bar.served and bar.cpu_self_s > 0 for bar in chats)
+    for bar in chats:
+        for start, end in bar.served:
+            assert bar.start_s <= start < end <= bar.end_s + 0.01
+
+
+def test_median_run_is_the_middle_by_wall_time(session):
+    runs = agent_runs(session.spans)
+    walls = sorted(run.wall_s for run in runs)
+    assert runs[median_run(runs)].wall_s == walls[1]
+
+
+def test_flame_tree_counts_every_non_idle_sample_once(session):
+    root = flame_tree(session.samples)
+    busy = sum(s.count for s in session.samples if classify(s.frames) is not None)
+    assert root.count == busy > 0
+    for node in [root, *root.children.values()]:
+        assert node.count >= sum(child.count for child in node.children.values())
+    process = next(iter(root.children.values()))
+    assert process.name.startswith("pid ")
+
+
+def test_flame_frames_merge_across_line_numbers():
+    samples = [
+        StackSample(1, "python app.py", 1, ("main (app.py:3)", "work (app.py:10)"), 2),
+        StackSample(1, "python app.py", 1, ("main (app.py:4)", "work (app.py:12)"), 3),
+    ]
+    root = flame_tree(samples)
+    thread = root.children["pid 1: python app.py"].children["thread 1"]
+    assert list(thread.children) == ["main (app.py)"]
+    assert thread.children["main (app.py)"].children["work (app.py)"].count == 5
+
+
+def test_speedscope_file_validates_and_weighs_seconds(session):
+    data = speedscope_profile(session)
+    jsonschema.validate(data, SPEEDSCOPE_SCHEMA)
+    frames = data["shared"]["frames"]
+    for profile in data["profiles"]:
+        assert len(profile["samples"]) == len(profile["weights"])
+        assert profile["endValue"] == pytest.approx(sum(profile["weights"]))
+        assert all(0 <= index < len(frames) for stack in profile["samples"] for index in stack)
+    total = sum(p["endValue"] for p in data["profiles"])
+    assert total == pytest.approx(flame_tree(session.samples).count / session.sample_rate)
+    assert any(frame.get("line") for frame in frames)
+
+
+def test_speedscope_without_samples_says_why(session):
+    bare = Session(session.path, {"degraded": [{"component": "sampler", "reason": "disabled with --no-sampler"}]}, [])
+    with pytest.raises(UsageError, match="no CPU stack samples \\(sampler: disabled with --no-sampler\\)"):
+        speedscope_profile(bare)
+
+
+def test_table_cells_carry_their_sort_value_and_missing_values_sort_last():
+    html = table(["name", "value"], [[Cell("a &amp; b"), num(None)], [Cell("c"), num(2.5, "{:.1f}")]])
+    assert "data-v='-Infinity'" in html and "data-v='2.5'" in html and ">2.5<" in html
+    assert "class='sortable'" in html and "a &amp; b" in html
