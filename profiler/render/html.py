@@ -17,7 +17,7 @@ from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
-from profiler.render.text import CPU_LABELS, WALL_LABELS
+from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line
 from profiler.store.session import Session
 
 
@@ -33,15 +33,6 @@ def _swatch(key: str, label: str) -> Cell:
     return Cell(f"<span class='swatch' style='background:{charts.COLOURS[key]}'></span>{escape(label)}")
 
 
-def _model_line(model: dict[str, Any] | None) -> str:
-    if not model:
-        return "model: unknown"
-    if model.get("kind") == "simulated":
-        preset = model.get("preset", {})
-        return f"model: simulated {preset.get('name')} ({preset.get('model')})"
-    return f"model: {model.get('model_name')} at {model.get('endpoint')}"
-
-
 def _is_simulated(report: dict[str, Any]) -> bool:
     return (report.get("model") or {}).get("kind") == "simulated"
 
@@ -52,7 +43,7 @@ def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
     meta = [
         f"run <b>{escape(report['run_id'])}</b> · agent <b>{escape(str(report.get('agent')))}</b> · "
         f"{report['agent_runs']} agent runs ({report['errors']} failed) · status {escape(str(report.get('status')))}",
-        escape(_model_line(report.get("model"))),
+        escape(model_line(report.get("model"), label_simulated=False)),
         f"started {escape(started)} UTC · host {escape(str(host.get('logical_cores', '?')))} cores, "
         f"{escape(str(host.get('cpu_model', '?')))}",
     ]

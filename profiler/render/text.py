@@ -37,12 +37,16 @@ def _pct(part: float | None, whole: float | None) -> str:
     return f"{100 * part / whole:.1f}%"
 
 
-def _model_line(model: dict[str, Any] | None) -> str:
+def model_line(model: dict[str, Any] | None, *, label_simulated: bool = True) -> str:
+    """One line naming the model a run used (the HTML page labels simulated timing with a badge)."""
     if not model:
         return "model: unknown"
     if model.get("kind") == "simulated":
         preset = model.get("preset", {})
-        return f"model: simulated {preset.get('name')} ({preset.get('model')}) — SIMULATED timing"
+        label = " — SIMULATED timing" if label_simulated else ""
+        return f"model: simulated {preset.get('name')} ({preset.get('model')}){label}"
+    if model.get("kind") == "in-process":
+        return "model: your own chat model, in process (model time from client-side spans)"
     return f"model: {model.get('model_name')} at {model.get('endpoint')}"
 
 
@@ -54,7 +58,7 @@ def render(report: dict[str, Any]) -> RenderableType:
         f"  agent {report.get('agent')}  ·  {runs} agent runs, ",
         (f"{report['errors']} failed", "red" if report["errors"] else ""),
         f"  ·  status {report.get('status')}\n",
-        _model_line(report.get("model")),
+        model_line(report.get("model")),
     )
     parts.append(header)
 
