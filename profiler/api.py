@@ -48,6 +48,7 @@ _ACTIVE: contextvars.ContextVar[SpanCallbackHandler | None] = contextvars.Contex
     "orchestrace_handler", default=None
 )
 register_configure_hook(_ACTIVE, inheritable=True)
+_ONE_AT_A_TIME = threading.Lock()
 
 
 class profile:
@@ -112,6 +113,18 @@ class profile:
     def _start(self) -> None:
         if self._probe is not None:
             raise RuntimeError("this profile() is already in use; create a new one per block")
+        if not _ONE_AT_A_TIME.acquire(blocking=False):
+            raise RuntimeError(
+                "another profile() is active in this process; the CPU meter patches the event loop and "
+                "thread pools process-wide, so blocks cannot overlap: nest your work in one block"
+            )
+        try:
+            self._begin()
+        except BaseException:  # Ctrl-C in calibration, py-spy failing to spawn...: leave nothing behind
+            self._cleanup_after_failed_start()
+            raise
+
+    def _begin(self) -> None:
         try:
             self._rundir = RunDir.create(self.out, self.name)
         except OSError as exc:
@@ -152,24 +165,57 @@ class profile:
             )
             self._sampler.check_started()
 
+    def _cleanup_after_failed_start(self) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
+        if self._probe is not None:
+            self._probe.meter.uninstall()
+            self._probe.close()
+        self._stop_observers()
+        if self._rundir is not None:
+            self._rundir.update_manifest(status="failed", message="profile() could not start")
+        _ONE_AT_A_TIME.release()
+
+    def _stop_observers(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop(target_exits=False)
+        if self._poller is not None:
+            try:
+                self._poller.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._poller.kill()
+                self._poller.wait()
+
     def _finish(self, exc: BaseException | None) -> None:
         """Stop measuring and write everything; never replaces the caller's exception."""
+        try:
+            self._write_run(exc)
+        except Exception as problem:  # the caller's own exception comes first
+            if self._rundir is not None:
+                self._rundir.update_manifest(status="failed", message=f"profile() could not finish: {problem}")
+            if exc is None:
+                raise
+        finally:
+            _ONE_AT_A_TIME.release()
+
+    def _write_run(self, exc: BaseException | None) -> None:
         assert self._probe is not None and self._rundir is not None and self._handler is not None
         status = "completed" if exc is None else ("failed" if isinstance(exc, Exception) else "interrupted")
         wall = time.monotonic() - self._started
-        window = self._probe.stop()
-        if self._token is not None:
-            _ACTIVE.reset(self._token)
+        try:
+            window = self._probe.stop()
+        finally:
+            if self._token is not None:  # the handler never outlives the block
+                _ACTIVE.reset(self._token)
+                self._token = None
         incomplete = self._handler.end_open_spans(status)
         self._probe.close()
         exported = self._probe.telemetry.exporter.exported if self._probe.telemetry.exporter is not None else 0
         write_json_atomic(
             self._rundir.file(CPU_FILE), {"schema": 1, "loop": "asyncio", "status": status, **window, "spans": exported}
         )
-        if self._sampler is not None:
-            self._sampler.stop(target_exits=False)
-        if self._poller is not None:
-            self._poller.communicate(timeout=10)
+        self._stop_observers()
         spans = read_span_file(self._rundir.spans).spans if self._rundir.spans.exists() else []
         summary = summarize(spans)
         if status == "completed" and summary.errors:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -26,7 +27,11 @@ def agent_run_span(tracer: trace.Tracer, name: str, key: str, index: int) -> Ite
         "orchestrace.task.index": index,
     }
     with tracer.start_as_current_span(
-        f"invoke_agent {name}", attributes=attributes, record_exception=False, set_status_on_exception=False
+        f"invoke_agent {name}",
+        context=Context(),  # its own trace, even under a caller's current span
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
         try:
             yield span

@@ -22,6 +22,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -134,7 +135,11 @@ class SpanCallbackHandler(BaseCallbackHandler):
         self, run_id: UUID, parent_run_id: UUID | None, name: str, kind: SpanKind, attributes: dict[str, Any]
     ) -> Span:
         parent = self._parent_span(parent_run_id)
-        ctx = trace.set_span_in_context(parent) if parent is not None else None
+        # a root run starts its own trace, whatever span the caller has current (their web
+        # framework's, say): one trace per agent run is what the analysis and replay rely on
+        ctx: Context | None = Context() if parent_run_id is None else None
+        if parent is not None:
+            ctx = trace.set_span_in_context(parent)
         span = self._tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
         with self._lock:
@@ -286,6 +291,10 @@ class SpanCallbackHandler(BaseCallbackHandler):
 
     @_instrumentation
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._runs.get(run_id)
+        if self._recorder is not None and run is not None and run.step is not None:
+            status = getattr(error, "status_code", None)
+            self._recorder.record({**run.step, "error": {"status": status if isinstance(status, int) else 500}})
         self._end(run_id, error)
 
     # ---- tools ---------------------------------------------------------------------
@@ -348,11 +357,15 @@ def _trajectory_result(response: Any) -> dict[str, Any]:
     _, message = _first_generation(response)
     input_tokens, output_tokens = _usage(response, message)
     calls = getattr(message, "tool_calls", None) or []
-    return {
+    result = {
         "tool_calls": [{"name": c["name"], "args": c.get("args", {})} for c in calls],
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
     }
+    if output_tokens is None:  # the endpoint reported no usage: ~4 characters per token, marked
+        text = _text(getattr(message, "content", "")) + json.dumps(result["tool_calls"]) * bool(calls)
+        result |= {"output_tokens": max(1, len(text) // 4), "output_tokens_estimated": True}
+    return result
 
 
 def _first_generation(response: Any) -> tuple[Any, Any]:

@@ -109,7 +109,8 @@ class SpanCpuMeter(SpanProcessor):
         state = self._thread()
         self._charge(state)
         state.current = key
-        state.checkpoints += 1
+        if not state.telemetry_depth:  # inside a section its cost is measured as telemetry already
+            state.checkpoints += 1
 
     def _charge(self, state: ThreadMeter) -> None:
         """Charge the CPU since the last reading: to telemetry inside a section, else to the current bucket."""

@@ -28,9 +28,8 @@ class Recording:
     agent: str | None
     graph: str | None
     concurrency: int
-    mode: str
     inputs: list[dict[str, Any]]  # per agent run, in order
-    calls: dict[int, list[dict[str, Any]]]  # agent-run index -> its chat calls
+    calls: dict[int, list[dict[str, Any]]]  # agent-run index -> its chat calls (runs that started)
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -50,7 +49,7 @@ def calls_by_agent_run(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
         for span in read_span_file(run_dir / "spans.jsonl").spans
         if span.operation == "invoke_agent" and "orchestrace.task.index" in span.attributes
     }
-    return {index_of[trace]: calls for trace, calls in by_trace.items() if trace in index_of}
+    return {index: by_trace.get(trace, []) for trace, index in index_of.items()}  # runs that started
 
 
 def load_recording(path: Path) -> Recording:
@@ -65,14 +64,13 @@ def load_recording(path: Path) -> Recording:
         "only runs made by `orchestrace run` or profile_graph() know their inputs; record with one of those",
     )
     calls = calls_by_agent_run(path)
-    if not calls:
+    if not any(calls.values()):
         raise UsageError(f"--replay {path}: no agent run recorded any model call; nothing to replay")
     return Recording(
         path=path,
         agent=config.get("agent"),
         graph=config.get("graph"),
         concurrency=int(config.get("concurrency") or 1),
-        mode=str(config.get("mode") or "async"),
         inputs=[run["input"] for run in config["runs"]],
         calls=calls,
     )
@@ -87,6 +85,8 @@ def _thread_names(calls: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _turn(call: dict[str, Any]) -> dict[str, Any]:
+    if call.get("error"):
+        return {"error": {"status": int(call["error"].get("status", 500)), "message": "failed in the recording"}}
     tokens = call.get("output_tokens") or 1
     if call.get("tool_calls"):
         return {"tool_calls": call["tool_calls"], "output_tokens": tokens}
@@ -95,6 +95,8 @@ def _turn(call: dict[str, Any]) -> dict[str, Any]:
 
 def script_of(calls: list[dict[str, Any]]) -> dict[str, Any]:
     """A trajectory script that makes the simulated model repeat these calls."""
+    if not calls:  # the run's first model call failed in the recording
+        return {"turns": [NOT_RECORDED]}
     threads: dict[str, list[dict[str, Any]]] = {}
     for thread in _thread_names(calls):
         own = {c["turn"]: c for c in calls if c["thread"] == thread}
@@ -104,36 +106,46 @@ def script_of(calls: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def replay_runs(recording: Recording) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The agent runs (same inputs, same order) and one script per run."""
+    """The agent runs that started in the recording (same inputs, same order), one script each."""
     runs, scripts = [], {}
-    for index, value in enumerate(recording.inputs):
+    for index, calls in sorted(recording.calls.items()):
         key = f"replay-{index}"
-        calls = recording.calls.get(index)
-        runs.append({"key": key, "input": value, "scripted": calls is not None})
-        if calls is not None:
-            scripts[key] = script_of(calls)
+        runs.append({"key": key, "input": recording.inputs[index], "scripted": True, "index": index})
+        scripts[key] = script_of(calls)
     return runs, scripts
 
 
 def _call_text(call: dict[str, Any] | None) -> str:
     if call is None:
         return "no call"
+    if call.get("error"):
+        return f"a failed call (status {call['error'].get('status')})"
     if not call.get("tool_calls"):
         return "a final answer"
     return ", ".join(f"{c['name']}({json.dumps(c.get('args', {}), sort_keys=True)})" for c in call["tool_calls"])
 
 
 def first_mismatch(recorded: dict[int, list[dict[str, Any]]], replayed: dict[int, list[dict[str, Any]]]) -> str | None:
-    """The first call where the replay did something other than the recording, in words; None if none."""
-    for index in sorted(recorded):
+    """The first call where the replay did something other than the recording, in words; None if none.
+
+    Calls are matched by (thread, turn); parallel branches with the same first message share a
+    key, so each key holds a list and is compared as a multiset.
+    """
+    for index in sorted(set(recorded) | set(replayed)):
+        if index not in recorded:
+            return f"agent run {index} did not run in the recording but ran in the replay"
         mine = recorded[index]
-        theirs = {(c["thread"], c["turn"]): c for c in replayed.get(index, [])}
+        theirs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for call in replayed.get(index, []):
+            theirs.setdefault((call["thread"], call["turn"]), []).append(call)
         names = _thread_names(mine)
         for call in sorted(mine, key=lambda c: (list(names).index(c["thread"]), c["turn"])):
             where = f"agent run {index}, {names[call['thread']]}, model call {call['turn'] + 1}"
-            got = theirs.pop((call["thread"], call["turn"]), None)
-            if got is None:
+            candidates = theirs.get((call["thread"], call["turn"]), [])
+            if not candidates:
                 return f"{where}: recorded {_call_text(call)}, but the replayed graph made no such call"
+            got = next((c for c in candidates if _call_text(c) == _call_text(call)), candidates[0])
+            candidates.remove(got)
             unbound = [c["name"] for c in call.get("tool_calls", []) if c["name"] not in got.get("tools", [])]
             if unbound:
                 return (
@@ -142,8 +154,10 @@ def first_mismatch(recorded: dict[int, list[dict[str, Any]]], replayed: dict[int
                 )
             if _call_text(call) != _call_text(got):
                 return f"{where}: recorded {_call_text(call)}, replayed {_call_text(got)}"
-        if theirs:
-            extra = min(theirs.values(), key=lambda c: c["turn"])
-            more = len(theirs)
-            return f"agent run {index}: the replayed graph made {more} more model call(s), first {_call_text(extra)}"
+        extra = [c for calls in theirs.values() for c in calls]
+        if extra:
+            first = min(extra, key=lambda c: c["turn"])
+            return (
+                f"agent run {index}: the replayed graph made {len(extra)} more model call(s), first {_call_text(first)}"
+            )
     return None

@@ -179,7 +179,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         summary = summarize(spans.spans if spans else [])
         if status == "completed" and summary.errors:
             status = "completed_with_errors"
-        replay = _check_replay(options.replay, run_dir) if options.replay and status != "interrupted" else None
+        replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
         if replay is not None and replay["first_mismatch"]:
             status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
         run_dir.update_manifest(
@@ -199,7 +199,10 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
     """Did the replay repeat the recorded trajectories call for call?"""
-    mismatch = first_mismatch(load_recording(recorded).calls, calls_by_agent_run(run_dir.path))
+    try:
+        mismatch = first_mismatch(load_recording(recorded).calls, calls_by_agent_run(run_dir.path))
+    except UsageError as exc:  # the recording went away meanwhile: say so, keep the run
+        return {"of": str(recorded), "matched": None, "first_mismatch": None, "error": str(exc)}
     return {"of": str(recorded), "matched": mismatch is None, "first_mismatch": mismatch}
 
 

@@ -172,7 +172,10 @@ def main(argv: list[str]) -> int:
     progress = Progress(int(fd) if fd else None)
     random.seed(config["seed"])
     workload = Workload(config, progress)
-    runs = [AgentRun(i, r["key"], r["input"], r.get("scripted", False)) for i, r in enumerate(config["runs"])]
+    runs = [  # a replay keeps the recorded runs' indices
+        AgentRun(r.get("index", i), r["key"], r["input"], r.get("scripted", False))
+        for i, r in enumerate(config["runs"])
+    ]
     handler: SpanCallbackHandler | None = None
     status = "completed"
     try:

@@ -62,6 +62,10 @@ def sweep(
     recording: RunOptions | None = None
     for preset in presets:
         result = execute(replace(recording or options, model=preset.name))
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+        if result.status == "failed":
+            raise UsageError(f"the run at preset {preset.name} failed: {result.message}; see {result.run_dir.path}")
         if recording is None:  # the other presets replay this run's trajectories
             recording = replace(options, replay=result.run_dir.path, agent=None, inputs=None, tasks=None, script=None)
         if result.report is None:

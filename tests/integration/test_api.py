@@ -169,3 +169,23 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="sample_rate"):
         profile(out=tmp_path, sample_rate=0)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_callers_own_current_span_does_not_swallow_the_agent_runs(tmp_path):
+    """An already-instrumented service has its own span current: each agent run still gets its own trace."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    outer = TracerProvider().get_tracer("the caller's web framework")
+    graph = build(ToolCallingFake(messages=_replies()))
+    with outer.start_as_current_span("POST /ask"), profile(out=tmp_path, name="inside", sampler=False) as run:
+        graph.invoke({"messages": [HumanMessage("go")]})
+    _check(run.run_dir)
+
+
+def test_overlapping_profiles_are_refused_clearly(tmp_path):
+    second = profile(out=tmp_path, name="second", sampler=False)
+    with profile(out=tmp_path, name="first", sampler=False), pytest.raises(RuntimeError, match="another profile"):
+        second.__enter__()
+    with profile(out=tmp_path, name="after", sampler=False) as run:  # the first one released it
+        pass
+    assert json.loads((run.run_dir / "manifest.json").read_text())["status"] == "completed"

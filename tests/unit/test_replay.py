@@ -65,3 +65,31 @@ def test_different_arguments_are_a_mismatch():
     changed = [_call(MAIN, 0, [("delegate", {"topic": "pipes"})], tools=("delegate",)), *RECORDED[1:]]
     message = str(first_mismatch({0: RECORDED}, {0: changed}))
     assert message.startswith("agent run 0, the agent, model call 1: recorded delegate(") and "pipes" in message
+
+
+def test_a_recorded_failure_is_scripted_and_compared():
+    failed = [
+        _call(MAIN, 0, [("delegate", {"topic": "x"})], tools=("delegate",)),
+        dict(_call(MAIN, 1), error={"status": 429}),
+    ]
+    script = Script.from_dict(script_of(failed))
+    assert choose_reply(_request("main task", 1), script, "k").error.status == 429
+    assert first_mismatch({0: failed}, {0: failed}) is None
+    assert "recorded a failed call (status 429), replayed a final answer" in str(
+        first_mismatch({0: failed}, {0: [failed[0], _call(MAIN, 1)]})
+    )
+
+
+def test_parallel_branches_with_the_same_key_are_compared_as_a_multiset():
+    twins = [
+        _call(SUB, 0, [("search", {"q": "a"})]),
+        _call(SUB, 0, [("search", {"q": "b"})]),
+    ]
+    assert first_mismatch({0: twins}, {0: list(reversed(twins))}) is None
+    assert "more model call(s)" in str(first_mismatch({0: twins}, {0: [*twins, _call(SUB, 0)]}))
+
+
+def test_a_run_that_only_the_replay_made_is_a_mismatch():
+    assert first_mismatch({0: RECORDED}, {0: RECORDED, 1: RECORDED}) == (
+        "agent run 1 did not run in the recording but ran in the replay"
+    )
