@@ -97,4 +97,6 @@ def test_sweep_predictions_match_measurements(cli, tmp_path, agent):
     for row in data["rows"]:
         assert abs(row["error_pp"]) <= 10, row
     shares = {row["preset"]: row["measured_cpu_share"] for row in data["rows"]}
-    assert shares["instant"] > shares["cerebras-llama3.1-70b"] > shares["h100-llama3.1-8b"]
+    # instant leaves nothing but CPU; between the two real presets the order depends on the agent's
+    # token mix (TTFT vs decode speed), which the per-row prediction check above already covers
+    assert shares["instant"] > max(shares["cerebras-llama3.1-70b"], shares["h100-llama3.1-8b"]) + 0.3
