@@ -31,16 +31,15 @@ from typing import Any
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.tracers.context import register_configure_hook
 
-from profiler import __version__
 from profiler.analysis.summary import summarize
 from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
-from profiler.runner import environment
 from profiler.runner.replay import WORKLOAD_CONFIG
+from profiler.runner.run import new_manifest, write_report
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
-from profiler.store.rundir import CPU_FILE, PROCESS, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.rundir import CPU_FILE, PROCESS, SAMPLES, RunDir, iso, write_json_atomic
 from profiler.store.spans import read_span_file
 from profiler.store.trajectories import TRAJECTORIES
 
@@ -230,8 +229,6 @@ class profile:
             workload_result={"incomplete_spans": incomplete, "spans_written": exported},
             summary=asdict(summary),
         )
-        from profiler.runner.run import write_report
-
         self.report = write_report(self._rundir)
 
     def _degraded(self) -> list[dict[str, str]]:
@@ -243,21 +240,13 @@ class profile:
 
     def _manifest(self) -> dict[str, Any]:
         assert self._rundir is not None
-        return {
-            "schema": SCHEMA,
-            "run_id": self._rundir.run_id,
-            "tool": {"name": "orchestrace", "version": __version__},
-            "command": ["python", "profiler.profile", self.name],
-            "workload": {"agent": None, "graph": self.name, "agent_runs": None, "concurrency": 1, "seed": None},
-            "model": {"kind": "in-process", "note": "your own chat model; model time from client-side spans"},
-            "profiling": {"sampler": self.sampler_wanted, "sample_rate": self.sample_rate, "loop": "asyncio"},
-            "versions": environment.versions(),
-            "host": environment.host(),
-            "status": "running",
-            "started_at": iso(time.time()),
-            "started_unix": time.time(),
-            "degraded": [],
-        }
+        return new_manifest(
+            self._rundir.run_id,
+            ["python", "profiler.profile", self.name],
+            {"agent": None, "graph": self.name, "agent_runs": None, "concurrency": 1, "seed": None},
+            {"kind": "in-process", "note": "your own chat model; model time from client-side spans"},
+            {"sampler": self.sampler_wanted, "sample_rate": self.sample_rate, "loop": "asyncio"},
+        )
 
 
 def profile_graph(

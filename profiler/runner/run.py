@@ -63,28 +63,18 @@ def check_endpoint(url: str) -> None:
         ) from None
 
 
-def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total: int) -> dict[str, Any]:
+def new_manifest(
+    run_id: str, command: list[str], workload: dict[str, Any], model: dict[str, Any], profiling: dict[str, Any]
+) -> dict[str, Any]:
+    """What every run directory records at its start (`run` and the Python API alike)."""
     return {
         "schema": SCHEMA,
-        "run_id": run_dir.run_id,
+        "run_id": run_id,
         "tool": {"name": "orchestrace", "version": __version__},
-        "command": ["orchestrace", *options.argv],
-        "workload": {
-            "agent": options.agent,
-            "graph": options.graph,
-            "inputs": str(options.inputs) if options.inputs else None,
-            "agent_runs": total,
-            "concurrency": options.concurrency,
-            "seed": options.seed,
-            "replay_of": str(options.replay) if options.replay else None,
-        },
+        "command": command,
+        "workload": workload,
         "model": model,
-        "profiling": {
-            "sampler": options.sampler,
-            "sample_rate": options.sample_rate,
-            "loop": options.loop,
-            "mode": options.mode,
-        },
+        "profiling": profiling,
         "versions": environment.versions(),
         "host": environment.host(),
         "status": "running",
@@ -92,6 +82,25 @@ def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total
         "started_unix": time.time(),
         "degraded": [],
     }
+
+
+def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total: int) -> dict[str, Any]:
+    workload = {
+        "agent": options.agent,
+        "graph": options.graph,
+        "inputs": str(options.inputs) if options.inputs else None,
+        "agent_runs": total,
+        "concurrency": options.concurrency,
+        "seed": options.seed,
+        "replay_of": str(options.replay) if options.replay else None,
+    }
+    profiling = {
+        "sampler": options.sampler,
+        "sample_rate": options.sample_rate,
+        "loop": options.loop,
+        "mode": options.mode,
+    }
+    return new_manifest(run_dir.run_id, ["orchestrace", *options.argv], workload, model, profiling)
 
 
 def execute(options: RunOptions, display: RunDisplay) -> RunResult:
