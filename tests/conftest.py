@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +57,20 @@ def by_trace(spans: list[SpanRecord]) -> dict[str, list[SpanRecord]]:
 
 def manifest_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
+
+
+EXAMPLE_RUN = Path(__file__).parents[1] / "traces" / "examples" / "rag-h100"
+
+
+def edited_example(target: Path, edit_spans: Callable[[list[dict]], list[dict]]) -> Path:
+    """A copy of the committed example run whose OTLP spans went through `edit_spans` (per scope)."""
+    shutil.copytree(EXAMPLE_RUN, target)
+    lines = []
+    for line in (target / "spans.jsonl").read_text().splitlines():
+        request = json.loads(line)
+        for resource in request["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                scope["spans"] = edit_spans(scope["spans"])
+        lines.append(json.dumps(request))
+    (target / "spans.jsonl").write_text("\n".join(lines) + "\n")
+    return target

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from profiler.render import page
 from profiler.render.charts import COLOURS, Figure, styled
 from profiler.render.page import Cell, num
+from profiler.render.sizing import targets_line
 from profiler.sizing.model import cpu_share
 
 # a sweep preset this much faster than the reference (e.g. `instant`) has no place on the axis
@@ -211,15 +212,7 @@ def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -
     meta = [
         f"run <b>{escape(result['run_id'])}</b> · {demand['runs']} agent runs measured · concurrency "
         f"{demand['concurrency']}",
-        escape(
-            f"targets: {targets['rate']:g} agent runs/s, CPU utilisation {targets['cpu_utilisation']:g}, "
-            f"accelerator utilisation {targets['accelerator_utilisation']:g}"
-            + (
-                f", CPU queueing delay ≤ {targets['latency_target_ms']:g} ms"
-                if targets["latency_target_ms"] is not None
-                else ""
-            )
-        ),
+        escape(targets_line(targets)),
     ]
     figures = page.Figures()
     what_if = result["what_if"]

@@ -18,6 +18,16 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def targets_line(targets: dict[str, Any]) -> str:
+    """The sizing targets in one line (text and HTML)."""
+    latency = targets["latency_target_ms"]
+    return (
+        f"targets: {targets['rate']:g} agent runs/s, CPU utilisation {targets['cpu_utilisation']:g}, "
+        f"accelerator utilisation {targets['accelerator_utilisation']:g}"
+        + (f", CPU queueing delay ≤ {latency:g} ms" if latency is not None else "")
+    )
+
+
 def render_sizing(result: dict[str, Any]) -> RenderableType:
     demand, targets = result["demand"], result["targets"]
     parts: list[RenderableType] = []
@@ -30,13 +40,7 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
             f"ms: {by_category}), {demand['llm_calls']:.1f} LLM calls, {demand['input_tokens']:,.0f} input / "
             f"{demand['output_tokens']:,.0f} output tokens, {1000 * demand['t_cpu_s']:.0f} ms of critical-path time "
             f"not waiting on the model\n",
-            f"targets: {targets['rate']:g} agent runs/s, CPU utilisation {targets['cpu_utilisation']:g}, "
-            f"accelerator utilisation {targets['accelerator_utilisation']:g}"
-            + (
-                f", CPU queueing delay ≤ {targets['latency_target_ms']:g} ms"
-                if targets["latency_target_ms"] is not None
-                else ""
-            ),
+            targets_line(targets),
         )
     )
 

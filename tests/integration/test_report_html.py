@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import edited_example
+
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 SECTIONS = ("headline", "wall", "cpu", "timeline", "nodes", "stacks", "inference", "quality")
 
@@ -55,16 +57,7 @@ def test_report_html_is_one_self_contained_page(cli, tmp_path):
 
 
 def test_report_html_of_an_endpoint_run_says_model_time_is_client_side(cli, tmp_path):
-    run = tmp_path / "endpoint"
-    shutil.copytree(EXAMPLE, run)
-    lines = []
-    for line in (run / "spans.jsonl").read_text().splitlines():
-        request = json.loads(line)
-        for resource in request["resourceSpans"]:
-            for scope in resource["scopeSpans"]:
-                scope["spans"] = [span for span in scope["spans"] if span.get("kind") != 2]  # no SERVER spans
-        lines.append(json.dumps(request))
-    (run / "spans.jsonl").write_text("\n".join(lines) + "\n")
+    run = edited_example(tmp_path / "endpoint", lambda spans: [s for s in spans if s.get("kind") != 2])  # no SERVER
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["model"] = {"kind": "endpoint", "endpoint": "http://127.0.0.1:8000/v1", "model_name": "llama"}
     (run / "manifest.json").write_text(json.dumps(manifest))

@@ -1,10 +1,11 @@
 """`orchestrace size` and `orchestrace sweep` end to end."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import edited_example
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 
@@ -57,18 +58,13 @@ def test_size_preset_file_with_a_bad_field(cli, tmp_path):
 
 
 def test_size_refuses_a_run_without_completed_agent_runs(cli, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(EXAMPLE, run)
-    lines = []
-    for line in (run / "spans.jsonl").read_text().splitlines():
-        request = json.loads(line)
-        for resource in request["resourceSpans"]:
-            for scope in resource["scopeSpans"]:
-                for span in scope["spans"]:
-                    if "parentSpanId" not in span:
-                        span["status"] = {"code": 2, "message": "failed"}
-        lines.append(json.dumps(request))
-    (run / "spans.jsonl").write_text("\n".join(lines) + "\n")
+    def fail_the_roots(spans: list[dict]) -> list[dict]:
+        for span in spans:
+            if "parentSpanId" not in span:
+                span["status"] = {"code": 2, "message": "failed"}
+        return spans
+
+    run = edited_example(tmp_path / "run", fail_the_roots)
     one_line_error(cli("size", str(run)), "no completed agent runs")
 
 
