@@ -3,7 +3,7 @@
     python bench/export.py [--spans 100000]
 
 Builds a span file of N spans by replicating the committed example run with fresh ids, then
-measures, each in a fresh process: spans/s to rebuild and encode OTLP protobuf (what
+measures, each in a fresh process: spans/s to read and encode OTLP protobuf request bodies (what
 `orchestrace export --otlp-endpoint` does, minus the network) and to write Jaeger UI JSON, and
 the peak RSS of each at N/10 and N spans (bounded memory means the two stay close).
 """
@@ -28,15 +28,8 @@ from pathlib import Path
 mode, path = sys.argv[1], Path(sys.argv[2])
 start = time.perf_counter()
 if mode == "otlp":
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from profiler.render.otlp_export import stored_spans
-    count, batch = 0, []
-    for span in stored_spans(path):
-        batch.append(span)
-        if len(batch) == 512:
-            encode_spans(batch).SerializeToString(); count += len(batch); batch = []
-    if batch:
-        encode_spans(batch).SerializeToString(); count += len(batch)
+    from profiler.render.otlp_export import encoded_batches
+    count = sum(spans for spans, _body in encoded_batches(path))
 else:
     from profiler.render.jaeger import write_jaeger_json
     with open(path.with_suffix(".jaeger.json"), "w") as out:
@@ -92,7 +85,7 @@ def main() -> int:
         print("| mode | spans | spans/s | peak RSS MB |")
         print("|---|---|---|---|")
         for mode, label in (
-            ("otlp", "OTLP protobuf encoding (rebuild + encode + serialise)"),
+            ("otlp", "OTLP protobuf encoding (read + encode request bodies)"),
             ("jaeger", "Jaeger UI JSON writing"),
         ):
             for path, _written in sizes.values():

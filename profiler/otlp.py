@@ -23,7 +23,8 @@ PROTOCOLS = ("http/protobuf", "grpc")
 EXPORT_TIMEOUT_S = 5.0
 
 
-def _env(*names: str) -> str | None:
+def env(*names: str) -> str | None:
+    """The first of the named environment variables that is set and not empty."""
     for name in names:
         value = os.environ.get(name)
         if value:
@@ -40,11 +41,11 @@ class OtlpTarget:
     @staticmethod
     def resolve(endpoint: str | None, protocol: str | None) -> OtlpTarget | None:
         """The configured target, or None when neither an option nor the env names an endpoint."""
-        signal_url = not endpoint and bool(_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-        endpoint = endpoint or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        signal_url = not endpoint and bool(env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        endpoint = endpoint or env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
         if not endpoint:
             return None
-        protocol = protocol or _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOLS[0]
+        protocol = protocol or env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOLS[0]
         if protocol not in PROTOCOLS:
             raise UsageError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         parsed = urlparse(endpoint)

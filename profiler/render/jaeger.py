@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from profiler.store.spans import STATUS_ERROR, STATUS_OK, SpanRecord, records_of
+import orjson
+
+from profiler.store.spans import STATUS_ERROR, STATUS_OK, SpanRecord, any_value, attributes_of
 
 SPANS_PER_BUCKET = 20_000
 _BYTES_PER_SPAN = 700  # for choosing the bucket count from the file size
@@ -35,34 +37,54 @@ def _tag(key: str, value: Any) -> dict[str, Any]:
     return {"key": key, "type": "string", "value": json.dumps(value)}
 
 
-def jaeger_span(span: SpanRecord, process_id: str) -> dict[str, Any]:
-    tags = [_tag(k, v) for k, v in span.attributes.items()]
-    tags.append(_tag("span.kind", _KIND_NAMES.get(span.kind, "internal")))
-    if span.scope:
-        tags.append(_tag("otel.scope.name", span.scope))
-    if span.status_code == STATUS_ERROR:
+def _tags(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Typed tags straight from OTLP JSON key-values (the common scalar cases without decoding)."""
+    tags = []
+    for item in items or ():
+        value = item.get("value") or {}
+        if "stringValue" in value:
+            tags.append({"key": item["key"], "type": "string", "value": value["stringValue"]})
+        elif "intValue" in value:
+            tags.append({"key": item["key"], "type": "int64", "value": int(value["intValue"])})
+        elif "doubleValue" in value:
+            tags.append({"key": item["key"], "type": "float64", "value": float(value["doubleValue"])})
+        else:
+            tags.append(_tag(item["key"], any_value(value)))
+    return tags
+
+
+def jaeger_span(span: dict[str, Any], process_id: str, scope: str) -> dict[str, Any]:
+    """One OTLP JSON span as a Jaeger UI span."""
+    tags = _tags(span.get("attributes"))
+    kind = _KIND_NAMES.get(int(span.get("kind") or 1), "internal")
+    tags.append({"key": "span.kind", "type": "string", "value": kind})
+    if scope:
+        tags.append({"key": "otel.scope.name", "type": "string", "value": scope})
+    status = span.get("status") or {}
+    code = int(status.get("code") or 0)
+    if code == STATUS_ERROR:
         tags += [_tag("error", True), _tag("otel.status_code", "ERROR")]
-        if span.status_message:
-            tags.append(_tag("otel.status_description", span.status_message))
-    elif span.status_code == STATUS_OK:
+        if status.get("message"):
+            tags.append(_tag("otel.status_description", status["message"]))
+    elif code == STATUS_OK:
         tags.append(_tag("otel.status_code", "OK"))
-    references = [{"refType": "CHILD_OF", "traceID": span.trace_id, "spanID": span.parent_id}] if span.parent_id else []
-    logs = [
-        {
-            "timestamp": event.time_ns // 1000,
-            "fields": [_tag("event", event.name), *(_tag(k, v) for k, v in event.attributes.items())],
-        }
-        for event in span.events
-    ]
+    trace_id, parent = span["traceId"], span.get("parentSpanId")
+    start_ns = int(span["startTimeUnixNano"])
     return {
-        "traceID": span.trace_id,
-        "spanID": span.span_id,
-        "operationName": span.name,
-        "references": references,
-        "startTime": span.start_ns // 1000,
-        "duration": max(0, span.end_ns - span.start_ns) // 1000,
+        "traceID": trace_id,
+        "spanID": span["spanId"],
+        "operationName": span.get("name", ""),
+        "references": [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent}] if parent else [],
+        "startTime": start_ns // 1000,
+        "duration": max(0, int(span["endTimeUnixNano"]) - start_ns) // 1000,
         "tags": tags,
-        "logs": logs,
+        "logs": [
+            {
+                "timestamp": int(event.get("timeUnixNano") or 0) // 1000,
+                "fields": [_tag("event", event.get("name", "")), *_tags(event.get("attributes"))],
+            }
+            for event in span.get("events") or ()
+        ],
         "processID": process_id,
         "warnings": None,
         "flags": 1,
@@ -74,48 +96,63 @@ def _process(resource: dict[str, Any]) -> dict[str, Any]:
     return {"serviceName": service, "tags": [_tag(k, v) for k, v in resource.items() if k != "service.name"]}
 
 
+def _rows(
+    request: dict[str, Any], process_ids: dict[bytes, str], processes: dict[str, dict[str, Any]]
+) -> list[tuple[str, str, bytes]]:
+    """(trace id, process id, span JSON) for every span of one OTLP JSON request; raises on a
+    malformed one before anything is kept, so a bad line is skipped whole."""
+    rows = []
+    for resource_spans in request.get("resourceSpans") or ():
+        raw = (resource_spans.get("resource") or {}).get("attributes") or []
+        key = orjson.dumps(raw)
+        process_id = process_ids.get(key)
+        if process_id is None:
+            process_id = f"p{len(processes) + 1}"
+            processes[process_id] = _process(attributes_of(raw))
+            process_ids[key] = process_id
+        for scope_spans in resource_spans.get("scopeSpans") or ():
+            scope = (scope_spans.get("scope") or {}).get("name", "")
+            for span in scope_spans.get("spans") or ():
+                rows.append((span["traceId"], process_id, orjson.dumps(jaeger_span(span, process_id, scope))))
+    return rows
+
+
 def write_jaeger_json(spans_path: Path, out: IO[str], spans_per_bucket: int = SPANS_PER_BUCKET) -> int:
     """Convert a span file to Jaeger UI JSON on `out`; returns the number of spans written."""
     estimated = max(1, spans_path.stat().st_size // _BYTES_PER_SPAN)
     buckets = max(1, math.ceil(estimated / spans_per_bucket))
-    processes: dict[str, tuple[str, dict[str, Any]]] = {}  # resource JSON -> (process id, process)
+    process_ids: dict[bytes, str] = {}  # resource attributes JSON -> process id
+    processes: dict[str, dict[str, Any]] = {}  # process id -> Jaeger process
     count = 0
     with tempfile.TemporaryDirectory(prefix="orchestrace-jaeger-") as tmp:
-        files = [open(Path(tmp) / f"{i}.tsv", "w", encoding="utf-8") for i in range(buckets)]  # noqa: SIM115
+        files = [open(Path(tmp) / f"{i}.tsv", "wb") for i in range(buckets)]  # noqa: SIM115
         try:
-            with open(spans_path, encoding="utf-8", errors="replace") as source:
+            with open(spans_path, "rb") as source:
                 for line in source:
                     try:
-                        records = list(records_of(json.loads(line)))
+                        rows = _rows(orjson.loads(line), process_ids, processes)
                     except (ValueError, KeyError, TypeError, AttributeError):
                         continue
-                    by_object: dict[int, str] = {}  # the spans of one resource share its dict
-                    for span in records:
-                        process_id = by_object.get(id(span.resource), "")
-                        if not process_id:
-                            key = json.dumps(span.resource, sort_keys=True)
-                            if key not in processes:
-                                processes[key] = (f"p{len(processes) + 1}", _process(span.resource))
-                            process_id = by_object[id(span.resource)] = processes[key][0]
-                        bucket = files[int(span.trace_id[:8], 16) % buckets]
-                        bucket.write(f"{span.trace_id}\t{process_id}\t{json.dumps(jaeger_span(span, process_id))}\n")
-                        count += 1
+                    for trace_id, process_id, span_json in rows:
+                        files[int(trace_id[:8], 16) % buckets].write(
+                            b"%s\t%s\t%s\n" % (trace_id.encode(), process_id.encode(), span_json)
+                        )
+                    count += len(rows)
         finally:
-            for handle in files:
-                handle.close()
-        by_id = {pid: process for pid, process in processes.values()}
+            for file in files:
+                file.close()
         out.write('{"data": [')
         first = True
         for i in range(buckets):
             traces: dict[str, list[str]] = defaultdict(list)
             used: dict[str, set[str]] = defaultdict(set)
-            with open(Path(tmp) / f"{i}.tsv", encoding="utf-8") as handle:
-                for row in handle:
-                    trace_id, process_id, span_json = row.rstrip("\n").split("\t", 2)
-                    traces[trace_id].append(span_json)
+            with open(Path(tmp) / f"{i}.tsv", encoding="utf-8") as bucket:
+                for row in bucket:
+                    trace_id, process_id, span_text = row.rstrip("\n").split("\t", 2)
+                    traces[trace_id].append(span_text)
                     used[trace_id].add(process_id)
             for trace_id, span_jsons in traces.items():
-                trace_processes = json.dumps({pid: by_id[pid] for pid in sorted(used[trace_id])})
+                trace_processes = json.dumps({pid: processes[pid] for pid in sorted(used[trace_id])})
                 out.write(
                     ("" if first else ",") + f'\n{{"traceID": "{trace_id}", "spans": [{",".join(span_jsons)}], '
                     f'"processes": {trace_processes}, "warnings": null}}'

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from profiler.render.jaeger import read_jaeger_json, write_jaeger_json
 from profiler.store.spans import read_span_file
+from tests.conftest import edited_example
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100" / "spans.jsonl"
 TAG_TYPES = {"string": str, "bool": bool, "int64": int, "float64": float}
@@ -78,3 +79,35 @@ def test_memory_is_bounded_by_buckets(tmp_path):
     data = json.loads(out.getvalue())
     trace_ids = [t["traceID"] for t in data["data"]]
     assert len(trace_ids) == len(set(trace_ids))  # each trace written whole, once
+
+
+def test_error_status_exception_events_and_a_corrupt_line_convert_as_jaeger_shows_them(tmp_path):
+    def fail_tools(spans: list[dict]) -> list[dict]:
+        for span in spans:
+            if span["name"].startswith("execute_tool"):
+                span["status"] = {"code": 2, "message": "boom"}
+                span["events"] = [
+                    {
+                        "name": "exception",
+                        "timeUnixNano": span["endTimeUnixNano"],
+                        "attributes": [{"key": "exception.type", "value": {"stringValue": "ValueError"}}],
+                    }
+                ]
+        return spans
+
+    run = edited_example(tmp_path / "run", fail_tools)
+    with open(run / "spans.jsonl", "a") as spans_file:
+        spans_file.write('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "trunc\n')
+    out = io.StringIO()
+    assert write_jaeger_json(run / "spans.jsonl", out) == 63  # the corrupt line is skipped
+    spans = [s for trace in json.loads(out.getvalue())["data"] for s in trace["spans"]]
+    tools = [s for s in spans if s["operationName"].startswith("execute_tool")]
+    assert tools
+    for span in tools:
+        tags = {t["key"]: t["value"] for t in span["tags"]}
+        assert tags["error"] is True and tags["otel.status_code"] == "ERROR"
+        assert tags["otel.status_description"] == "boom"
+        (log,) = span["logs"]
+        assert {"key": "event", "type": "string", "value": "exception"} in log["fields"]
+        assert {"key": "exception.type", "type": "string", "value": "ValueError"} in log["fields"]
+        assert abs(log["timestamp"] - (span["startTime"] + span["duration"])) <= 1  # µs rounding
