@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -54,12 +55,12 @@ def one(mode: str, args: argparse.Namespace, server: ServerProcess, work: Path) 
     }
     (out / "config.json").write_text(json.dumps(config))
     writer = SpanWriter(out / "spans.jsonl", 1, out / "writer.log") if mode.startswith("orchestrace") else None
-    env = None
+    # one BLAS thread in every mode: numpy's idle BLAS threads spin after each call, adding
+    # ±8 ms of CPU per agent run of noise that has nothing to do with the instrumentation
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pass_fds: tuple[int, ...] = ()
     if writer is not None:
-        import os
-
-        env = {**os.environ, "ORCHESTRACE_SPAN_FD": str(writer.fds[0])}
+        env["ORCHESTRACE_SPAN_FD"] = str(writer.fds[0])
         pass_fds = (writer.fds[0],)
     with open(out / "harness.log", "wb") as log:
         process = subprocess.Popen(

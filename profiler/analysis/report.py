@@ -117,6 +117,7 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, A
         "meter_s_estimated": meter,
         "passthrough_callbacks_s_estimated": passthrough,
         "meter_handle_cost_us": float(window.get("meter", {}).get("handle_cost_ns", 0.0)) / 1000,
+        "meter_switch_cost_us": float(window.get("meter", {}).get("switch_cost_ns", 0.0)) / 1000,
         "note": "span callbacks and span export are measured; the meter's own cost and callbacks for "
         "LangGraph-internal runnables are estimated from costs calibrated at start-up",
     }

@@ -70,6 +70,7 @@ class ThreadMeter:
     context_changed: bool = False
     start_cpu: int = 0
     handles: int = 0
+    switches: int = 0  # handles that changed the bucket (the others skip the clock read)
     checkpoints: int = 0
     compact_at: int = _COMPACT_AT
 
@@ -105,12 +106,21 @@ class SpanCpuMeter(SpanProcessor):
             return state
 
     def checkpoint(self, key: Key) -> None:
-        """Charge this thread's CPU since the last checkpoint to its bucket; switch to `key`."""
+        """Charge this thread's CPU since the last checkpoint to its bucket; switch to `key`.
+
+        Staying in the same bucket needs no clock read: the next switch charges the whole interval.
+        """
         state = self._thread()
+        if key == state.current:
+            return
         self._charge(state)
         state.current = key
         if not state.telemetry_depth:  # inside a section its cost is measured as telemetry already
             state.checkpoints += 1
+
+    def flush(self) -> None:
+        """Charge this thread's CPU up to now (the end of a window)."""
+        self._charge(self._thread())
 
     def _charge(self, state: ThreadMeter) -> None:
         """Charge the CPU since the last reading: to telemetry inside a section, else to the current bucket."""
@@ -139,6 +149,10 @@ class SpanCpuMeter(SpanProcessor):
     @property
     def handles(self) -> int:
         return sum(t.handles for t in self.threads)
+
+    @property
+    def switches(self) -> int:
+        return sum(t.switches for t in self.threads)
 
     @property
     def checkpoints(self) -> int:
@@ -304,8 +318,8 @@ class SpanCpuMeter(SpanProcessor):
         parents = self._parents
 
         def handle_run(handle: asyncio.Handle) -> None:
-            # The hot path (every task step), so the checkpoint is inlined. The next handle's
-            # checkpoint, or the next loop iteration's, closes this one's interval.
+            # The hot path (every task step), so the checkpoint is inlined. The next switch,
+            # or the next loop iteration's checkpoint, closes this one's interval.
             try:
                 state = local.state
             except AttributeError:
@@ -321,15 +335,17 @@ class SpanCpuMeter(SpanProcessor):
                 while span_id in ended:
                     span_id = parents.get(span_id, 0)
                 key = span_id if span_id in parents else NO_SPAN
-            now = _thread_time_ns()
-            cpu = state.cpu
-            current = state.current
-            if current in exported:
-                current = LATE
-            cpu[current] = cpu.get(current, 0) + now - state.last
-            state.last = now
-            state.current = key
             state.handles += 1
+            if key != state.current:
+                now = _thread_time_ns()
+                cpu = state.cpu
+                current = state.current
+                if current in exported:
+                    current = LATE
+                cpu[current] = cpu.get(current, 0) + now - state.last
+                state.last = now
+                state.current = key
+                state.switches += 1
             # run-queue delay: since call_soon, or since a timer was due (a busy loop runs timers late)
             ready = ready_at.pop(handle, None)
             if ready is None and handle.__class__ is timer_handle:
@@ -365,7 +381,8 @@ class SpanCpuMeter(SpanProcessor):
         self._patch(asyncio.base_events.BaseEventLoop, "_run_once", run_once)
         self._patch(concurrent.futures.thread._WorkItem, "run", work_run)
         self._patch(subprocess.Popen, "_try_wait", try_wait)
-        self.checkpoint(self.current_key())
+        self.flush()
+        self._thread().current = self.current_key()
 
     def uninstall(self) -> None:
         for owner, name, original in reversed(self._installed):
@@ -382,6 +399,57 @@ class SpanCpuMeter(SpanProcessor):
             return asyncio.Task(_MeteredCoroutine(coro, meter), loop=loop, **kwargs)
 
         return factory
+
+
+@dataclass(frozen=True)
+class MeterCosts:
+    """CPU ns the meter adds per event-loop handle, and per bucket switch on top of that."""
+
+    handle_ns: float
+    switch_ns: float
+
+
+def calibrate(handles: int = 10_000) -> MeterCosts:
+    """Measure the meter's own costs on this machine (before it is installed for real).
+
+    Handles carry span contexts and their scheduling is timed too, as in a workload: once all
+    in one span (no switch), once alternating between two (every handle switches).
+    """
+    meter = SpanCpuMeter()
+    contexts = []
+    for span_id in (1, 2):
+        meter._parents[span_id] = 0
+        span = trace.NonRecordingSpan(trace.SpanContext(1, span_id, is_remote=False))
+        ctx = contextvars.copy_context()
+        ctx.run(_OTEL_VAR.set, trace.set_span_in_context(span, Context()))
+        contexts.append(ctx)
+
+    def loop_cpu(switching: bool) -> int:
+        loop = asyncio.new_event_loop()
+        try:
+            start = _thread_time_ns()
+            for i in range(handles):
+                loop.call_soon(int, context=contexts[i % 2 if switching else 0])
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+            return _thread_time_ns() - start
+        finally:
+            loop.close()
+
+    def added(switching: bool) -> float:
+        """Bare and metered loops alternate (the host's speed drifts); the fastest of each counts."""
+        bare, metered = [], []
+        for _ in range(5):
+            bare.append(loop_cpu(switching))
+            meter.install()
+            try:
+                metered.append(loop_cpu(switching))
+            finally:
+                meter.uninstall()
+        return max(0.0, (min(metered) - min(bare)) / handles)
+
+    handle_ns = added(False)
+    return MeterCosts(handle_ns, max(0.0, added(True) - handle_ns))
 
 
 class _MeteredCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]

@@ -7,7 +7,6 @@ with the process's CPU clock and each thread's CPU clock, and records its own co
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import threading
@@ -20,12 +19,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from profiler.instrument.callbacks import SpanCallbackHandler
-from profiler.instrument.cpumeter import SpanCpuMeter
+from profiler.instrument.cpumeter import MeterCosts, SpanCpuMeter, calibrate
 from profiler.instrument.telemetry import Telemetry
 from profiler.store.trajectories import TrajectoryRecorder
 
 TELEMETRY_THREAD_PREFIX = "OtelBatch"  # the span processor's export thread
-CALIBRATION_HANDLES = 20_000
+CALIBRATION_HANDLES = 10_000
 
 
 def _thread_cpu_ns(ident: int) -> int | None:
@@ -67,30 +66,6 @@ def _children_cpu_ns() -> int:
     return int((usage.ru_utime + usage.ru_stime) * 1e9)
 
 
-def calibrate_handle_cost(meter: SpanCpuMeter, handles: int = CALIBRATION_HANDLES) -> float:
-    """Measured CPU ns the meter adds per event-loop handle (run before it is installed)."""
-
-    def loop_cpu() -> int:
-        loop = asyncio.new_event_loop()
-        try:
-            for _ in range(handles):
-                loop.call_soon(int)
-            loop.call_soon(loop.stop)
-            start = time.thread_time_ns()
-            loop.run_forever()
-            return time.thread_time_ns() - start
-        finally:
-            loop.close()
-
-    bare = min(loop_cpu() for _ in range(3))
-    meter.install()
-    try:
-        metered = min(loop_cpu() for _ in range(3))
-    finally:
-        meter.uninstall()
-    return max(0.0, (metered - bare) / handles)
-
-
 def calibrate_passthrough_cost(pairs: int = 5_000) -> float:
     """Measured CPU ns of one callback for a LangChain run the handler does not emit a span for."""
     handler = SpanCallbackHandler(TracerProvider().get_tracer("calibration"))
@@ -127,7 +102,7 @@ class ProcessProbe:
         )
         self.tracer = self.telemetry.provider.get_tracer("orchestrace")
         self._start: dict[str, Any] = {}
-        self.handle_cost_ns = 0.0
+        self.costs = MeterCosts(0.0, 0.0)
         self.passthrough_cost_ns = 0.0
         self._handlers: list[SpanCallbackHandler] = []
 
@@ -138,7 +113,7 @@ class ProcessProbe:
 
     def calibrate(self) -> None:
         """Measure the costs the probe cannot time as it runs (outside any running event loop)."""
-        self.handle_cost_ns = calibrate_handle_cost(SpanCpuMeter())
+        self.costs = calibrate(CALIBRATION_HANDLES)
         self.passthrough_cost_ns = calibrate_passthrough_cost()
 
     def start(self) -> None:
@@ -156,7 +131,7 @@ class ProcessProbe:
     def stop(self) -> dict[str, Any]:
         """Uninstall the meter and return the window's figures (for `cpu.json`)."""
         meter = self.meter
-        meter.checkpoint(meter.current_key())
+        meter.flush()
         meter.uninstall()
         end_threads = _thread_clocks()
         # every thread known to Python (a finished worker can linger in /proc for a moment)
@@ -184,7 +159,8 @@ class ProcessProbe:
             )
             if name.startswith(TELEMETRY_THREAD_PREFIX):
                 telemetry_threads_ns += window_ns
-        overhead_ns = (meter.handles + meter.checkpoints) * self.handle_cost_ns
+        # a checkpoint (attach/detach, loop iteration, thread-pool item) costs about one switch
+        overhead_ns = meter.handles * self.costs.handle_ns + (meter.switches + meter.checkpoints) * self.costs.switch_ns
         passthrough = sum(h.passthrough_calls for h in self._handlers)
         return {
             "window": {
@@ -203,7 +179,9 @@ class ProcessProbe:
             "meter": {
                 "other_checkpoints": meter.checkpoints,
                 "handles": meter.handles,
-                "handle_cost_ns": self.handle_cost_ns,
+                "switches": meter.switches,
+                "handle_cost_ns": self.costs.handle_ns,
+                "switch_cost_ns": self.costs.switch_ns,
                 "overhead_estimate_s": max(0.0, overhead_ns) / 1e9,
                 "passthrough_callbacks": passthrough,
                 "passthrough_cost_ns": self.passthrough_cost_ns,
