@@ -98,8 +98,10 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
         waits = [s for s in run.spans if s.attributes.get("gen_ai.tool.name") == wait_tool]
         wait_cpu.extend(span.attributes["orchestrace.cpu.inclusive_s"] for span in waits)
     # a sleeping tool's span holds only LangChain's tool-call code (~1 ms): within 2 ms per call,
-    # allowing the odd garbage-collection pause that lands inside one of them
-    assert statistics.median(wait_cpu) < 0.002 and max(wait_cpu) < 0.005, sorted(wait_cpu)
+    # allowing the odd call (1 in 8) that a garbage collection (5-150 ms here, real CPU on that
+    # thread) or the hypervisor's steal lands in; charging the sleep itself would fail them all
+    over = [cpu for cpu in wait_cpu if cpu >= 0.002]
+    assert statistics.median(wait_cpu) < 0.002 and len(over) <= len(wait_cpu) // 8, sorted(wait_cpu)
     chats = [s for run in runs for s in run.spans if s.operation == "chat" and s.kind == 3]
     assert len(chats) == 8 * 5
     # the preset's latency, plus however late the simulated server delivered on a busy 2-core machine
