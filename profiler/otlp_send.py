@@ -2,8 +2,9 @@
 
 `orchestrace export` encodes stored spans itself (profiler/render/otlp_wire.py), so it needs a
 transport that takes bytes; the official exporters take SDK spans. Same contract as theirs:
-headers and compression from `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` / `_COMPRESSION`, retries
-with backoff on the retryable answers (429/502/503/504, gRPC UNAVAILABLE and the like).
+headers, compression and TLS files from `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` / `_COMPRESSION` /
+`_CERTIFICATE` / `_CLIENT_CERTIFICATE` / `_CLIENT_KEY`, retries with backoff on the retryable
+answers (HTTP 408, 429, 5xx, connection errors; gRPC UNAVAILABLE and the like).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from urllib.parse import urlparse
 
 from opentelemetry.util.re import parse_env_headers
 
+from profiler.errors import UsageError
 from profiler.otlp import EXPORT_TIMEOUT_S, OtlpTarget, env
 
 BACKOFF_S = 0.25  # doubled after each failed attempt
-_RETRYABLE_HTTP = {429, 502, 503, 504}
 _GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -31,17 +32,35 @@ class Sender(Protocol):
 
 
 def _headers() -> dict[str, str]:
-    raw = env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+    raw = _setting("HEADERS")
     return dict(parse_env_headers(raw, liberal=True)) if raw else {}
 
 
+def _setting(name: str) -> str | None:
+    return env(f"OTEL_EXPORTER_OTLP_TRACES_{name}", f"OTEL_EXPORTER_OTLP_{name}")
+
+
+def _read(path: str | None) -> bytes | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read the OTLP TLS file {path}: {exc.strerror or exc}") from None
+
+
+def _retryable_http(status: int) -> bool:
+    return status in (408, 429) or 500 <= status < 600
+
+
 def _gzip() -> bool:
-    return (env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") or "").lower() == "gzip"
+    return (_setting("COMPRESSION") or "").lower() == "gzip"
 
 
 def _retrying(attempt: Callable[[float], tuple[str, bool]]) -> str:
     """Call `attempt(timeout_s)` (returns error, retryable) until it succeeds, fails for good, or
-    the batch's EXPORT_TIMEOUT_S is spent, backing off between tries, as the official exporters do."""
+    the batch's EXPORT_TIMEOUT_S is spent, backing off between tries."""
     deadline = time.monotonic() + EXPORT_TIMEOUT_S
     backoff = BACKOFF_S
     while True:
@@ -62,6 +81,10 @@ class HttpSender:
         self.compress = _gzip()
         if self.compress:
             self.session.headers["Content-Encoding"] = "gzip"
+        self.session.verify = _setting("CERTIFICATE") or True
+        client_cert, client_key = _setting("CLIENT_CERTIFICATE"), _setting("CLIENT_KEY")
+        if client_cert:
+            self.session.cert = (client_cert, client_key) if client_key else client_cert
 
     def send(self, body: bytes) -> str:
         import requests
@@ -71,11 +94,13 @@ class HttpSender:
         def attempt(timeout: float) -> tuple[str, bool]:
             try:
                 response = self.session.post(self.url, data=data, timeout=timeout)
-            except requests.RequestException as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
                 return f"{type(exc).__name__}: {exc}"[:300], True
+            except Exception as exc:  # bad URL, header or certificate: retrying will not help
+                return f"{type(exc).__name__}: {exc}"[:300], False
             if response.ok:
                 return "", False
-            return f"HTTP {response.status_code}: {response.text[:200]}", response.status_code in _RETRYABLE_HTTP
+            return f"HTTP {response.status_code}: {response.text[:200]}", _retryable_http(response.status_code)
 
         return _retrying(attempt)
 
@@ -90,7 +115,12 @@ class GrpcSender:
         parsed = urlparse(target.endpoint)
         compression = grpc.Compression.Gzip if _gzip() else None
         if parsed.scheme == "https":
-            self.channel = grpc.secure_channel(parsed.netloc, grpc.ssl_channel_credentials(), compression=compression)
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(_setting("CERTIFICATE")),
+                private_key=_read(_setting("CLIENT_KEY")),
+                certificate_chain=_read(_setting("CLIENT_CERTIFICATE")),
+            )
+            self.channel = grpc.secure_channel(parsed.netloc, credentials, compression=compression)
         else:
             self.channel = grpc.insecure_channel(parsed.netloc, compression=compression)
         self.export = self.channel.unary_unary(_GRPC_METHOD)  # no serializers: bytes in, bytes out
@@ -114,6 +144,8 @@ class GrpcSender:
                 code = exc.code() if isinstance(exc, grpc.Call) else None
                 details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
                 return f"gRPC {getattr(code, 'name', code)}: {details}"[:300], code in retryable
+            except Exception as exc:  # bad metadata and the like: retrying will not help
+                return f"{type(exc).__name__}: {exc}"[:300], False
             return "", False
 
         return _retrying(attempt)

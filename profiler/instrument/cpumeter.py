@@ -70,8 +70,8 @@ class ThreadMeter:
     context_changed: bool = False
     start_cpu: int = 0
     handles: int = 0
-    switches: int = 0  # handles that changed the bucket (the others skip the clock read)
-    checkpoints: int = 0
+    switches: int = 0  # handles and checkpoints that changed the bucket (the others skip the clock read)
+    checkpoints: int = 0  # checkpoint calls outside the loop-handle path
     compact_at: int = _COMPACT_AT
 
 
@@ -111,12 +111,13 @@ class SpanCpuMeter(SpanProcessor):
         Staying in the same bucket needs no clock read: the next switch charges the whole interval.
         """
         state = self._thread()
+        counted = not state.telemetry_depth  # inside a section its cost is measured as telemetry already
+        state.checkpoints += counted
         if key == state.current:
             return
         self._charge(state)
         state.current = key
-        if not state.telemetry_depth:  # inside a section its cost is measured as telemetry already
-            state.checkpoints += 1
+        state.switches += counted
 
     def flush(self) -> None:
         """Charge this thread's CPU up to now (the end of a window)."""
@@ -156,7 +157,7 @@ class SpanCpuMeter(SpanProcessor):
 
     @property
     def checkpoints(self) -> int:
-        """Checkpoints outside the loop-handle path (each handle adds one more)."""
+        """Checkpoint calls outside the loop-handle path (attach/detach, loop iterations, thread-pool items)."""
         return sum(t.checkpoints for t in self.threads)
 
     def key_of(self, ctx: Context | None) -> Key:

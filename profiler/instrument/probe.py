@@ -159,8 +159,9 @@ class ProcessProbe:
             )
             if name.startswith(TELEMETRY_THREAD_PREFIX):
                 telemetry_threads_ns += window_ns
-        # a checkpoint (attach/detach, loop iteration, thread-pool item) costs about one switch
-        overhead_ns = meter.handles * self.costs.handle_ns + (meter.switches + meter.checkpoints) * self.costs.switch_ns
+        # a checkpoint call (attach/detach, loop iteration, thread-pool item) costs about what a
+        # handle's hook does, plus the clock read when it switches bucket
+        overhead_ns = (meter.handles + meter.checkpoints) * self.costs.handle_ns + meter.switches * self.costs.switch_ns
         passthrough = sum(h.passthrough_calls for h in self._handlers)
         return {
             "window": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from profiler.store.spans import STATUS_ERROR, STATUS_OK, SpanRecord, any_value,
 
 SPANS_PER_BUCKET = 20_000
 _BYTES_PER_SPAN = 700  # for choosing the bucket count from the file size
+_TRACE_ID, _SPAN_ID = re.compile(r"[0-9a-fA-F]{32}"), re.compile(r"[0-9a-fA-F]{16}")
 _KIND_NAMES = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
 
@@ -113,7 +115,10 @@ def _rows(
         for scope_spans in resource_spans.get("scopeSpans") or ():
             scope = (scope_spans.get("scope") or {}).get("name", "")
             for span in scope_spans.get("spans") or ():
-                rows.append((span["traceId"], process_id, orjson.dumps(jaeger_span(span, process_id, scope))))
+                trace_id = span["traceId"]
+                if not (_TRACE_ID.fullmatch(trace_id) and _SPAN_ID.fullmatch(span["spanId"])):
+                    raise ValueError(f"bad span ids {trace_id!r} / {span['spanId']!r}")
+                rows.append((trace_id, process_id, orjson.dumps(jaeger_span(span, process_id, scope))))
     return rows
 
 

@@ -15,7 +15,7 @@ import orjson
 
 from profiler.otlp import GIVE_UP_AFTER, OtlpTarget
 from profiler.otlp_send import Sender, sender_for
-from profiler.render.otlp_wire import RequestBuilder
+from profiler.render.otlp_wire import MALFORMED, RequestBuilder
 
 BATCH = 512
 
@@ -48,7 +48,7 @@ def encoded_batches(spans_path: Path, batch: int = BATCH) -> Iterator[tuple[int,
         for line in handle:
             try:
                 builder.add(orjson.loads(line))
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except MALFORMED:
                 continue
             if builder.spans >= batch:
                 spans = builder.spans

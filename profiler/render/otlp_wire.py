@@ -24,8 +24,11 @@ _pack_fixed32 = struct.Struct("<I").pack
 
 
 def _varint(value: int) -> bytes:
-    if value < 128:
+    """Base-128 varint; a negative int64 is written as its 64-bit two's complement (10 bytes)."""
+    if 0 <= value < 128:
         return _SMALL[value]
+    if value < 0:
+        value &= _MASK64
     out = bytearray()
     while value >= 128:
         out.append((value & 0x7F) | 0x80)
@@ -61,7 +64,7 @@ def any_value(value: dict[str, Any]) -> bytes:
     if "stringValue" in value:
         return _text(b"\x0a", value["stringValue"])
     if "intValue" in value:
-        return b"\x18" + _varint(int(value["intValue"]) & _MASK64)
+        return b"\x18" + _varint(int(value["intValue"]))
     if "doubleValue" in value:
         return b"\x21" + _pack_double(float(value["doubleValue"]))
     if "boolValue" in value:
@@ -164,6 +167,10 @@ def _scope(scope: dict[str, Any]) -> bytes:
     )
 
 
+# what a malformed request raises while encoding (bad hex or base64, out-of-range numbers, wrong types)
+MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, struct.error)
+
+
 class RequestBuilder:
     """Collects spans from OTLP JSON requests and emits ExportTraceServiceRequest bytes in batches.
 
@@ -174,14 +181,14 @@ class RequestBuilder:
     def __init__(self) -> None:
         self.spans = 0
         self._groups: dict[tuple[bytes, bytes], list[bytes]] = {}  # (resource, scope) -> encoded spans
-        self._resources: dict[bytes, bytes] = {}  # resource JSON -> encoded resource
+        self._resources: dict[bytes, bytes] = {}  # resource JSON + schema URL -> encoded resource
 
     def add(self, request: dict[str, Any]) -> int:
         """Add every span of one request, or none if any part of it is malformed; returns how many."""
         encoded: list[tuple[tuple[bytes, bytes], list[bytes]]] = []
         for resource_spans in request.get("resourceSpans") or ():
             raw = resource_spans.get("resource") or {}
-            key = orjson.dumps(raw)
+            key = orjson.dumps(raw) + str(resource_spans.get("schemaUrl") or "").encode()
             resource = self._resources.get(key)
             if resource is None:
                 resource = _field(b"\x0a", _resource(raw)) + (

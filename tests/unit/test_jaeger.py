@@ -111,3 +111,18 @@ def test_error_status_exception_events_and_a_corrupt_line_convert_as_jaeger_show
         assert {"key": "event", "type": "string", "value": "exception"} in log["fields"]
         assert {"key": "exception.type", "type": "string", "value": "ValueError"} in log["fields"]
         assert abs(log["timestamp"] - (span["startTime"] + span["duration"])) <= 1  # µs rounding
+
+
+def test_lines_with_ids_that_are_not_hex_are_skipped(tmp_path):
+    lines = EXAMPLE.read_text().splitlines()
+    bad_ids = []
+    for trace_id in ("zz", "0af7651916cd43dd8448eb211c8031\t9", ""):
+        request = json.loads(lines[0])
+        request["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = trace_id
+        bad_ids.append(json.dumps(request))
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text("\n".join([*bad_ids, *lines]) + "\n")
+    out = io.StringIO()
+    expected = len(read_span_file(EXAMPLE).spans)
+    assert write_jaeger_json(spans, out) == expected
+    assert sum(len(trace["spans"]) for trace in json.loads(out.getvalue())["data"]) == expected

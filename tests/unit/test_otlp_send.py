@@ -2,6 +2,7 @@
 env headers and gzip are honoured, retryable answers are retried, a dead backend is counted."""
 
 import gzip
+import json
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -129,3 +130,21 @@ def test_grpc_export_delivers_every_span_with_metadata(monkeypatch):
     assert (result["exported"], result["failed"]) == (63, 0)
     assert sorted(receiver.span_ids()) == expected_ids()
     assert receiver.headers[0]["x-tenant"] == "lab"
+
+
+def test_malformed_lines_are_skipped_and_the_rest_delivered(http_receiver, tmp_path):
+    receiver, url = http_receiver
+    lines = SPANS.read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["startTimeUnixNano"] = "-1"
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text("\n".join([json.dumps(bad), '{"resourceSpans": [tru', *lines[1:]]) + "\n")
+    result = export_run(spans, OtlpTarget.resolve(url, None))
+    assert (result["spans"], result["exported"], result["failed"]) == (62, 62, 0)
+    assert len(receiver.span_ids()) == 62
+
+
+def test_a_sender_error_that_retrying_cannot_fix_is_counted_not_raised(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-token-bin=abc")  # gRPC wants bytes for -bin keys
+    result = export_run(SPANS, OtlpTarget.resolve("http://127.0.0.1:9", "grpc"))
+    assert (result["exported"], result["failed"]) == (0, 63) and result["last_error"]

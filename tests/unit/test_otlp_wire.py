@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from profiler.render.otlp_wire import RequestBuilder
+from profiler.render.otlp_wire import MALFORMED, RequestBuilder
 from profiler.store.spans import attributes_of
 from tests.conftest import EXAMPLE_RUN
 
@@ -182,3 +182,31 @@ def test_a_malformed_request_adds_nothing_not_half():
     assert builder.spans == 1
     assert ExportTraceServiceRequest.FromString(builder.take()) == official([good])
     assert builder.spans == 0 and builder.take() == b""
+
+
+def test_out_of_range_numbers_are_malformed_not_a_crash_and_negative_ints_sign_extend():
+    for field, value in (("startTimeUnixNano", "-5"), ("flags", 2**40), ("kind", "x")):
+        bad = example_requests()[0]
+        bad["resourceSpans"][0]["scopeSpans"][0]["spans"][0][field] = value
+        builder = RequestBuilder()
+        with pytest.raises(MALFORMED):
+            builder.add(bad)
+        assert builder.spans == 0
+    negative = example_requests()[0]
+    negative["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] = -1
+    builder = RequestBuilder()
+    builder.add(negative)
+    assert ExportTraceServiceRequest.FromString(builder.take()).resource_spans[0].scope_spans[0].spans[0].kind == -1
+
+
+def test_resources_differing_only_in_schema_url_stay_apart():
+    requests = []
+    for url in ("https://opentelemetry.io/schemas/1.1", "https://opentelemetry.io/schemas/1.2"):
+        request = example_requests()[0]
+        request["resourceSpans"][0]["schemaUrl"] = url
+        requests.append(request)
+    batch = ours(requests)
+    assert [r.schema_url for r in batch.resource_spans] == [
+        "https://opentelemetry.io/schemas/1.1",
+        "https://opentelemetry.io/schemas/1.2",
+    ]
