@@ -12,15 +12,16 @@ pytestmark = pytest.mark.integration
 GRAPH = str(Path(__file__).with_name("user_graph.py"))
 
 
-def _tool_sequences(run_dir: Path) -> dict[int, list[str]]:
-    """Per agent run (by index): the names of the executed tools, in start order."""
+def _tool_sequences(run_dir: Path) -> dict[int, list[list[str]]]:
+    """Per agent run (by index): the executed tools, step by step (the tools of one step run in
+    parallel, so within a step their start order is the scheduler's: compare them sorted)."""
     sequences = {}
     for spans in by_trace(spans_of(run_dir)).values():
         root = next(s for s in spans if s.operation == "invoke_agent" and s.parent_id is None)
-        tools = sorted((s for s in spans if s.operation == "execute_tool"), key=lambda s: s.start_ns)
-        sequences[int(root.attributes["orchestrace.task.index"])] = [
-            str(s.attributes["gen_ai.tool.name"]) for s in tools
-        ]
+        steps: dict[str, list[str]] = {}
+        for tool in sorted((s for s in spans if s.operation == "execute_tool"), key=lambda s: s.start_ns):
+            steps.setdefault(str(tool.parent_id), []).append(str(tool.attributes["gen_ai.tool.name"]))
+        sequences[int(root.attributes["orchestrace.task.index"])] = [sorted(names) for names in steps.values()]
     return sequences
 
 
