@@ -1,8 +1,9 @@
 """Where spans go over OTLP: endpoint, protocol and headers from options or the standard env vars.
 
 Argument, then `OTEL_EXPORTER_OTLP_TRACES_*`, then `OTEL_EXPORTER_OTLP_*`, then the default
-(`http/protobuf`). The official OTLP exporters do the sending; a counting wrapper records how
-many spans arrived and how many did not, so a down backend is reported instead of hidden.
+(`http/protobuf`). For live export the official OTLP exporters do the sending; a counting
+wrapper records how many spans arrived and how many did not, so a down backend is reported
+instead of hidden. (`orchestrace export` sends stored spans with profiler/otlp_send.py.)
 """
 
 from __future__ import annotations
