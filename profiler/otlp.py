@@ -88,24 +88,43 @@ class _FirstMessage(logging.Handler):
         self.message = self.message or record.getMessage()[:300]
 
 
-class CountingExporter(SpanExporter):
-    """Counts spans exported and failed; gives up on a backend that keeps failing; never raises."""
+class ExportTally:
+    """Spans exported and failed, the last cause, and whether a backend that keeps failing was
+    given up on; shared by live export and `orchestrace export`. Thread-safe."""
 
-    def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
         self.exported = 0
         self.failed = 0
         self.last_error = ""
         self.gave_up = False
         self._failures_in_a_row = 0
         self._lock = threading.Lock()
-        self._logged = _FirstMessage()
-        logging.getLogger("opentelemetry.exporter.otlp").addHandler(self._logged)
 
     @property
     def answering(self) -> bool:
         """Whether the last batch got through (or none was sent yet)."""
         return self._failures_in_a_row == 0
+
+    def record(self, spans: int, ok: bool, error: str = "") -> None:
+        with self._lock:
+            if ok:
+                self.exported += spans
+                self._failures_in_a_row = 0
+            else:
+                self.failed += spans
+                self._failures_in_a_row += 1
+                self.gave_up = self.gave_up or self._failures_in_a_row >= GIVE_UP_AFTER
+                self.last_error = error or self.last_error
+
+
+class CountingExporter(ExportTally, SpanExporter):
+    """Counts spans exported and failed; gives up on a backend that keeps failing; never raises."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        super().__init__()
+        self.inner = inner
+        self._logged = _FirstMessage()
+        logging.getLogger("opentelemetry.exporter.otlp").addHandler(self._logged)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self.gave_up:
@@ -117,15 +136,7 @@ class CountingExporter(SpanExporter):
             return self._count(spans, SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"[:300])
 
     def _count(self, spans: Sequence[ReadableSpan], result: SpanExportResult, error: str) -> SpanExportResult:
-        with self._lock:
-            if result is SpanExportResult.SUCCESS:
-                self.exported += len(spans)
-                self._failures_in_a_row = 0
-            else:
-                self.failed += len(spans)
-                self._failures_in_a_row += 1
-                self.gave_up = self.gave_up or self._failures_in_a_row >= GIVE_UP_AFTER
-                self.last_error = error or self.last_error
+        self.record(len(spans), result is SpanExportResult.SUCCESS, error)
         return result
 
     def shutdown(self) -> None:

@@ -24,7 +24,6 @@ from profiler.instrument.telemetry import Telemetry
 from profiler.store.trajectories import TrajectoryRecorder
 
 TELEMETRY_THREAD_PREFIX = "OtelBatch"  # the span processor's export thread
-CALIBRATION_HANDLES = 10_000
 
 
 def _thread_cpu_ns(ident: int) -> int | None:
@@ -113,7 +112,7 @@ class ProcessProbe:
 
     def calibrate(self) -> None:
         """Measure the costs the probe cannot time as it runs (outside any running event loop)."""
-        self.costs = calibrate(CALIBRATION_HANDLES)
+        self.costs = calibrate()
         self.passthrough_cost_ns = calibrate_passthrough_cost()
 
     def start(self) -> None:

@@ -13,31 +13,11 @@ from typing import Any
 
 import orjson
 
-from profiler.otlp import GIVE_UP_AFTER, OtlpTarget
-from profiler.otlp_send import Sender, sender_for
+from profiler.otlp import ExportTally, OtlpTarget
+from profiler.otlp_send import sender_for
 from profiler.render.otlp_wire import MALFORMED, RequestBuilder
 
 BATCH = 512
-
-
-class _Tally:
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self.exported = self.failed = self.failures_in_a_row = 0
-        self.last_error = ""
-
-    def send(self, spans: int, body: bytes) -> None:
-        if self.failures_in_a_row >= GIVE_UP_AFTER:  # down: do not wait out every batch
-            self.failed += spans
-            return
-        error = self.sender.send(body)
-        if error:
-            self.failed += spans
-            self.failures_in_a_row += 1
-            self.last_error = error
-        else:
-            self.exported += spans
-            self.failures_in_a_row = 0
 
 
 def encoded_batches(spans_path: Path, batch: int = BATCH) -> Iterator[tuple[int, bytes]]:
@@ -60,14 +40,18 @@ def encoded_batches(spans_path: Path, batch: int = BATCH) -> Iterator[tuple[int,
 
 def export_run(spans_path: Path, target: OtlpTarget) -> dict[str, Any]:
     """Export every stored span; returns counts. A backend that is down gives failures, not an error."""
-    tally = _Tally(sender_for(target))
+    sender, tally = sender_for(target), ExportTally()
     total = 0
     try:
         for spans, body in encoded_batches(spans_path):
-            tally.send(spans, body)
             total += spans
+            if tally.gave_up:  # down: do not wait out every batch
+                tally.record(spans, False)
+                continue
+            error = sender.send(body)
+            tally.record(spans, not error, error)
     finally:
-        tally.sender.close()
+        sender.close()
     return {
         "endpoint": target.traces_url,
         "protocol": target.protocol,
