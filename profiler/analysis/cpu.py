@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self, cpu_tool_fn, span_kind
+from profiler.store import fields
 
 CATEGORIES = ("orchestration", "model_client", "tool", "telemetry", "runtime", "startup", "other")
 
@@ -23,8 +24,12 @@ def cpu_breakdown(runs: list[AgentRun], window: dict[str, Any] | None) -> dict[s
     for run in runs:
         for span in run.spans:
             category = run.category_of(span)
-            key = category if category in (CHAT, TOOL) else "orchestration"
-            by_category[key] += cpu_self(span)
+            if span_kind(span) == TOOL:  # the user's function is the tool; LangChain's wrapper is not
+                tool_fn = cpu_tool_fn(span)
+                by_category[TOOL] += tool_fn
+                by_category["orchestration"] += cpu_self(span) - tool_fn
+            else:
+                by_category[category if category in (CHAT, TOOL) else "orchestration"] += cpu_self(span)
             if category == TOOL:
                 by_category[TOOL] += cpu_children(span)
                 children_attributed += cpu_children(span)
@@ -51,11 +56,11 @@ def cpu_breakdown(runs: list[AgentRun], window: dict[str, Any] | None) -> dict[s
     process = float(window["window"]["process_cpu_s"])
     children = window.get("children_cpu_s", {})
     reaped = float(children.get("reaped", 0.0))
-    telemetry_measured = float(buckets.get("telemetry", 0.0)) + float(window.get("telemetry_threads_s", 0.0))
-    runtime = float(buckets.get("asyncio-loop", 0.0)) + float(buckets.get("executor-idle", 0.0))
-    spans_metered = float(buckets.get("spans", 0.0))
+    telemetry_measured = float(buckets.get(fields.TELEMETRY, 0.0)) + float(window.get("telemetry_threads_s", 0.0))
+    runtime = float(buckets.get(fields.LOOP, 0.0)) + float(buckets.get(fields.EXECUTOR_IDLE, 0.0))
+    spans_metered = float(buckets.get(fields.SPANS_BUCKET, 0.0))
     span_attributes = result["orchestration"] + result["model_client"] + result["tool"] - children_attributed
-    metered_outside_spans = float(buckets.get("no-span", 0.0)) + float(buckets.get("after-export", 0.0))
+    metered_outside_spans = float(buckets.get(fields.NO_SPAN, 0.0)) + float(buckets.get(fields.LATE, 0.0))
     native = float(window.get("native_threads_s", 0.0))
     accounted = (
         sum(float(v) for v in buckets.values())

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from profiler.store import fields
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
 CHAT, TOOL, OTHER = "chat", "tool", "other"
@@ -20,16 +21,18 @@ def span_kind(span: SpanRecord) -> str:
 
 
 def cpu_self(span: SpanRecord) -> float:
-    return float(span.attributes.get("orchestrace.cpu.self_s", 0.0))
+    return float(span.attributes.get(fields.CPU_SELF, 0.0))
 
 
 def cpu_children(span: SpanRecord) -> float:
     """CPU of child processes this span waited for (tools that run subprocesses)."""
-    return float(span.attributes.get("orchestrace.cpu.children_s", 0.0))
+    return float(span.attributes.get(fields.CPU_CHILDREN, 0.0))
 
 
-def ready_wait(span: SpanRecord) -> float:
-    return float(span.attributes.get("orchestrace.ready_wait_s", 0.0))
+def cpu_tool_fn(span: SpanRecord) -> float:
+    """CPU of the user's function inside a tool span; runs recorded before that was measured
+    separately count the whole span (LangChain's wrapper included)."""
+    return float(span.attributes.get(fields.CPU_TOOL_FN, cpu_self(span)))
 
 
 @dataclass

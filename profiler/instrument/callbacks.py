@@ -15,6 +15,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -32,6 +33,7 @@ from profiler.store.trajectories import TrajectoryRecorder
 
 GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_OTHER_HANDLERS = "_orchestrace_other_handlers"  # set on a LangChain run manager by the token fast path
 
 try:  # LangGraph's control-flow exceptions (interrupts, Command bubbling) are not failures
     from langgraph.errors import GraphBubbleUp as _ControlFlow
@@ -271,7 +273,10 @@ class SpanCallbackHandler(BaseCallbackHandler):
             self._runs[run_id].step = _trajectory_step(span, messages[0] if messages else [], params)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        # called per streamed token: too little work to be worth two checkpoints
+        self.note_token(run_id)
+
+    def note_token(self, run_id: UUID) -> None:
+        """A streamed token: only the first one's time matters (called per token: kept tiny)."""
         run = self._runs.get(run_id)
         if run is not None and run.first_chunk_ns is None:
             run.first_chunk_ns = time.time_ns()
@@ -283,10 +288,11 @@ class SpanCallbackHandler(BaseCallbackHandler):
             _set_llm_result(run.span, response, self._capture)
             if self._recorder is not None and run.step is not None:
                 self._recorder.record({**run.step, **_trajectory_result(response)})
-            if run.first_chunk_ns is not None:
-                run.span.set_attribute(
-                    gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (run.first_chunk_ns - run.start_ns) / 1e9
-                )
+            # the first response bytes at the HTTP transport, else LangChain's first token
+            first = self._meter.first_chunk_unix_ns(run.span.get_span_context().span_id) if self._meter else None
+            first = first or run.first_chunk_ns
+            if first is not None:
+                run.span.set_attribute(gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (first - run.start_ns) / 1e9)
         self._end(run_id)
 
     @_instrumentation
@@ -415,3 +421,80 @@ def _set_llm_result(span: Span, response: Any, capture: bool) -> None:
     span.set_attribute("orchestrace.response.tool_calls", len(tool_calls))
     if capture and message is not None:
         span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, _messages_json([message]))
+
+
+def install_token_fast_path() -> Callable[[], None]:
+    """Stop LangChain dispatching every streamed token to our handler; returns the undo.
+
+    LangChain calls `on_llm_new_token` on every handler for every chunk (~5 µs each with one
+    handler here, ~370 chunks per agent run of `rag`); ours only needs the first chunk's time.
+    At the dispatch point, our handler notes the first one and the others (if any) are called as
+    before; which handlers those are is worked out once per run manager (a model call).
+    """
+    from langchain_core.callbacks.manager import (
+        AsyncCallbackManagerForLLMRun,
+        CallbackManagerForLLMRun,
+        ahandle_event,
+        handle_event,
+    )
+
+    original_async = AsyncCallbackManagerForLLMRun.on_llm_new_token
+    original_sync = CallbackManagerForLLMRun.on_llm_new_token
+    not_ours = object()  # none of the handlers is ours: LangChain's own dispatch
+
+    def others(manager: Any) -> Any:
+        """The handlers other than ours (decided once per run manager; ours note the first token)."""
+        memo = getattr(manager, "__dict__", {})
+        rest = memo.get(_OTHER_HANDLERS)
+        if rest is None:
+            handlers = manager.handlers
+            rest = not_ours
+            for handler in handlers:
+                if isinstance(handler, SpanCallbackHandler):
+                    handler.note_token(manager.run_id)
+                    rest = [h for h in handlers if not isinstance(h, SpanCallbackHandler)]
+            memo[_OTHER_HANDLERS] = rest
+        return rest
+
+    async def on_llm_new_token_async(self: Any, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
+        rest = others(self)
+        if rest is not_ours:
+            await original_async(self, token, chunk=chunk, **kwargs)
+        elif rest:
+            await ahandle_event(
+                rest,
+                "on_llm_new_token",
+                "ignore_llm",
+                token,
+                chunk=chunk,
+                run_id=self.run_id,
+                parent_run_id=self.parent_run_id,
+                tags=self.tags,
+                **kwargs,
+            )
+
+    def on_llm_new_token_sync(self: Any, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
+        rest = others(self)
+        if rest is not_ours:
+            original_sync(self, token, chunk=chunk, **kwargs)
+        elif rest:
+            handle_event(
+                rest,
+                "on_llm_new_token",
+                "ignore_llm",
+                token=token,
+                run_id=self.run_id,
+                parent_run_id=self.parent_run_id,
+                tags=self.tags,
+                chunk=chunk,
+                **kwargs,
+            )
+
+    AsyncCallbackManagerForLLMRun.on_llm_new_token = on_llm_new_token_async  # type: ignore[method-assign]
+    CallbackManagerForLLMRun.on_llm_new_token = on_llm_new_token_sync  # type: ignore[method-assign]
+
+    def uninstall() -> None:
+        AsyncCallbackManagerForLLMRun.on_llm_new_token = original_async  # type: ignore[method-assign]
+        CallbackManagerForLLMRun.on_llm_new_token = original_sync  # type: ignore[method-assign]
+
+    return uninstall

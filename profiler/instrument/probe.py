@@ -18,7 +18,8 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from profiler.instrument.callbacks import SpanCallbackHandler
+from profiler.instrument import modelwait, toolfn
+from profiler.instrument.callbacks import SpanCallbackHandler, install_token_fast_path
 from profiler.instrument.cpumeter import MeterCosts, SpanCpuMeter, calibrate
 from profiler.instrument.telemetry import Telemetry
 from profiler.store.trajectories import TrajectoryRecorder
@@ -101,7 +102,8 @@ class ProcessProbe:
         )
         self.tracer = self.telemetry.provider.get_tracer("orchestrace")
         self._start: dict[str, Any] = {}
-        self.costs = MeterCosts(0.0, 0.0)
+        self.costs = MeterCosts(0.0, 0.0, 0.0)
+        self._undo: list[Any] = []
         self.passthrough_cost_ns = 0.0
         self._handlers: list[SpanCallbackHandler] = []
 
@@ -126,11 +128,15 @@ class ProcessProbe:
             "tasks": _task_cpu_ns(),
         }
         self.meter.install()
+        self._undo = [toolfn.install(self.meter), modelwait.install(self.meter), install_token_fast_path()]
 
     def stop(self) -> dict[str, Any]:
         """Uninstall the meter and return the window's figures (for `cpu.json`)."""
         meter = self.meter
         meter.flush()
+        for undo in reversed(self._undo):
+            undo()
+        self._undo = []
         meter.uninstall()
         end_threads = _thread_clocks()
         # every thread known to Python (a finished worker can linger in /proc for a moment)
@@ -142,7 +148,7 @@ class ProcessProbe:
         )
         process_ns = time.process_time_ns() - self._start["process_ns"]
         children_ns = _children_cpu_ns() - self._start["children_ns"]
-        metered = {state.ident: sum(state.cpu.values()) for state in meter.threads}
+        metered = {state.ident: state.charged for state in meter.threads}
         threads = []
         telemetry_threads_ns = 0
         for ident, (name, native_id, cpu) in end_threads.items():
@@ -159,8 +165,13 @@ class ProcessProbe:
             if name.startswith(TELEMETRY_THREAD_PREFIX):
                 telemetry_threads_ns += window_ns
         # a checkpoint call (attach/detach, loop iteration, thread-pool item) costs about what a
-        # handle's hook does, plus the clock read when it switches bucket
-        overhead_ns = (meter.handles + meter.checkpoints) * self.costs.handle_ns + meter.switches * self.costs.switch_ns
+        # handle's hook does; bucket switches and CPU-clock reconciliations come on top
+        costs = self.costs
+        overhead_ns = (
+            (meter.handles + meter.checkpoints) * costs.handle_ns
+            + meter.switches * costs.switch_ns
+            + meter.reconciles * costs.reconcile_ns
+        )
         passthrough = sum(h.passthrough_calls for h in self._handlers)
         return {
             "window": {
@@ -180,8 +191,10 @@ class ProcessProbe:
                 "other_checkpoints": meter.checkpoints,
                 "handles": meter.handles,
                 "switches": meter.switches,
-                "handle_cost_ns": self.costs.handle_ns,
-                "switch_cost_ns": self.costs.switch_ns,
+                "reconciles": meter.reconciles,
+                "handle_cost_ns": costs.handle_ns,
+                "switch_cost_ns": costs.switch_ns,
+                "reconcile_cost_ns": costs.reconcile_ns,
                 "overhead_estimate_s": max(0.0, overhead_ns) / 1e9,
                 "passthrough_callbacks": passthrough,
                 "passthrough_cost_ns": self.passthrough_cost_ns,

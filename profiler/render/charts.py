@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from profiler.analysis.flame import FlameNode
 from profiler.analysis.timeline import AGENT, NODE, OTHER, Bar
 from profiler.analysis.traces import CHAT, TOOL
+from profiler.analysis.wall import CATEGORIES, WallSplit
 from profiler.analysis.wall import KEYS as WALL_KEYS
-from profiler.analysis.wall import WallSplit
 from profiler.render.page import FONT
 
 COLOURS = {
@@ -25,6 +25,8 @@ COLOURS = {
     "tool_cpu": "#e08e0b",
     "tool_wait": "#f4cf86",
     "contention": "#d1495b",
+    "gil_wait": "#8f2d56",
+    "profiler": "#7b8794",
     "other_wait": "#9b8dc7",
     # CPU categories (meter and py-spy)
     "orchestration": "#1f6fb2",
@@ -37,14 +39,7 @@ COLOURS = {
     "startup": "#c8d6b9",
     "native (no Python frames)": "#a3a380",
 }
-WALL_NAMES = {
-    "model_wait": "model wait",
-    "orchestration_cpu": "orchestration CPU",
-    "tool_cpu": "tool CPU",
-    "tool_wait": "tool wait",
-    "contention": "contention",
-    "other_wait": "other wait",
-}
+WALL_NAMES = {key: name for key, (name, _) in CATEGORIES.items()}
 CPU_NAMES = {
     "orchestration": "orchestration",
     "model_client": "model client",

@@ -9,14 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-WALL_LABELS = {
-    "model_wait": "waiting on the model",
-    "orchestration_cpu": "orchestration CPU (framework + model client)",
-    "tool_cpu": "tool CPU",
-    "tool_wait": "tool waiting (I/O, subprocesses)",
-    "contention": "contention (ready, loop busy with other runs)",
-    "other_wait": "other waiting (no span explains it)",
-}
+from profiler.analysis.wall import CATEGORIES
+
+WALL_LABELS = {key: f"{name}: {meaning}" for key, (name, meaning) in CATEGORIES.items()}
 CPU_LABELS = {
     "orchestration": "orchestration (LangGraph, nodes, glue)",
     "model_client": "model client (SDK, HTTP, parsing)",

@@ -8,6 +8,7 @@ import pytest
 
 from profiler.analysis.report import build_report
 from profiler.analysis.traces import agent_runs
+from profiler.analysis.wall import KEYS as WALL_KEYS
 from profiler.store.session import load_session
 from tests.conftest import run_dir_of
 
@@ -131,10 +132,7 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     assert report["wall_s"]["tool_cpu"] <= 8 * 2 * BURN_MS / 1000 * 1.05 + 0.01
     coverage = report["cpu_s"]["coverage"]
     assert 0.95 <= coverage <= 1.05, coverage
-    parts = sum(
-        report["wall_s"][k]
-        for k in ("model_wait", "tool_cpu", "tool_wait", "orchestration_cpu", "contention", "other_wait")
-    )
+    parts = sum(report["wall_s"][k] for k in WALL_KEYS)
     assert parts == pytest.approx(report["wall_s"]["total"], rel=1e-9)
 
 

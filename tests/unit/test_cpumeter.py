@@ -9,6 +9,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from profiler.instrument import cpumeter
 from profiler.instrument.cpumeter import EXECUTOR_IDLE, LOOP, SpanCpuMeter
 
 TOLERANCE_S = 0.004  # burn loops overshoot by a clock read; the scheduler adds a little
@@ -21,9 +22,12 @@ def burn(seconds: float) -> None:
         pass
 
 
-@pytest.fixture
-def meter():
-    meter = SpanCpuMeter()
+IMPLEMENTATIONS = [False, *([True] if cpumeter._fastloop is not None else [])]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda c: "c-hooks" if c else "python-hooks")
+def meter(request):
+    meter = SpanCpuMeter(accelerated=request.param)
     provider = TracerProvider()
     provider.add_span_processor(meter)
     meter.install()
@@ -203,5 +207,7 @@ def test_a_telemetry_section_that_waits_and_ends_a_span_leaves_no_bucket_negativ
     figures = {s.name: meter.span_figures(s) for s in (child, parent)}
     assert figures["child"]["orchestrace.cpu.self_s"] == pytest.approx(0.010, abs=TOLERANCE_S)
     assert figures["parent"]["orchestrace.cpu.self_s"] == pytest.approx(0.004, abs=TOLERANCE_S)
-    telemetry_s = sum(t.cpu.get(TELEMETRY, 0) for t in meter.threads) / 1e9
-    assert 0.0005 < telemetry_s < 0.001 + TOLERANCE_S  # the sleep is not charged as telemetry CPU
+    # the section's CPU is the profiler's, on the span it interrupted; the sleep is no one's CPU
+    assert 0.0005 < figures["child"]["orchestrace.cpu.profiler_s"] < 0.001 + TOLERANCE_S
+    assert meter.bucket_totals()[TELEMETRY] / 1e9 == pytest.approx(figures["child"]["orchestrace.cpu.profiler_s"])
+    assert figures["child"]["orchestrace.profiler.wait_s"] == pytest.approx(0.030, abs=TOLERANCE_S)  # the profiler's
