@@ -109,6 +109,7 @@ typedef struct {
     PyObject *current_entry; /* its entry (key, trace totals, kind) or None */
     PyObject *pending;       /* dict: bucket -> ns since the last reconciliation */
     PyObject *figures;       /* dict: bucket -> figures (Counters) */
+    PyObject *handed_off;    /* set: spans that handed work to a thread pool in this window */
     long long wall0;
     long long window0;
     long long cpu0;
@@ -133,6 +134,7 @@ static PyMemberDef State_members[] = {
     {"current_entry", T_OBJECT, offsetof(State, current_entry), 0, NULL},
     {"pending", T_OBJECT_EX, offsetof(State, pending), 0, NULL},
     {"figures", T_OBJECT_EX, offsetof(State, figures), 0, NULL},
+    {"handed_off", T_OBJECT_EX, offsetof(State, handed_off), 0, NULL},
     {"wall0", T_LONGLONG, offsetof(State, wall0), 0, NULL},
     {"window0", T_LONGLONG, offsetof(State, window0), 0, NULL},
     {"cpu0", T_LONGLONG, offsetof(State, cpu0), 0, NULL},
@@ -157,6 +159,7 @@ static int State_traverse(State *self, visitproc visit, void *arg) {
     Py_VISIT(self->current_entry);
     Py_VISIT(self->pending);
     Py_VISIT(self->figures);
+    Py_VISIT(self->handed_off);
     return 0;
 }
 
@@ -165,6 +168,7 @@ static int State_clear(State *self) {
     Py_CLEAR(self->current_entry);
     Py_CLEAR(self->pending);
     Py_CLEAR(self->figures);
+    Py_CLEAR(self->handed_off);
     return 0;
 }
 
@@ -194,6 +198,7 @@ static PyObject *loop_handles;  /* set of socket reader/writer handles */
 static PyObject *ready_at;      /* handle -> Snapshot */
 static PyObject *inflight;      /* span -> flight Counters (requests, end of its last slice, start of this one) */
 static PyObject *done_at;       /* span -> when a worker thread finished work it handed over (int ns) */
+static PyObject *outstanding;   /* span -> work items it handed to a thread pool, not done */
 static PyObject *loop_states;   /* loop -> State */
 static PyObject *trace_spans;   /* open traces -> their spans (how many agent runs are open) */
 static PyObject *otel_var;      /* OTel's context var */
@@ -219,10 +224,10 @@ static long long noise_ns;
 static long long switch_interval_ns;
 
 static PyObject *s_context, *s_callback, *s_args, *s_when, *s_ready, *s_append, *s_source_tb, *s_loops_busy,
-    *s_busy_workers;
+    *s_busy_workers, *s_exporting;
 
 /* figure indices, as in cpumeter.py */
-enum { F_CPU = 0, F_GIL = 1, F_HOST = 2, F_BLOCKED = 3, F_MODEL = 4, F_READY = 5, F_R_ORCH = 6, F_R_ALL = 10, F_R_RUNTIME = 11, F_R_OTHER = 12, F_OVERLAP_CPU = 13, F_OVERLAP_READY = 14, F_HANDOFF = 15 };
+enum { F_CPU = 0, F_GIL = 1, F_HOST = 2, F_BLOCKED = 3, F_MODEL = 4, F_READY = 5, F_R_ORCH = 6, F_R_ALL = 10, F_R_RUNTIME = 11, F_R_OTHER = 12, F_OVERLAP_CPU = 13, F_OVERLAP_READY = 14, F_HANDOFF = 15, F_PROFILER_GIL = 16 };
 enum { FLIGHT_LAST_END = 1, FLIGHT_STRETCH = 2, FLIGHT_STRETCH_READY = 3 };
 
 static inline long long mono_ns(void) {
@@ -417,6 +422,23 @@ static int note_ready(State *state, PyObject *handle, PyObject *key, long long n
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* Keep, of the spans that handed work to a thread pool in this window, those still waiting. */
+static int prune_handed_off(State *state) {
+    if (!PySet_GET_SIZE(state->handed_off)) return 0;
+    PyObject *keys = PySequence_List(state->handed_off);
+    if (keys == NULL) return -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        int waiting = PyDict_Contains(outstanding, key);
+        if (waiting < 0 || (!waiting && PySet_Discard(state->handed_off, key) < 0)) {
+            Py_DECREF(keys);
+            return -1;
+        }
+    }
+    Py_DECREF(keys);
+    return 0;
+}
+
 /* The thread's run-queue delay since the last reading (schedstat's second field); 0 without one.
  * pread here holds the GIL, where Python's os.pread would release it. */
 static long long run_delay_since(State *state) {
@@ -446,20 +468,22 @@ static long long meter_int(PyObject *name) {
 static int share_offcpu(State *state, long long used, long long busy, long long voluntary, long long others_cpu) {
     long long offcpu = busy - used;
     long long delay = run_delay_since(state);
-    double gil = 0, host = (double)offcpu, blocked = 0;
+    double gil = 0, ours = 0, host = (double)offcpu, blocked = 0;
     if (offcpu >= noise_ns) {
         long long host_ns = delay < 0 ? 0 : (delay > offcpu ? offcpu : delay);
         long long asleep = offcpu - host_ns;
-        long long others = meter_int(s_busy_workers) - state->in_work + (state->is_loop ? 0 : meter_int(s_loops_busy));
+        long long workload = meter_int(s_busy_workers) - state->in_work + (state->is_loop ? 0 : meter_int(s_loops_busy));
+        long long exporting = meter_int(s_exporting);
         if (PyErr_Occurred()) return -1;
         long long gil_ns = 0;
-        if (asleep > 0 && others > 0) {
+        if (asleep > 0 && workload + exporting > 0) {
             /* at most the CPU the other threads used; a GIL waiter wakes at least every switch interval */
             gil_ns = asleep < others_cpu ? asleep : (others_cpu > 0 ? others_cpu : 0);
             long long bound = voluntary * switch_interval_ns;
             if (!state->is_loop && gil_ns > bound) gil_ns = bound;
         }
-        gil = (double)gil_ns;
+        if (workload <= 0) ours = (double)gil_ns; /* only orchestrace's exporter could hold it */
+        else gil = (double)gil_ns;
         host = (double)host_ns;
         blocked = (double)(asleep - gil_ns);
     }
@@ -483,11 +507,14 @@ static int share_offcpu(State *state, long long used, long long busy, long long 
             f[F_CPU] += spent * ratio;
             f[F_HOST] += host * share;
             f[F_GIL] += gil * share;
-            f[flying ? F_MODEL : F_BLOCKED] += blocked * share;
+            f[F_PROFILER_GIL] += ours * share;
+            int handed = !flying && PySet_GET_SIZE(state->handed_off) ? PySet_Contains(state->handed_off, key) : 0;
+            f[flying ? F_MODEL : (handed > 0 ? F_HANDOFF : F_BLOCKED)] += blocked * share;
         }
         Py_DECREF(figures);
     }
     PyDict_Clear(state->pending);
+    if (prune_handed_off(state) < 0) return -1;
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -544,6 +571,7 @@ static int reconcile_state(State *state, long long now) {
         Py_DECREF(figures);
     }
     PyDict_Clear(state->pending);
+    if (prune_handed_off(state) < 0) return -1;
     if (schedstat_every > 0 && state->reconciles % schedstat_every == 0) {
         run_delay_since(state); /* keep the baseline fresh: run delays while idle are no window's */
     }
@@ -722,7 +750,7 @@ static PyMethodDef run_once_def = {"_run_once", (PyCFunction)fast_run_once, METH
                                    "BaseEventLoop._run_once with the meter's loop checkpoint."};
 
 static PyObject **const slots[] = {
-    &meter,      &entries,     &loop_handles, &ready_at,     &inflight,          &done_at, &loop_states, &trace_spans,
+    &meter,      &entries,     &loop_handles, &ready_at,     &inflight,          &done_at, &outstanding, &loop_states, &trace_spans,
     &otel_var,   &span_key,    &loop_key,     &loop_idle_key, &no_span_key,      &timer_type, &handle_type,
     &slow_state, &new_figures, &late,         &become_loop,  &report_error,      &state_key, &original_run_once,
     &exported,   &idle_keys,   &late_key};
@@ -818,6 +846,7 @@ PyMODINIT_FUNC PyInit__fastloop(void) {
     INTERN(s_source_tb, "_source_traceback");
     INTERN(s_loops_busy, "loops_busy");
     INTERN(s_busy_workers, "busy_workers");
+    INTERN(s_exporting, "exporting");
 #undef INTERN
     return module;
 }

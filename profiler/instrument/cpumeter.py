@@ -80,7 +80,8 @@ ORCH, TOOL, CHAT, PROF = range(4)
 CPU, GIL, HOST, BLOCKED, MODEL, READY, R_ORCH, R_TOOL, R_CHAT, R_PROF, R_ALL, R_RUNTIME, R_OTHER = range(13)
 OVERLAP_CPU, OVERLAP_READY = 13, 14  # the part of CPU and of ready waits hidden behind the model
 HANDOFF = 15  # waiting for a worker thread to take the span's work, and for the loop to take it back
-_FIGURES = 16
+PROFILER_GIL = 16  # waiting for the GIL while only orchestrace's span exporter held it
+_FIGURES = 17
 # a span's model requests in flight (indices into its flight counters): how many; the end of its
 # task's last slice; the start of the current stretch the model is working through (the request
 # leaving, or the task being woken after it waited); ready waits in that stretch (ns)
@@ -157,6 +158,7 @@ class _HotFields:
         "current",
         "current_entry",
         "figures",
+        "handed_off",
         "handles",
         "idle",
         "idle_end",
@@ -179,6 +181,7 @@ class _HotFields:
     current: Key
     current_entry: Entry | None
     figures: dict[Key, Any]
+    handed_off: set[Key]
     handles: int
     idle: bool
     idle_end: int
@@ -232,6 +235,7 @@ class ThreadMeter(_StateBase):
         self.pending: dict[Key, int] = {}
         self.figures: dict[Key, list[float]] = {}
         self.children: dict[Key, int] = {}  # CPU of child processes reaped here
+        self.handed_off: set[Key] = set()  # spans that handed work to a thread pool this window
         self.wall0 = self.window0 = now  # last checkpoint, last reconciliation (monotonic ns)
         self.cpu0 = cpu  # thread CPU ns at the last reconciliation
         self.proc0 = _process_time_ns()  # and the process's
@@ -384,11 +388,13 @@ class SpanCpuMeter(SpanProcessor):
         self._loop_states: dict[asyncio.AbstractEventLoop, ThreadMeter] = {}
         self._inflight: dict[Key, Any] = {}  # span with model requests in flight -> its flight counters
         self._done_at: dict[Key, int] = {}  # span -> when a worker thread finished work it handed over
+        self._outstanding: dict[Key, int] = {}  # span -> work items it handed to a thread pool, not done
         self._first_chunk: dict[int, int] = {}  # span -> unix ns of its model response's first chunk
         self._model_requests: dict[int, int] = {}
         self._installed: list[tuple[Any, str, Any]] = []
         self.busy_workers = 0
         self.loops_busy = 0
+        self.exporting = 0  # orchestrace's own span export running (on its thread)
         self.exported_cpu = 0.0
         self.exported_profiler_cpu = 0.0
         self._switch_interval_ns = int(sys.getswitchinterval() * 1e9)
@@ -498,12 +504,13 @@ class SpanCpuMeter(SpanProcessor):
         if used > busy:  # CPU of the idle waits themselves (select, a queue's get)
             self._figures(state, idle_key if idle_key is not None else state.current)[CPU] += used - busy
         pending.clear()
+        self._prune_handed_off(state)
         if not state.reconciles % SCHEDSTAT_EVERY:
             self._run_delay(state)  # keep the baseline fresh: run delays while idle are no window's
 
     def _share_offcpu(self, state: ThreadMeter, used: int, busy: int, voluntary: int, others_cpu: int) -> None:
         """A window with less CPU than time: share the CPU, classify the rest, in proportion."""
-        gil, host, blocked = self._classify(state, busy - used, self._run_delay(state), voluntary, others_cpu)
+        gil, ours, host, blocked = self._classify(state, busy - used, self._run_delay(state), voluntary, others_cpu)
         ratio = used / busy
         inflight = self._inflight
         for key, spent in state.pending.items():
@@ -514,8 +521,16 @@ class SpanCpuMeter(SpanProcessor):
             figures[CPU] += spent * ratio
             figures[HOST] += host * share
             figures[GIL] += gil * share
-            figures[MODEL if key in inflight else BLOCKED] += blocked * share
+            figures[PROFILER_GIL] += ours * share
+            waiting_on = MODEL if key in inflight else (HANDOFF if key in state.handed_off else BLOCKED)
+            figures[waiting_on] += blocked * share
         state.pending.clear()
+        self._prune_handed_off(state)
+
+    def _prune_handed_off(self, state: ThreadMeter) -> None:
+        """Keep, of the spans that handed work to a thread pool in this window, those still waiting."""
+        if state.handed_off:
+            state.handed_off.intersection_update(self._outstanding)
 
     def _run_delay(self, state: ThreadMeter) -> int:
         """The thread's run-queue delay since the last reading (schedstat; 0 where there is none).
@@ -532,23 +547,38 @@ class SpanCpuMeter(SpanProcessor):
 
     def _classify(
         self, state: ThreadMeter, offcpu: int, run_delay: int, voluntary: int, others_cpu: int
-    ) -> tuple[float, float, float]:
-        """Split a window's off-CPU time: (GIL wait, OS run-queue delay, blocked in a system call).
+    ) -> tuple[float, float, float, float]:
+        """Split a window's off-CPU time: (GIL wait, the same while only orchestrace's exporter
+        could hold it, OS run-queue delay, blocked in a system call).
 
         Waiting for the GIL needs another thread holding it: at most the CPU the process's other
         threads used meanwhile, and a GIL waiter wakes at least every switch interval.
         """
         if offcpu < NOISE_NS:
-            return 0.0, float(offcpu), 0.0
+            return 0.0, 0.0, float(offcpu), 0.0
         host = max(0, min(offcpu, run_delay))
         asleep = offcpu - host
-        others = self.busy_workers - state.in_work + (0 if state.is_loop else self.loops_busy)
+        workload = self.busy_workers - state.in_work + (0 if state.is_loop else self.loops_busy)
         gil = 0
-        if asleep > 0 and others > 0:
+        if asleep > 0 and workload + self.exporting > 0:
             gil = min(asleep, max(0, others_cpu))  # the loop does not sleep inside its handles otherwise
             if not state.is_loop:
                 gil = min(gil, voluntary * self._switch_interval_ns)
-        return float(gil), float(host), float(asleep - gil)
+        if workload <= 0:  # only the exporter was there to hold it: the profiler's
+            return 0.0, float(gil), float(host), float(asleep - gil)
+        return float(gil), 0.0, float(host), float(asleep - gil)
+
+    def while_exporting(self, export: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """`export`, counted as orchestrace's export running (its GIL is ours)."""
+
+        def exporting(spans: Any) -> Any:
+            self.exporting += 1
+            try:
+                return export(spans)
+            finally:
+                self.exporting -= 1
+
+        return exporting
 
     # ---- which bucket a context charges ----------------------------------------------------
 
@@ -578,7 +608,9 @@ class SpanCpuMeter(SpanProcessor):
         state = self._thread()
         if not state.telemetry_depth:
             now = _mono_ns()
-            if now > state.wall0:
+            if not state.is_loop:  # spans start and end in sections: there, windows end at span bounds
+                self._reconcile(state, now)
+            elif now > state.wall0:
                 self._switch(state, state.current, now)
             returned = state.section_return = state.current
             state.section_key, state.section_totals = TELEMETRY, None
@@ -769,7 +801,7 @@ class SpanCpuMeter(SpanProcessor):
             fields.CPU_INCLUSIVE: inclusive / 1e9,
             fields.CPU_CHILDREN: children / 1e9,
             fields.CPU_PROFILER: profiler[CPU] / 1e9,
-            fields.PROFILER_WAIT: (profiler[GIL] + profiler[HOST] + profiler[BLOCKED]) / 1e9,
+            fields.PROFILER_WAIT: (profiler[GIL] + profiler[HOST] + profiler[BLOCKED] + merged[PROFILER_GIL]) / 1e9,
             fields.WAIT: max(0.0, duration - inclusive) / 1e9,
             fields.READY_WAIT: merged[READY] / 1e9,
             fields.OFFCPU_GIL: merged[GIL] / 1e9,
@@ -842,6 +874,7 @@ class SpanCpuMeter(SpanProcessor):
                 self._ready_at,
                 self._inflight,
                 self._done_at,
+                self._outstanding,
                 self._loop_states,
                 self._trace_spans,
                 _OTEL_VAR,
@@ -879,7 +912,12 @@ class SpanCpuMeter(SpanProcessor):
         work_item = concurrent.futures.thread._WorkItem
         self._patch(work_item, "__init__", self._work_item_init(work_item.__init__))
         self._patch(work_item, "run", self._work_hook(work_item.run))
-        self._patch(subprocess.Popen, "_try_wait", self._try_wait)
+        meter = self
+
+        def _try_wait(popen: subprocess.Popen[Any], wait_flags: int) -> tuple[int, int]:
+            return meter._try_wait(popen, wait_flags)
+
+        self._patch(subprocess.Popen, "_try_wait", _try_wait)
         state = self._thread()
         self._reconcile(state, _mono_ns())
         self._switch(state, self.current_key(), _mono_ns())
@@ -1109,7 +1147,7 @@ class SpanCpuMeter(SpanProcessor):
             key = meter.key_of(ctx) if ctx is not None else NO_SPAN
             state = meter._thread()
             meter.checkpoint(key, reconcile=True)
-            submitted = getattr(item, _SUBMITTED, None)
+            submitted, submitter = getattr(item, _SUBMITTED, (None, None))
             if submitted is not None and key.__class__ is int:
                 meter._figures(state, key)[HANDOFF] += max(0, state.wall0 - submitted)
             state.in_work = True
@@ -1120,16 +1158,30 @@ class SpanCpuMeter(SpanProcessor):
                 meter.checkpoint(EXECUTOR_IDLE, reconcile=True)
                 if key.__class__ is int:
                     meter._done_at[key] = state.wall0  # the loop's pickup of the result is a hand-off too
+                if submitter is not None:
+                    left = meter._outstanding.get(submitter, 1) - 1
+                    if left > 0:
+                        meter._outstanding[submitter] = left
+                    else:
+                        meter._outstanding.pop(submitter, None)
                 state.in_work = False
                 meter.busy_workers -= 1
 
         return work_run
 
-    @staticmethod
-    def _work_item_init(original: Callable[..., None]) -> Callable[..., None]:
+    def _work_item_init(self, original: Callable[..., None]) -> Callable[..., None]:
+        """Note when and by whom work is handed to a thread pool: a thread blocked while its work
+        runs elsewhere is waiting on that hand-off, not on I/O of its own."""
+        meter = self
+
         def __init__(item: Any, *args: Any, **kwargs: Any) -> None:
             original(item, *args, **kwargs)
-            setattr(item, _SUBMITTED, _mono_ns())
+            state = meter._thread()
+            submitter = state.current if state.current.__class__ is int else None
+            setattr(item, _SUBMITTED, (_mono_ns(), submitter))
+            if submitter is not None:
+                meter._outstanding[submitter] = meter._outstanding.get(submitter, 0) + 1
+                state.handed_off.add(submitter)
 
         return __init__
 

@@ -101,6 +101,9 @@ class ProcessProbe:
             extra_attributes=self.meter.span_figures,
         )
         self.tracer = self.telemetry.provider.get_tracer("orchestrace")
+        exporter = self.telemetry.exporter
+        if exporter is not None:  # while it exports, it holds the GIL: a workload thread waiting is ours
+            exporter.export = self.meter.while_exporting(exporter.export)  # type: ignore[method-assign]
         self._start: dict[str, Any] = {}
         self.costs = MeterCosts(0.0, 0.0, 0.0)
         self._undo: list[Any] = []

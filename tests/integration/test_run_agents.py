@@ -52,3 +52,13 @@ def test_coder_edits_make_the_failing_tests_pass(cli, tmp_path, monkeypatch):
         runs = sorted((s for s in spans if s.name == "execute_tool run_tests"), key=lambda s: s.start_ns)
         outputs = [str(s.attributes["gen_ai.tool.call.result"]) for s in runs]
         assert outputs[0].startswith("exit status 1") and outputs[-1].startswith("exit status 0"), outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_at_the_default_preset_almost_nothing_is_unexplained(cli, tmp_path, agent):
+    result = cli("run", "--agent", agent, "--tasks", "2", "--concurrency", "2", "--no-sampler", "--out", str(tmp_path))
+    assert result.code == 0, result.err + result.out
+    wall = json.loads((run_dir_of(result) / "report.json").read_text())["wall_s"]
+    assert wall["other_wait"] <= 0.05 * wall["total"], wall
+    assert wall["model_wait"] >= 0.5 * wall["total"]  # a GPU-speed model: most of the run is waiting on it
