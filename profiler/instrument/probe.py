@@ -103,7 +103,7 @@ class ProcessProbe:
         self.tracer = self.telemetry.provider.get_tracer("orchestrace")
         exporter = self.telemetry.exporter
         if exporter is not None:  # while it exports, it holds the GIL: a workload thread waiting is ours
-            exporter.export = self.meter.while_exporting(exporter.export)  # type: ignore[method-assign]
+            exporter.export = self.meter.while_exporting(exporter.export)  # type: ignore[method-assign,assignment]
         self._start: dict[str, Any] = {}
         self.costs = MeterCosts(0.0, 0.0, 0.0)
         self._undo: list[Any] = []

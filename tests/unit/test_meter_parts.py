@@ -11,7 +11,6 @@ import time
 import httpx
 import pytest
 from langchain_core.tools import tool
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from profiler.instrument import cpumeter, modelwait, toolfn
@@ -22,12 +21,8 @@ from profiler.instrument.cpumeter import (
     OVERLAP_CPU,
     OVERLAP_READY,
     R_ALL,
-    R_CHAT,
-    R_ORCH,
     R_OTHER,
-    R_PROF,
     R_RUNTIME,
-    R_TOOL,
     READY,
     STRETCH,
     STRETCH_READY,
@@ -43,9 +38,10 @@ MS = 1_000_000
 
 
 def figures(**values):
+    """A bucket's figures list with the named ones set (`READY=10` sets figures[cpumeter.READY])."""
     result = _float_list(cpumeter._FIGURES)
-    for index, value in values.items():
-        result[globals()[index]] = value
+    for name, value in values.items():
+        result[getattr(cpumeter, name)] = value
     return result
 
 
