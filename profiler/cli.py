@@ -18,6 +18,7 @@ from rich.table import Table
 
 from profiler import __version__
 from profiler.errors import UsageError
+from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
 
 DEBUG_ENV = "ORCHESTRACE_DEBUG"
 DEFAULT_CONCURRENCY = 4
@@ -60,6 +61,7 @@ def _run_options(args: argparse.Namespace) -> Any:
         max_retries=args.max_retries,
         sampler=not args.no_sampler,
         sample_rate=args.sample_rate,
+        sample_children=args.sample_children,
         loop=args.loop,
         mode=args.mode,
         otlp_endpoint=args.otlp_endpoint,
@@ -246,6 +248,23 @@ def _cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_overhead(args: argparse.Namespace, console: Console) -> int:
+    from profiler.render.overhead import render_overhead
+    from profiler.runner.overhead import measure_overhead
+    from profiler.runner.run import execute
+    from profiler.runner.ui import QuietDisplay
+
+    display = QuietDisplay(console)
+    result = measure_overhead(
+        _run_options(args),
+        args.rounds,
+        lambda options: execute(options, display),
+        lambda line: console.print(line, highlight=False),
+    )
+    _emit(args, console, result, render_overhead(result), lambda: "")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     from profiler.otlp import OtlpTarget
     from profiler.render.jaeger import write_jaeger_json
@@ -319,7 +338,7 @@ def _cmd_agents(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_workload_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> None:
     what = parser.add_argument_group("what to run")
     what.add_argument("--agent", help="sample agent name (see `orchestrace agents`; default: rag)")
     what.add_argument(
@@ -347,11 +366,24 @@ def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not attach py-spy (CPU per span still comes from the in-process meter)",
     )
     profiling.add_argument(
-        "--sample-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default: 100)"
+        "--sample-rate",
+        type=int,
+        default=DEFAULT_SAMPLE_RATE,
+        metavar="HZ",
+        help=f"py-spy samples per second (default: {DEFAULT_SAMPLE_RATE}: py-spy then costs at most ~4%% of one "
+        "core in its own process here; 100 Hz costs 11-14%%)",
+    )
+    profiling.add_argument(
+        "--sample-children",
+        action="store_true",
+        help="also sample the stacks of child processes (py-spy --subprocesses: 2-3%% of a core more where tools "
+        "spawn many; their CPU is measured either way)",
     )
     profiling.add_argument(
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the workload (default: asyncio)"
     )
+    if not outputs:
+        return
     export = parser.add_argument_group("live export (the run directory is written regardless)")
     export.add_argument(
         "--otlp-endpoint",
@@ -419,30 +451,8 @@ def _console() -> Console:
     return console
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="orchestrace",
-        description="Profile LangGraph agents: CPU orchestration vs model-inference wait, and cores per accelerator.",
-    )
-    parser.add_argument("--version", action="version", version=f"orchestrace {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    run = sub.add_parser(
-        "run",
-        help="run agent tasks under full profiling and write a run directory",
-        description="Run agent tasks under profiling. Default: the 'rag' sample agent against the "
-        "embedded simulated model server (preset h100-llama3.1-8b), no network needed.",
-    )
-    _add_workload_arguments(run)
-    run.add_argument(
-        "--replay",
-        type=Path,
-        metavar="RUN",
-        help="replay the model behaviour recorded in RUN (its trajectories: tool calls, token counts) "
-        "through the same graph against the simulated server at --model; fails naming the first call "
-        "that differs",
-    )
-    model = run.add_argument_group("model")
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
     model.add_argument(
         "--model", metavar="PRESET|FILE", help="accelerator preset for the simulated server (default: h100-llama3.1-8b)"
     )
@@ -480,6 +490,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="client retries per model request (default: 0, so every error is seen)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrace",
+        description="Profile LangGraph agents: CPU orchestration vs model-inference wait, and cores per accelerator.",
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run agent tasks under full profiling and write a run directory",
+        description="Run agent tasks under profiling. Default: the 'rag' sample agent against the "
+        "embedded simulated model server (preset h100-llama3.1-8b), no network needed.",
+    )
+    _add_workload_arguments(run)
+    run.add_argument(
+        "--replay",
+        type=Path,
+        metavar="RUN",
+        help="replay the model behaviour recorded in RUN (its trajectories: tool calls, token counts) "
+        "through the same graph against the simulated server at --model; fails naming the first call "
+        "that differs",
+    )
+    _add_model_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     size = sub.add_parser(
@@ -515,6 +551,24 @@ def build_parser() -> argparse.ArgumentParser:
         api_key_env="OPENAI_API_KEY",
         request_timeout=120.0,
         max_retries=0,
+    )
+
+    overhead = sub.add_parser(
+        "overhead",
+        help="measure the profiler's total overhead on your workload (bare vs profiled, a few rounds)",
+        description="Run the workload (same options as `run`) alternately bare (no instrumentation) and profiled, "
+        "in fresh processes, and print the CPU and wall the profiler adds per agent run, with the spread over "
+        "rounds: the total, indirect costs included (the in-run overhead figure counts direct costs only).",
+    )
+    _add_workload_arguments(overhead, outputs=False)
+    _add_model_arguments(overhead)
+    overhead.add_argument(
+        "--rounds", type=int, default=3, metavar="R", help="bare/profiled pairs, order alternating (default: 3)"
+    )
+    overhead.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    overhead.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of the terminal")
+    overhead.set_defaults(
+        handler=_cmd_overhead, replay=None, out=Path("traces"), otlp_endpoint=None, otlp_protocol=None
     )
 
     serve = sub.add_parser(

@@ -100,9 +100,23 @@ def _lateness(servers: list[Any]) -> dict[str, float | None] | None:
     return {"total": sum(late), "p50": _quantile(late, 0.5), "p95": _quantile(late, 0.95)}
 
 
-def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, Any]:
+def _sampler_cost(process: list[dict[str, Any]]) -> dict[str, float] | None:
+    """py-spy's own CPU, from its process's psutil series: seconds, and the share of one core."""
+    rows = [row for row in process if "sampler" in row]
+    if len(rows) < 2:
+        return None
+    first, last = rows[0], rows[-1]
+    cpu = (last["sampler"]["cpu_user"] + last["sampler"]["cpu_system"]) - (
+        first["sampler"]["cpu_user"] + first["sampler"]["cpu_system"]
+    )
+    seconds = last["t"] - first["t"]
+    return {"cpu_s": cpu, "core_fraction": cpu / seconds if seconds > 0 else 0.0}
+
+
+def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None, series: list[dict[str, Any]]) -> dict[str, Any]:
+    sampler = _sampler_cost(series)
     if window is None:
-        return {"telemetry_cpu_s": None, "fraction": None}
+        return {"telemetry_cpu_s": None, "fraction": None, "sampler": sampler}
     callbacks = float(window.get("buckets_s", {}).get("telemetry", 0.0))
     export = float(window.get("telemetry_threads_s", 0.0))
     meter = float(window.get("meter", {}).get("overhead_estimate_s", 0.0))
@@ -118,8 +132,12 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None) -> dict[str, A
         "passthrough_callbacks_s_estimated": passthrough,
         "meter_handle_cost_us": float(window.get("meter", {}).get("handle_cost_ns", 0.0)) / 1000,
         "meter_switch_cost_us": float(window.get("meter", {}).get("switch_cost_ns", 0.0)) / 1000,
-        "note": "span callbacks and span export are measured; the meter's own cost and callbacks for "
-        "LangGraph-internal runnables are estimated from costs calibrated at start-up",
+        "sampler": sampler,
+        "note": "direct costs in the profiled process: span callbacks and span export are measured; the "
+        "meter's own cost and callbacks for LangGraph-internal runnables are estimated from costs "
+        "calibrated at start-up. Indirect costs (LangChain dispatching to a handler at all, caches, "
+        "garbage collection) are not in it: `orchestrace overhead` measures the total on your "
+        "workload. py-spy's own CPU (`sampler`) is in its own process, not in the workload's.",
     }
 
 
@@ -154,7 +172,7 @@ def build_report(session: Session) -> dict[str, Any]:
         "cpu_per_run_s": (cpu["process_total"] / len(runs)) if runs and cpu.get("process_total") else None,
         "inference": _inference(session, runs),
         "cpu_share_of_latency": (total - model_wait) / total if total > 0 else None,
-        "overhead": _overhead(cpu, session.cpu),
+        "overhead": _overhead(cpu, session.cpu, session.process),
         "stacks": stacks,
         "nodes": _table(runs, "node"),
         "tools": _table(runs, "tool"),

@@ -288,11 +288,10 @@ class SpanCallbackHandler(BaseCallbackHandler):
             _set_llm_result(run.span, response, self._capture)
             if self._recorder is not None and run.step is not None:
                 self._recorder.record({**run.step, **_trajectory_result(response)})
-            # the first response bytes at the HTTP transport, else LangChain's first token
-            first = self._meter.first_chunk_unix_ns(run.span.get_span_context().span_id) if self._meter else None
-            first = first or run.first_chunk_ns
-            if first is not None:
-                run.span.set_attribute(gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (first - run.start_ns) / 1e9)
+            if run.first_chunk_ns is not None:
+                run.span.set_attribute(
+                    gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (run.first_chunk_ns - run.start_ns) / 1e9
+                )
         self._end(run_id)
 
     @_instrumentation

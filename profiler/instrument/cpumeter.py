@@ -389,7 +389,6 @@ class SpanCpuMeter(SpanProcessor):
         self._inflight: dict[Key, Any] = {}  # span with model requests in flight -> its flight counters
         self._done_at: dict[Key, int] = {}  # span -> when a worker thread finished work it handed over
         self._outstanding: dict[Key, int] = {}  # span -> work items it handed to a thread pool, not done
-        self._first_chunk: dict[int, int] = {}  # span -> unix ns of its model response's first chunk
         self._model_requests: dict[int, int] = {}
         self._installed: list[tuple[Any, str, Any]] = []
         self.busy_workers = 0
@@ -684,9 +683,6 @@ class SpanCpuMeter(SpanProcessor):
         flight[FLIGHTS] += 1
         return span_id
 
-    def first_chunk(self, key: int) -> None:
-        self._first_chunk.setdefault(key, time.time_ns())
-
     def request_ended(self, key: int) -> None:
         if key not in self._inflight:
             return
@@ -697,9 +693,6 @@ class SpanCpuMeter(SpanProcessor):
         flight[FLIGHTS] -= 1
         if flight[FLIGHTS] <= 0:
             del self._inflight[key]
-
-    def first_chunk_unix_ns(self, span_id: int) -> int | None:
-        return self._first_chunk.pop(span_id, None)
 
     # ---- SpanProcessor: span starts and ends --------------------------------------------
 
@@ -787,7 +780,6 @@ class SpanCpuMeter(SpanProcessor):
         self.exported_cpu += self_cpu
         self.exported_profiler_cpu += profiler[CPU]
         requests = self._model_requests.pop(span_id, 0)
-        self._first_chunk.pop(span_id, None)
         inclusive = self_cpu + children + self._child_inclusive.pop(span_id, 0)
         parent = span.parent
         if parent is not None and not parent.is_remote:

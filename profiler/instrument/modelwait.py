@@ -1,11 +1,10 @@
 """Model requests in flight, seen at the HTTP transport the model clients use (httpx).
 
 The OpenAI, Anthropic, Ollama and most other Python model clients send their requests through
-httpx. A request is in flight from the transport taking it until the last byte of its response
-arrives (or the response is closed). While a chat span has one in flight, the meter counts the
-time its task had nothing to do as model wait (a blocking client's time off the CPU likewise);
-the client's own CPU between chunks stays client CPU. The first response chunk also gives the
-time to first chunk, without a LangChain callback per streamed token.
+httpx. A request is in flight from the transport taking it until its response is closed (httpx
+closes a response once read; the clients close their streams after the last chunk). While a chat
+span has one in flight, the meter counts the stretches its task waited on it as model wait (a
+blocking client's time off the CPU likewise).
 """
 
 from __future__ import annotations
@@ -19,28 +18,20 @@ from profiler.instrument.cpumeter import SpanCpuMeter
 
 
 class _AsyncTracked(httpx.AsyncByteStream):
+    """The response body; iterating it is the inner stream's own (no frame per chunk), closing it ends
+    the request (httpx closes a response once read, and the model clients close their streams)."""
+
     def __init__(self, inner: Any, meter: SpanCpuMeter, key: int) -> None:
         self._inner, self._meter, self._key, self._open = inner, meter, key, True
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        first = True
-        try:
-            async for chunk in self._inner:
-                if first:
-                    first = False
-                    self._meter.first_chunk(self._key)
-                yield chunk
-        finally:
-            self._end()
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._inner.__aiter__()  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        self._end()
-        await self._inner.aclose()
-
-    def _end(self) -> None:
         if self._open:
             self._open = False
             self._meter.request_ended(self._key)
+        await self._inner.aclose()
 
 
 class _SyncTracked(httpx.SyncByteStream):
@@ -48,24 +39,13 @@ class _SyncTracked(httpx.SyncByteStream):
         self._inner, self._meter, self._key, self._open = inner, meter, key, True
 
     def __iter__(self) -> Iterator[bytes]:
-        first = True
-        try:
-            for chunk in self._inner:
-                if first:
-                    first = False
-                    self._meter.first_chunk(self._key)
-                yield chunk
-        finally:
-            self._end()
+        return self._inner.__iter__()  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self._end()
-        self._inner.close()
-
-    def _end(self) -> None:
         if self._open:
             self._open = False
             self._meter.request_ended(self._key)
+        self._inner.close()
 
 
 def install(meter: SpanCpuMeter) -> Callable[[], None]:

@@ -299,16 +299,24 @@ def _quality_section(report: dict[str, Any]) -> str:
         ],
     ]
     total = [
-        Cell(f"total: {_pct(overhead.get('fraction'))} of process CPU"),
+        Cell(f"direct cost: {_pct(overhead.get('fraction'))} of process CPU"),
         num(overhead.get("telemetry_cpu_s")),
     ]
+    wall = report["wall_s"]
+    rows.append([Cell("latency it added on the critical path (profiler)"), num(wall.get("profiler"))])
+    if sampler := overhead.get("sampler"):
+        rows.append(
+            [Cell(f"py-spy, in its own process: {_pct(sampler['core_fraction'])} of one core"), num(sampler["cpu_s"])]
+        )
     items = [("degraded", f"{d.get('component')}: {d.get('reason')}") for d in report.get("degraded") or []]
     items += [("note", problem) for problem in report.get("problems") or []]
     status = page.notes(items) if items else "<p class='caption'>Nothing degraded; every file read cleanly.</p>"
     return page.section(
         "quality",
         "Profiler overhead and data quality",
-        "The profiler's own CPU, in CPU seconds; and what could not be measured or read.",
+        "The profiler's own CPU in the profiled process (direct costs; <code>orchestrace overhead</code> measures "
+        "the total on your workload), the latency it added, py-spy's CPU in its own process; and what could not "
+        "be measured or read.",
         "<div class='grid2'><div>",
         page.table(["", "CPU s"], rows, sortable=False, total=total),
         "</div><div><h3>Degraded and skipped</h3>",

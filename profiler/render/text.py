@@ -155,9 +155,16 @@ def render(report: dict[str, Any]) -> RenderableType:
             if (late := inference.get("server_lateness_s")) and (late["p95"] or 0) > 0.005
             else []
         ),
-        f"profiler overhead: {_s(overhead.get('telemetry_cpu_s'))} CPU s = {_pct(overhead.get('fraction'), 1.0)} "
+        f"profiler direct cost: {_s(overhead.get('telemetry_cpu_s'))} CPU s = {_pct(overhead.get('fraction'), 1.0)} "
         f"of process CPU (callbacks {_s(overhead.get('callbacks_s'))}, span export {_s(overhead.get('span_export_s'))}"
-        f", meter ~{_s(overhead.get('meter_s_estimated'))} estimated)",
+        f", meter ~{_s(overhead.get('meter_s_estimated'))} estimated); latency it added: "
+        f"{_s(wall['profiler'])} s ({_pct(wall['profiler'], wall['total'])} of the wall)",
+        *(
+            [f"py-spy: {_pct(sampler['core_fraction'], 1.0)} of one core, in its own process (not the workload's)"]
+            if (sampler := overhead.get("sampler"))
+            else []
+        ),
+        "total overhead on this workload, indirect costs included: orchestrace overhead (same options as run)",
     ]
     for item in report.get("degraded") or []:
         lines.append(f"[yellow]degraded[/]: {escape(item['component'])}: {escape(item['reason'])}")

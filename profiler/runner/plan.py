@@ -9,6 +9,7 @@ from typing import Any
 
 from profiler.errors import UsageError
 from profiler.modelserver.trajectory import Script
+from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
 
 DEFAULT_AGENT = "rag"
 DEFAULT_PRESET = "h100-llama3.1-8b"
@@ -33,12 +34,14 @@ class RunOptions:
     max_retries: int = 0
     recursion_limit: int = 50
     sampler: bool = True
-    sample_rate: int = 100
+    sample_rate: int = DEFAULT_SAMPLE_RATE
+    sample_children: bool = False
     loop: str = "asyncio"
     mode: str = "async"
     otlp_endpoint: str | None = None  # else OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
     otlp_protocol: str | None = None
     replay: Path | None = None  # a run directory whose recorded trajectories to replay
+    bare: bool = False  # no instrumentation at all (the baseline `orchestrace overhead` compares with)
     argv: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -97,6 +97,7 @@ def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total
     profiling = {
         "sampler": options.sampler,
         "sample_rate": options.sample_rate,
+        "sample_children": options.sample_children,
         "loop": options.loop,
         "mode": options.mode,
     }
@@ -152,13 +153,18 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         config = _workload_config(options, run_dir, run_plan, base_url, model_name)
         workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
         writer.release_parent_ends()
-        if options.sampler:
+        if options.sampler and not options.bare:
             sampler = StackSampler(
-                workload.pid, run_dir.file(f"{SAMPLES}/workload.raw"), run_dir.file("pyspy.log"), options.sample_rate
+                workload.pid,
+                run_dir.file(f"{SAMPLES}/workload.raw"),
+                run_dir.file("pyspy.log"),
+                options.sample_rate,
+                children=options.sample_children,
             )
-        poller = ProcessPoller(
-            run_dir.file(PROCESS), {"workload": workload.pid, **({"modelserver": server.pid} if server else {})}
-        )
+        roles = {"workload": workload.pid, **({"modelserver": server.pid} if server else {})}
+        if sampler is not None and sampler.process is not None:
+            roles["sampler"] = sampler.process.pid  # py-spy's own cost, outside the workload
+        poller = ProcessPoller(run_dir.file(PROCESS), roles)
         poller.start()
         if server is not None:
             server.wait_ready()  # the workload imports meanwhile
@@ -203,7 +209,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             replay=replay,
             summary=asdict(summary),
         )
-    return RunResult(run_dir, status, wall, summary, message, write_report(run_dir), export)
+    report = None if options.bare else write_report(run_dir)
+    return RunResult(run_dir, status, wall, summary, message, report, export)
 
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
@@ -273,6 +280,7 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
         "loop": options.loop,
         "mode": options.mode,
         "seed": options.seed,
+        "bare": options.bare,
     }
     path = run_dir.file("workload.json")
     write_json_atomic(path, config)

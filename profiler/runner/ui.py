@@ -92,5 +92,28 @@ class RichDisplay:
         self.progress.stop()
 
 
+class QuietDisplay:
+    """Only failed agent runs, for runs that are a step of a larger command (`orchestrace overhead`)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def note(self, text: str) -> None:
+        pass
+
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, ok: bool, error: str | None) -> None:
+        if not ok:
+            self.console.print(f"agent run failed: {error}", highlight=False, markup=False)
+
+    def tick(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def make_display(console: Console) -> RunDisplay:
     return RichDisplay(console) if console.is_terminal else PlainDisplay(console.file)

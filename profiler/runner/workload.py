@@ -77,6 +77,7 @@ class Workload:
         self.errors = 0
         self.completed = 0
         self.window: dict[str, Any] | None = None
+        self.bare = bool(config.get("bare"))  # no instrumentation at all: the baseline of `orchestrace overhead`
 
     def build(self) -> tuple[Any, SpanCallbackHandler, str]:
         from profiler.models import chat_model
@@ -101,8 +102,11 @@ class Workload:
         started = time.perf_counter()
         error: str | None = None
         try:
-            with agent_run_span(self.tracer, name, run.key, run.index):
+            if self.bare:
                 yield
+            else:
+                with agent_run_span(self.tracer, name, run.key, run.index):
+                    yield
         except Exception as exc:  # recorded on the span; the other agent runs go on
             error = first_line(exc)
         finally:
@@ -122,7 +126,7 @@ class Workload:
         )
 
     def _config(self, handler: SpanCallbackHandler) -> dict[str, Any]:
-        return {"callbacks": [handler], "recursion_limit": self.config["recursion_limit"]}
+        return {"callbacks": [] if self.bare else [handler], "recursion_limit": self.config["recursion_limit"]}
 
     async def run_all(self, graph: Any, handler: SpanCallbackHandler, name: str, runs: list[AgentRun]) -> None:
         """Run the agent runs `concurrency` at a time: tasks on this loop, or threads calling `invoke`."""
@@ -152,7 +156,9 @@ class Workload:
         if self.config.get("loop") == "uvloop":
             loop.set_task_factory(self.probe.meter.task_factory())
         concurrency = self.config["concurrency"]
-        self.probe.start()
+        started = (time.time(), time.monotonic(), time.process_time())
+        if not self.bare:
+            self.probe.start()
         try:
             if self.config.get("mode") == "sync":
                 with ThreadPoolExecutor(concurrency, thread_name_prefix="agent-run") as pool:
@@ -163,7 +169,22 @@ class Workload:
             else:
                 await asyncio.gather(*(worker() for _ in range(concurrency)))
         finally:
-            self.window = self.probe.stop()
+            self.window = _bare_window(started) if self.bare else self.probe.stop()
+
+
+def _bare_window(started: tuple[float, float, float]) -> dict[str, Any]:
+    """The measured window of an uninstrumented run: what its clocks say, nothing attributed."""
+    unix, monotonic, process = started
+    return {
+        "bare": True,
+        "window": {
+            "start_unix": unix,
+            "end_unix": time.time(),
+            "wall_s": time.monotonic() - monotonic,
+            "process_cpu_s": time.process_time() - process,
+            "startup_cpu_s": process,
+        },
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -184,7 +205,8 @@ def main(argv: list[str]) -> int:
         except UsageError as exc:
             progress.send("fatal", message=str(exc))
             return 1
-        workload.probe.calibrate()
+        if not workload.bare:
+            workload.probe.calibrate()
         progress.send("started", total=len(runs), agent=name)
         if config.get("loop") == "uvloop":
             import uvloop

@@ -106,6 +106,6 @@ def test_report_cli_json_text_and_file(cli, tmp_path):
     assert "Where the wall time went" in result.out and "Where the CPU went" in result.out
     out = tmp_path / "report.txt"
     assert cli("report", str(EXAMPLE), "-o", str(out)).code == 0
-    assert "profiler overhead" in out.read_text()
+    assert "profiler direct cost" in out.read_text()
     result = cli("report", str(tmp_path / "missing"))
     assert result.code == 1 and result.err.startswith("error: ") and "not a run directory" in result.err
