@@ -9,11 +9,13 @@ and prints one JSON line: process CPU and wall of the measured window, spans rec
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +81,53 @@ def make_probe(config: dict[str, Any]) -> Any:
     return probe
 
 
+class Collections:
+    """CPU spent in garbage collection while it is installed, and how many were full collections."""
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self.full = 0
+        self._start = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+            return
+        self.cpu_s += time.thread_time() - self._start
+        self.full += info["generation"] == 2
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._note)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str | None
+    input: dict[str, Any]
+
+
+def workload(config: dict[str, Any]) -> tuple[str, Any, list[Task]]:
+    """A sample agent against the model server, or the pure-orchestration graph (in-process model)."""
+    if config["agent"] == "react":  # LangGraph's react_agent benchmark shape: 10 tool calls, fake model
+        from tests.integration.truth_graphs import react_fake_async
+
+        question = {"messages": [{"role": "user", "content": "what is it?"}]}
+        return "react", react_fake_async(None), [Task(None, question)]
+    spec = get_agent(config["agent"])
+    graph = spec.build(chat_model(config["base_url"], config["model_name"]))
+    return spec.name, graph, [Task(t.id, t.input) for t in spec.tasks()]
+
+
 async def run(config: dict[str, Any], probe: Any) -> dict[str, Any]:
     mode = config["mode"]
     out = Path(config["out"])
-    spec = get_agent(config["agent"])
-    graph = spec.build(chat_model(config["base_url"], config["model_name"]))
-    tasks = spec.tasks()
+    name, graph, tasks = workload(config)
     runs = [tasks[i % len(tasks)] for i in range(config["runs"])]
     provider = counting = None
     callbacks: list[Any] = []
     if probe is not None:
-        callbacks = [probe.handler(spec.name)]
+        callbacks = [probe.handler(name)]
     elif mode in ("openllmetry", "openinference"):
         provider, counting = _third_party(mode, out)
     elif mode == "noop-handler":
@@ -100,18 +138,19 @@ async def run(config: dict[str, Any], probe: Any) -> dict[str, Any]:
 
         callbacks = [Noop()]
 
-    async def one(task: Any) -> None:
-        token = otel_context.attach(baggage.set_baggage(SCRIPT_BAGGAGE_KEY, task.id))
+    async def one(task: Task) -> None:
+        token = otel_context.attach(baggage.set_baggage(SCRIPT_BAGGAGE_KEY, task.id)) if task.id else None
         try:
             if probe is not None:
                 with probe.tracer.start_as_current_span(
-                    f"invoke_agent {spec.name}", attributes={"gen_ai.operation.name": "invoke_agent"}
+                    f"invoke_agent {name}", attributes={"gen_ai.operation.name": "invoke_agent"}
                 ):
                     await graph.ainvoke(task.input, {"callbacks": callbacks})
             else:
                 await graph.ainvoke(task.input, {"callbacks": callbacks})
         finally:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
 
     async def all_runs(batch: list[Any]) -> None:
         pending = list(batch)
@@ -123,12 +162,21 @@ async def run(config: dict[str, Any], probe: Any) -> dict[str, Any]:
         await asyncio.gather(*(worker() for _ in range(config["concurrency"])))
 
     await all_runs(runs[:WARM_UP_RUNS])
+    collections = Collections()
     if probe is not None:
         probe.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await all_runs(runs)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    result: dict[str, Any] = {"mode": mode, "runs": len(runs), "cpu_s": cpu, "wall_s": wall}
+    collections.stop()
+    result: dict[str, Any] = {
+        "mode": mode,
+        "runs": len(runs),
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "gc_s": collections.cpu_s,
+        "gc_full": collections.full,
+    }
     if probe is not None:
         window = probe.stop()
         result["reported_overhead_s"] = (

@@ -110,6 +110,12 @@ typedef struct {
     PyObject *pending;       /* dict: bucket -> ns since the last reconciliation */
     PyObject *figures;       /* dict: bucket -> figures (Counters) */
     PyObject *handed_off;    /* set: spans that handed work to a thread pool in this window */
+    PyObject *section_return; /* the bucket an orchestrace section interrupted */
+    PyObject *section_key;    /* the section's own bucket (its span's profiler sub-bucket) */
+    PyObject *section_totals; /* that span's trace totals, or None */
+    long long section_cpu0;
+    int telemetry_depth;
+    char context_changed;
     long long wall0;
     long long window0;
     long long cpu0;
@@ -135,6 +141,12 @@ static PyMemberDef State_members[] = {
     {"pending", T_OBJECT_EX, offsetof(State, pending), 0, NULL},
     {"figures", T_OBJECT_EX, offsetof(State, figures), 0, NULL},
     {"handed_off", T_OBJECT_EX, offsetof(State, handed_off), 0, NULL},
+    {"section_return", T_OBJECT_EX, offsetof(State, section_return), 0, NULL},
+    {"section_key", T_OBJECT_EX, offsetof(State, section_key), 0, NULL},
+    {"section_totals", T_OBJECT, offsetof(State, section_totals), 0, NULL},
+    {"section_cpu0", T_LONGLONG, offsetof(State, section_cpu0), 0, NULL},
+    {"telemetry_depth", T_INT, offsetof(State, telemetry_depth), 0, NULL},
+    {"context_changed", T_BOOL, offsetof(State, context_changed), 0, NULL},
     {"wall0", T_LONGLONG, offsetof(State, wall0), 0, NULL},
     {"window0", T_LONGLONG, offsetof(State, window0), 0, NULL},
     {"cpu0", T_LONGLONG, offsetof(State, cpu0), 0, NULL},
@@ -160,6 +172,9 @@ static int State_traverse(State *self, visitproc visit, void *arg) {
     Py_VISIT(self->pending);
     Py_VISIT(self->figures);
     Py_VISIT(self->handed_off);
+    Py_VISIT(self->section_return);
+    Py_VISIT(self->section_key);
+    Py_VISIT(self->section_totals);
     return 0;
 }
 
@@ -169,6 +184,9 @@ static int State_clear(State *self) {
     Py_CLEAR(self->pending);
     Py_CLEAR(self->figures);
     Py_CLEAR(self->handed_off);
+    Py_CLEAR(self->section_return);
+    Py_CLEAR(self->section_key);
+    Py_CLEAR(self->section_totals);
     return 0;
 }
 
@@ -218,6 +236,11 @@ static PyObject *original_run_once;
 static PyObject *exported;      /* set of buckets of spans already exported */
 static PyObject *idle_keys;     /* frozenset of the idle buckets (not CPU) */
 static PyObject *late_key;      /* the LATE bucket name */
+static PyObject *info;          /* bucket -> entry, for open spans and their sub-buckets */
+static PyObject *telemetry_key; /* the TELEMETRY bucket name */
+static PyObject *profiler_offset; /* PROFILER: a span's profiler sub-bucket is span id + this */
+static PyObject *span_bits;     /* SPAN_BITS: a bucket & this is its span id */
+static PyObject *prof_kind;     /* PROF: the kind of a profiler sub-bucket */
 static long long reconcile_ns;
 static long long schedstat_every;
 static long long noise_ns;
@@ -743,6 +766,131 @@ static PyObject *fast_run_once(PyObject *loop, PyObject *unused) {
     return PyObject_CallOneArg(original_run_once, loop);
 }
 
+static inline long long thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The bucket of the span current in this thread's context (cpumeter.SpanCpuMeter.current_key). */
+static PyObject *current_key(void) {
+    PyObject *otel = NULL;
+    if (PyContextVar_Get(otel_var, NULL, &otel) < 0) return NULL;
+    PyObject *key = no_span_key;
+    if (otel != NULL && PyDict_Check(otel)) {
+        PyObject *span = PyDict_GetItemWithError(otel, span_key);
+        PyObject *entry = span != NULL ? PyDict_GetItemWithError(entries, span) : NULL;
+        if (entry != NULL) key = PyTuple_GET_ITEM(entry, 0);
+    }
+    Py_XDECREF(otel);
+    if (PyErr_Occurred()) return NULL;
+    Py_INCREF(key);
+    return key;
+}
+
+/* section_enter(): orchestrace's own work starts on this thread (cpumeter.enter_telemetry). */
+static PyObject *section_enter(PyObject *module, PyObject *unused) {
+    State *state = thread_state();
+    if (state == NULL) return NULL;
+    int failed = 0;
+    if (state->telemetry_depth == 0) {
+        long long now = mono_ns();
+        if (!state->is_loop) { /* spans start and end in sections: there, windows end at span bounds */
+            failed = reconcile_state(state, now) < 0;
+        } else if (now > state->wall0) {
+            failed = charge_switch(state, state->current, state->current_entry == Py_None ? NULL : state->current_entry, now) < 0;
+        }
+        PyObject *key = telemetry_key, *totals = Py_None;
+        Py_INCREF(key);
+        if (!failed && PyLong_Check(state->current)) {
+            PyObject *base = PyNumber_And(state->current, span_bits);
+            PyObject *entry = base != NULL ? PyDict_GetItemWithError(info, base) : NULL;
+            if (entry != NULL) {
+                Py_SETREF(key, PyNumber_Add(PyTuple_GET_ITEM(entry, 0), profiler_offset));
+                totals = PyTuple_GET_ITEM(entry, 1);
+                if (key != NULL && !PyDict_Contains(info, key)) {
+                    PyObject *sub = PyTuple_Pack(3, key, totals, prof_kind);
+                    failed = sub == NULL || PyDict_SetItem(info, key, sub) < 0;
+                    Py_XDECREF(sub);
+                }
+            }
+            Py_XDECREF(base);
+            failed = failed || key == NULL || PyErr_Occurred();
+        }
+        if (!failed) {
+            Py_INCREF(state->current);
+            Py_XSETREF(state->section_return, state->current);
+            Py_XSETREF(state->section_key, key);
+            key = NULL;
+            Py_INCREF(totals);
+            Py_XSETREF(state->section_totals, totals);
+            state->section_cpu0 = thread_cpu_ns();
+        }
+        Py_XDECREF(key);
+    }
+    state->telemetry_depth += 1;
+    Py_DECREF(state);
+    if (failed) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* section_exit(): the section ends; its CPU and time off the CPU are the profiler's (exit_telemetry). */
+static PyObject *section_exit(PyObject *module, PyObject *unused) {
+    State *state = thread_state();
+    if (state == NULL) return NULL;
+    state->telemetry_depth -= 1;
+    if (state->telemetry_depth > 0) {
+        Py_DECREF(state);
+        Py_RETURN_NONE;
+    }
+    state->telemetry_depth = 0;
+    long long cpu = thread_cpu_ns(), now = mono_ns();
+    long long used = cpu - state->section_cpu0, spent = now - state->wall0;
+    int failed = 0;
+    if (state->is_loop && state->section_totals != NULL && state->section_totals != Py_None &&
+        Py_TYPE(state->section_totals) == &CountersType)
+        VALUES(state->section_totals)[3] += (double)spent; /* PROF */
+    PyObject *figures = figures_of(state, state->section_key != NULL ? state->section_key : telemetry_key);
+    if (figures == NULL) {
+        failed = 1;
+    } else {
+        if (Py_TYPE(figures) == &CountersType) {
+            double *f = VALUES(figures);
+            f[F_CPU] += (double)used;
+            if (spent > used) {
+                long long others = meter_int(s_busy_workers) - state->in_work + (state->is_loop ? 0 : meter_int(s_loops_busy));
+                f[others > 0 ? F_GIL : F_BLOCKED] += (double)(spent - used);
+            }
+        }
+        Py_DECREF(figures);
+    }
+    state->cpu0 += used; /* the section is not part of the window around it */
+    state->charged += used;
+    if (state->is_loop) state->cum_total += spent;
+    state->wall0 = now;
+    PyObject *returned = state->section_return != NULL ? state->section_return : no_span_key;
+    Py_INCREF(returned);
+    int known = PyDict_Contains(info, returned);
+    if (!failed && (state->context_changed || known == 0)) {
+        state->context_changed = 0;
+        Py_SETREF(returned, current_key());
+    }
+    if (returned == NULL || known < 0) {
+        failed = 1;
+    } else {
+        PyObject *entry = PyDict_GetItemWithError(info, returned);
+        Py_INCREF(returned);
+        Py_SETREF(state->current, returned);
+        PyObject *new_entry = entry != NULL ? entry : Py_None;
+        Py_INCREF(new_entry);
+        Py_XSETREF(state->current_entry, new_entry);
+    }
+    Py_XDECREF(returned);
+    Py_DECREF(state);
+    if (failed || PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef run_def = {"_run", (PyCFunction)fast_run, METH_NOARGS, "Handle._run with the meter's checkpoint."};
 static PyMethodDef call_soon_def = {"_call_soon", (PyCFunction)(void (*)(void))fast_call_soon, METH_FASTCALL,
                                     "BaseEventLoop._call_soon noting the loop's totals."};
@@ -753,7 +901,8 @@ static PyObject **const slots[] = {
     &meter,      &entries,     &loop_handles, &ready_at,     &inflight,          &done_at, &outstanding, &loop_states, &trace_spans,
     &otel_var,   &span_key,    &loop_key,     &loop_idle_key, &no_span_key,      &timer_type, &handle_type,
     &slow_state, &new_figures, &late,         &become_loop,  &report_error,      &state_key, &original_run_once,
-    &exported,   &idle_keys,   &late_key};
+    &exported,   &idle_keys,   &late_key,     &info,         &telemetry_key,     &profiler_offset, &span_bits,
+    &prof_kind};
 
 /* configure(*tables in the order of `slots`, loop_type, reconcile_ns, schedstat_every, noise_ns,
  *           switch_interval_ns)
@@ -819,6 +968,8 @@ static PyMethodDef module_methods[] = {
     {"set_state", (PyCFunction)(void (*)(void))set_state, METH_FASTCALL, "Remember this thread's State under a key."},
     {"get_state", get_state, METH_O, "This thread's State under a key, or None."},
     {"reconcile", (PyCFunction)(void (*)(void))reconcile, METH_FASTCALL, "Share the window's CPU (see cpumeter)."},
+    {"section_enter", section_enter, METH_NOARGS, "Orchestrace's own section starts on this thread."},
+    {"section_exit", section_exit, METH_NOARGS, "Orchestrace's own section ends on this thread."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_fastloop", NULL, -1, module_methods};

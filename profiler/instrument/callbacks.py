@@ -99,6 +99,9 @@ class SpanCallbackHandler(BaseCallbackHandler):
 
     run_inline = True
     raise_error = False
+    # LangChain reads these for every event, and as properties they are a call each: plain values
+    ignore_llm = ignore_retry = ignore_chain = ignore_agent = False
+    ignore_retriever = ignore_chat_model = ignore_custom_event = False
 
     def __init__(
         self,

@@ -152,6 +152,7 @@ class _HotFields:
 
     __slots__ = (
         "charged",
+        "context_changed",
         "cpu0",
         "cum_runtime",
         "cum_total",
@@ -170,11 +171,22 @@ class _HotFields:
         "reconciles",
         "run_delay0",
         "sched_fd",
+        "section_cpu0",
+        "section_key",
+        "section_return",
+        "section_totals",
         "switches",
+        "telemetry_depth",
         "wall0",
         "window0",
     )
     charged: int
+    context_changed: bool
+    section_cpu0: int
+    section_key: Key
+    section_return: Key
+    section_totals: Any
+    telemetry_depth: int
     cpu0: int
     cum_runtime: int
     cum_total: int
@@ -216,16 +228,10 @@ class ThreadMeter(_StateBase):
     __slots__ = (
         "checkpoints",
         "children",
-        "context_changed",
         "ident",
         "name",
         "native_id",
         "sched_buffer",
-        "section_cpu0",
-        "section_key",
-        "section_return",
-        "section_totals",
-        "telemetry_depth",
     )
 
     def __init__(self, ident: int, native_id: int, name: str, now: int, cpu: int) -> None:
@@ -886,6 +892,11 @@ class SpanCpuMeter(SpanProcessor):
                 self._exported,
                 IDLE_KEYS,
                 LATE,
+                self._info,
+                TELEMETRY,
+                PROFILER,
+                SPAN_BITS,
+                PROF,
                 base_loop,
                 RECONCILE_NS,
                 SCHEDSTAT_EVERY,
@@ -893,6 +904,8 @@ class SpanCpuMeter(SpanProcessor):
                 self._switch_interval_ns,
             )
             self._reconcile = _fastloop.reconcile  # type: ignore[method-assign]
+            self.enter_telemetry = _fastloop.section_enter  # type: ignore[method-assign]
+            self.exit_telemetry = _fastloop.section_exit  # type: ignore[method-assign]
         else:
             run, call_soon = self._handle_hook(), self._call_soon_hook()
             run_once = self._run_once_hook(base_loop._run_once)  # type: ignore[attr-defined]
@@ -918,7 +931,8 @@ class SpanCpuMeter(SpanProcessor):
         for owner, name, original in reversed(self._installed):
             setattr(owner, name, original)
         self._installed.clear()
-        self.__dict__.pop("_reconcile", None)  # the C one, while installed
+        for name in ("_reconcile", "enter_telemetry", "exit_telemetry"):  # the C ones, while installed
+            self.__dict__.pop(name, None)
 
     def _attach_hook(self, original: Callable[[Context], object]) -> Callable[[Context], object]:
         meter = self

@@ -13,6 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from profiler import __version__
 from profiler.store.spanfile import AttributeSource, JsonlSpanExporter
@@ -69,7 +70,8 @@ class Telemetry:
         extra_attributes: AttributeSource | None = None,
         processors: list[SpanProcessor] | None = None,
     ) -> None:
-        self.provider = TracerProvider(resource=resource, id_generator=PrivateIdGenerator())
+        # every span is recorded (no parent-based decision to make per span)
+        self.provider = TracerProvider(resource=resource, id_generator=PrivateIdGenerator(), sampler=ALWAYS_ON)
         for processor in processors or []:
             self.provider.add_span_processor(processor)
         self.exporter: RelaySpanExporter | JsonlSpanExporter | None = None
