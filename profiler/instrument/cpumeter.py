@@ -88,6 +88,7 @@ _FIGURES = 17
 FLIGHTS, LAST_END, STRETCH, STRETCH_READY = range(4)
 
 _SUBMITTED = "_orchestrace_submitted"  # monotonic ns a thread-pool work item was submitted, set on it
+LOOP_HANDLES_PRUNE_AT = 32  # socket handles kept before cancelled ones are dropped (they hold contexts)
 RECONCILE_NS = 2_000_000  # on the loop: read the CPU clock once this much time went by (a quarter
 # of it while worker threads run, as the GIL then makes time off the CPU likely)
 NOISE_NS = 20_000  # off-CPU time below this in a window is not worth classifying (host noise)
@@ -670,6 +671,9 @@ class SpanCpuMeter(SpanProcessor):
             self._info[key] = fn_entry
             marker = self._markers[span_id] = ToolFnSpan(span, key)
             self._entries[marker] = fn_entry
+            # dropped with its trace's contexts, as the span is (contexts may hold it after the end)
+            self._objects[key] = marker
+            self._trace_spans.setdefault(span.get_span_context().trace_id, []).append(key)
         return marker
 
     def request_started(self) -> int | None:
@@ -978,10 +982,15 @@ class SpanCpuMeter(SpanProcessor):
     def _io_handle_hook(self, original: Callable[..., asyncio.Handle]) -> Callable[..., asyncio.Handle]:
         """Socket readiness callbacks keep the context of whoever opened the connection: the loop's own work."""
         loop_handles = self._loop_handles
+        prune_at = LOOP_HANDLES_PRUNE_AT
 
         def add(loop: Any, fd: Any, callback: Any, *args: Any) -> asyncio.Handle:
+            nonlocal prune_at
             handle = original(loop, fd, callback, *args)
             if isinstance(handle, asyncio.Handle):
+                if len(loop_handles) >= prune_at:  # removed or replaced readers are cancelled: drop them
+                    loop_handles.difference_update([h for h in loop_handles if h.cancelled()])
+                    prune_at = max(LOOP_HANDLES_PRUNE_AT, 2 * len(loop_handles))
                 loop_handles.add(handle)
             return handle
 

@@ -169,6 +169,38 @@ def test_the_tool_function_is_its_own_bucket_inside_the_tool_span(installed):
     assert 0.009 <= wrapper <= 0.010 + 0.010  # our 10 ms around the call, and LangChain's tool wrapper
 
 
+def test_an_ended_agent_run_leaves_nothing_in_the_meter(installed):
+    """Spans, tool markers and contexts of a finished trace must not be kept (they leaked before)."""
+    meter, tracer = installed
+    tool_span = {"attributes": {"gen_ai.operation.name": "execute_tool"}}
+    with (
+        tracer.start_as_current_span("invoke_agent a"),
+        tracer.start_as_current_span("invoke_node tools"),
+        tracer.start_as_current_span("execute_tool heavy", **tool_span),
+    ):
+        heavy.invoke({"ms": 1})
+    assert meter._entries == {}
+    assert meter._objects == {} and meter._trace_spans == {} and meter._info == {}
+
+
+def test_closed_socket_handles_are_dropped(installed):
+    """The loop's reader/writer handles hold their contexts: cancelled ones must not pile up."""
+    meter, _ = installed
+
+    async def connections(n: int) -> None:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(n):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(connections(4 * cpumeter.LOOP_HANDLES_PRUNE_AT))
+    assert len(meter._loop_handles) <= 2 * cpumeter.LOOP_HANDLES_PRUNE_AT
+
+
 def test_child_process_cpu_is_charged_to_the_span_that_waited_for_it(installed):
     meter, tracer = installed
     child = "import time\nend = time.process_time() + 0.05\nwhile time.process_time() < end: pass"
