@@ -14,6 +14,7 @@ from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER
 
 REPORT_SCHEMA = 1
+UNEXPLAINED_LIMIT = 0.05  # share of the wall time in other_wait above which the report says so
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -180,5 +181,11 @@ def build_report(session: Session) -> dict[str, Any]:
         "problems": session.problems,
     }
     if not any(s.kind == KIND_CLIENT for s in session.spans):
-        report["problems"] = [*session.problems, "no chat spans: model wait cannot be measured"]
+        report["problems"] = [*report["problems"], "no chat spans: model wait cannot be measured"]
+    if total > 0 and wall["other_wait"] > UNEXPLAINED_LIMIT * total:
+        report["problems"] = [
+            *report["problems"],
+            f"{wall['other_wait'] / total:.1%} of the wall time is unexplained (other_wait): waits no span "
+            "measured, e.g. work outside LangChain callbacks or a blocking call in an untraced thread",
+        ]
     return report
