@@ -11,16 +11,20 @@ from tests.integration.checks import check_trace
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("mode", ["async", "sync"])
 @pytest.mark.parametrize("agent", AGENT_NAMES)
-def test_each_agent_runs_and_its_spans_follow_its_scripts(cli, tmp_path, agent):
+def test_each_agent_runs_and_its_spans_follow_its_scripts(cli, tmp_path, agent, mode):
+    """In both modes: `--mode sync` calls graph.invoke, which needs every node to have a sync form."""
     result = cli(
-        "run", "--agent", agent, "--tasks", "2", "--concurrency", "2", "--model", "instant", "--out", str(tmp_path)
-    )
+        "run", "--agent", agent, "--tasks", "2", "--concurrency", "2", "--model", "instant", "--mode", mode,
+        "--out", str(tmp_path),
+    )  # fmt: skip
     assert result.code == 0, result.err + result.out
     run_dir = run_dir_of(result)
     manifest = manifest_of(run_dir)
     assert manifest["status"] == "completed" and manifest["schema"] == 1
     assert manifest["model"]["kind"] == "simulated" and manifest["model"]["preset"]["name"] == "instant"
+    assert manifest["profiling"]["mode"] == mode
     assert manifest["summary"]["agent_runs"] == 2 and manifest["summary"]["errors"] == 0
     scripts = json.loads((run_dir / "scripts.json").read_text())
     traces = by_trace(spans_of(run_dir))
