@@ -28,15 +28,19 @@ Command = Callable[[argparse.Namespace, Console], int]
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from profiler.render.text import render
+    from profiler.render.text import summary
     from profiler.runner.run import execute, summary_lines
     from profiler.runner.ui import make_display
 
     result = execute(_run_options(args), make_display(console))
-    if result.report is not None:
-        console.print(render(result.report))
+    if result.report is not None and result.headline is not None:
+        console.print(summary(result.report, result.headline))
     for line in summary_lines(result):
         console.print(line, highlight=False)
+    run = shlex.quote(str(result.run_dir.path))
+    console.print(
+        f"next: orchestrace report {run} --format html -o report.html · orchestrace size {run}", highlight=False
+    )
     return result.exit_code
 
 
@@ -74,6 +78,7 @@ def _run_options(args: argparse.Namespace) -> Any:
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     from profiler.analysis.report import build_report
     from profiler.render.text import render
+    from profiler.sizing.headline import headline
     from profiler.store.session import load_session
 
     _check_file_output(args)
@@ -93,7 +98,6 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
         return _report_comparison(args, console, session, report)
     if args.format == "html":
         from profiler.render.html import render_html
-        from profiler.sizing.headline import headline
 
         page = render_html(session, report, headline(session, report), args.agent_run, _regenerate(args))
         _write_html(args.output, page, console)
@@ -105,12 +109,13 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
         else:
             sys.stdout.write(text)
         return 0
+    rendered = render(report, headline(session, report))
     if args.output:
         file_console = Console(record=True, width=120, file=io.StringIO())
-        file_console.print(render(report))
+        file_console.print(rendered)
         _write(args.output, file_console.export_text())
     else:
-        console.print(render(report))
+        console.print(rendered)
     return 0
 
 

@@ -22,6 +22,7 @@ from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
+from profiler.sizing.headline import headline
 from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
 from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
@@ -44,6 +45,7 @@ class RunResult:
     message: str = ""
     report: dict[str, Any] | None = None
     export: dict[str, Any] | None = None
+    headline: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -209,8 +211,9 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             replay=replay,
             summary=asdict(summary),
         )
-    report = None if options.bare else write_report(run_dir)
-    return RunResult(run_dir, status, wall, summary, message, report, export)
+    report, headline = (None, None) if options.bare else analyse(run_dir)
+    run_dir.mark_latest()
+    return RunResult(run_dir, status, wall, summary, message, report, export, headline)
 
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
@@ -230,15 +233,22 @@ def _export_summary(run_dir: RunDir) -> dict[str, Any]:
         return {"error": "the span writer left no export summary; see spanwriter.log"}
 
 
-def write_report(run_dir: RunDir) -> dict[str, Any] | None:
-    """Analyse the finished run into report.json; the run's data stays whatever happens here."""
+def analyse(run_dir: RunDir) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The finished run's report (written to report.json) and headline; the run's data stays whatever
+    happens here."""
     try:
-        report = build_report(load_session(run_dir.path))
+        session = load_session(run_dir.path)
+        report = build_report(session)
+        write_json_atomic(run_dir.file(REPORT), report)
+        return report, headline(session, report)
     except Exception as exc:  # a bug in analysis must not cost the recorded run
         (run_dir.path / "report.error").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
-        return None
-    write_json_atomic(run_dir.file(REPORT), report)
-    return report
+        return None, None
+
+
+def write_report(run_dir: RunDir) -> dict[str, Any] | None:
+    """Analyse the finished run into report.json."""
+    return analyse(run_dir)[0]
 
 
 def _degraded(options: RunOptions, sampler: StackSampler | None) -> list[dict[str, str]]:
@@ -337,14 +347,15 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
 
 
 def summary_lines(result: RunResult) -> list[str]:
+    """What `run` prints after the report's summary: the run as a whole, where it is, what went wrong."""
     s = result.summary
     lines = [
-        f"agent runs   {s.agent_runs} ({s.errors} failed)",
-        f"wall time    {result.wall_s:.2f} s",
-        f"LLM calls    {s.llm_calls} ({s.llm_errors} failed), tokens in {s.input_tokens:,} / out {s.output_tokens:,}",
+        f"wall time    {result.wall_s:.2f} s (the whole run, start-up included)",
         f"tool calls   {s.tool_calls} ({s.tool_errors} failed)",
         f"run dir      {result.run_dir.path}",
     ]
+    if result.report is None:  # no analysis: the counts from the spans at least
+        lines.insert(0, f"agent runs   {s.agent_runs} ({s.errors} failed, {s.incomplete} incomplete)")
     if result.export is not None:
         e = result.export
         if "error" in e:

@@ -16,6 +16,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from profiler.analysis.outcomes import Outcomes
+from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, call_usage
 from profiler.analysis.traces import CHAT, agent_runs, critical_path, span_kind
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
@@ -51,6 +53,7 @@ class Demand:
     rss_per_run_bytes: float | None
     model_time_source: str
     concurrency: int
+    tokens_estimated: bool = False  # the endpoint reported no usage: token counts are ~4 characters per token
 
     def model_time(self, preset: Preset) -> float:
         """Model wait on the critical path per run, recomputed at `preset` (per-stream speeds)."""
@@ -82,44 +85,45 @@ def _rss_per_run(session: Session, concurrency: int) -> float | None:
 
 
 def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
-    runs = [run for run in agent_runs(session.spans) if not run.root.is_error]
+    """Per completed agent run; failed and cut-off runs' share of the window's CPU is left out."""
+    outcomes = Outcomes(agent_runs(session.spans))
+    runs = outcomes.completed
     if not runs:
-        raise UsageError(f"{session.path} has no completed agent runs: nothing to size")
+        first = next((f"; first error: {run['error']}" for run in report["failed_runs"]), "")
+        raise UsageError(f"nothing to size in {session.path}: {report['no_headline']}{first}")
     cpu = report["cpu_s"]
     if not cpu.get("process_total"):
         raise UsageError(f"{session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
-    count = report["agent_runs"]
+    per_run = outcomes.completed_cpu_share() / len(runs)  # of a window-wide figure, one completed run's part
     overhead = report["overhead"].get("telemetry_cpu_s") or 0.0
     categories = {
-        key: (cpu.get(key) or 0.0) / count for key in ("orchestration", "model_client", "tool", "runtime", "other")
+        key: (cpu.get(key) or 0.0) * per_run for key in ("orchestration", "model_client", "tool", "runtime", "other")
     }
     splits = [decompose(run) for run in runs]
     calls = [[seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT] for run in runs]
     on_path = [{s.span_id: s for s in path}.values() for path in calls]  # a call counts once per run
-    inference = report["inference"]
+    usage = call_usage(session, runs)
+    done = [usage[s.span_id] for run in runs for s in run.spans if span_kind(s) == CHAT]
     concurrency = int(session.manifest.get("workload", {}).get("concurrency", 1))
     return Demand(
         runs=len(runs),
-        d_cpu_s=max(0.0, (cpu["process_total"] - overhead) / count),
-        d_cpu_measured_s=cpu["process_total"] / count,
+        d_cpu_s=max(0.0, (cpu["process_total"] - overhead) * per_run),
+        d_cpu_measured_s=cpu["process_total"] * per_run,
         d_cpu_by_category=categories,
-        input_tokens=inference["input_tokens"] / count,
-        output_tokens=inference["output_tokens"] / count,
-        llm_calls=inference["calls"] / count,
+        input_tokens=sum(u.input for u in done) / len(runs),
+        output_tokens=sum(u.output for u in done) / len(runs),
+        llm_calls=len(done) / len(runs),
         # the critical path's time not waiting on the model, without the profiler's own part of it
         t_cpu_s=statistics.fmean(s.total - s.parts["model_wait"] - s.parts["profiler"] for s in splits),
         path_calls=statistics.fmean(len(path) for path in on_path),
-        path_input_tokens=statistics.fmean(
-            sum(int(s.attributes.get("gen_ai.usage.input_tokens", 0)) for s in p) for p in on_path
-        ),
-        path_output_tokens=statistics.fmean(
-            sum(int(s.attributes.get("gen_ai.usage.output_tokens", 0)) for s in p) for p in on_path
-        ),
+        path_input_tokens=statistics.fmean(sum(usage[s.span_id].input for s in p) for p in on_path),
+        path_output_tokens=statistics.fmean(sum(usage[s.span_id].output for s in p) for p in on_path),
         measured_wall_s=statistics.fmean(s.total for s in splits),
         measured_model_wait_s=statistics.fmean(s.parts["model_wait"] for s in splits),
         rss_per_run_bytes=_rss_per_run(session, concurrency),
-        model_time_source=inference["source"],
+        model_time_source=report["inference"]["source"],
         concurrency=concurrency,
+        tokens_estimated=any(u.source == ESTIMATED for u in done),
     )
 
 
@@ -239,6 +243,8 @@ def size(
         "latency share at other presets recomputes model time from the same calls' tokens at "
         "per-stream speed; CPU time is as measured",
     ]
+    if demand.tokens_estimated:
+        estimates.append(f"no token usage reported: tokens are ~4 characters per token; {HOW_TO_GET_USAGE}")
     if demand.model_time_source != "server spans":
         estimates.append("no SERVER spans: the measured model wait is client-side (it includes the network)")
     if demand.rss_per_run_bytes is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from profiler.errors import UsageError
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanRecord, read_span_file
+from profiler.store.trajectories import TRAJECTORIES, read_trajectories
 
 _PROCESS_FRAME = re.compile(r'^process (\d+):"(.*)"$')
 _THREAD_FRAME = re.compile(r"^thread \((\d+)\)(?::\s*(.*))?$")
@@ -41,6 +42,7 @@ class Session:
     process: list[dict[str, Any]] = field(default_factory=list)
     samples: list[StackSample] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    trajectories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # chat calls by trace id
 
     @property
     def run_id(self) -> str:
@@ -146,4 +148,5 @@ def load_session(path: str | Path) -> Session:
     samples: list[StackSample] = []
     for raw in sorted((root / SAMPLES).glob("*.raw")) if (root / SAMPLES).is_dir() else []:
         samples.extend(parse_raw_stacks(raw.read_text(encoding="utf-8", errors="replace")))
-    return Session(root, manifest, spans, cpu, process, samples, problems)
+    trajectories = read_trajectories(root / TRAJECTORIES)
+    return Session(root, manifest, spans, cpu, process, samples, problems, trajectories)
