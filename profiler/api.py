@@ -230,6 +230,7 @@ class profile:
             summary=asdict(summary),
         )
         self.report = write_report(self._rundir)
+        self._rundir.mark_latest()
 
     def _degraded(self) -> list[dict[str, str]]:
         if not self.sampler_wanted:

@@ -142,8 +142,10 @@ class Targets:
         for name, value in (("--cpu-util", self.cpu_utilisation), ("--acc-util", self.accelerator_utilisation)):
             if not 0 < value < 1:
                 raise UsageError(f"{name} must be between 0 and 1 (exclusive), got {value}")
-        if self.latency_target_ms is not None and self.latency_target_ms < 0:
-            raise UsageError(f"--latency-target-ms must be >= 0, got {self.latency_target_ms}")
+        if self.latency_target_ms is not None and self.latency_target_ms <= 0:
+            raise UsageError(
+                f"--latency-target-ms must be > 0 (a mean CPU queueing delay in ms), got {self.latency_target_ms:g}"
+            )
         for name, price in (("--accelerator-hour", self.accelerator_hour), ("--core-hour", self.core_hour)):
             if price is not None and price < 0:
                 raise UsageError(f"{name} must be >= 0, got {price}")
@@ -156,9 +158,10 @@ def cpu_share(t_cpu: float, t_model: float) -> float | None:
 
 def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, Any]:
     """Cores, accelerators, ratio, latency share, queueing and cost for one preset."""
-    d_acc = demand.accelerator_s(preset)
+    # a synthetic preset (`instant`) has no accelerator time: no accelerator count, no ratio
+    d_acc = None if preset.synthetic else demand.accelerator_s(preset)
     cores = servers_needed(targets.rate, demand.d_cpu_s, targets.cpu_utilisation)
-    accelerators = servers_needed(targets.rate, d_acc, targets.accelerator_utilisation)
+    accelerators = None if d_acc is None else servers_needed(targets.rate, d_acc, targets.accelerator_utilisation)
     ratio = (demand.d_cpu_s / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
     whole_accelerators = math.ceil(accelerators) if accelerators else 0
     floor = 2 + whole_accelerators if preset.self_hosted and whole_accelerators else 0
@@ -183,18 +186,23 @@ def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, A
             else None
         ),
     }
+    if preset.synthetic:
+        result["note"] = f"{preset.name} is synthetic (no model time): no accelerators or cores per accelerator"
     if targets.latency_target_ms is not None:
         result["cores_for_latency_target"] = servers_for_wait(
             targets.rate, demand.d_cpu_s, targets.latency_target_ms / 1000
         )
+        # both targets must hold: the utilisation target's cores and the queueing-delay target's
+        result["cores_to_provision"] = max(result["cores_whole"], result["cores_for_latency_target"])
     accelerator_hour = DEFAULT_ACCELERATOR_HOUR if targets.accelerator_hour is None else targets.accelerator_hour
     core_hour = DEFAULT_CORE_HOUR if targets.core_hour is None else targets.core_hour
+    d_acc = d_acc or 0.0
     result["cost"] = {
         "per_run_usd": demand.d_cpu_s * core_hour / 3600 + d_acc * accelerator_hour / 3600,
         "cpu_share_of_cost": (demand.d_cpu_s * core_hour) / (demand.d_cpu_s * core_hour + d_acc * accelerator_hour)
         if (demand.d_cpu_s * core_hour + d_acc * accelerator_hour) > 0
         else None,
-        "per_hour_usd": (cores + floor) * core_hour + accelerators * accelerator_hour,
+        "per_hour_usd": (cores + floor) * core_hour + (accelerators or 0.0) * accelerator_hour,
         "prices_are_defaults": targets.accelerator_hour is None or targets.core_hour is None,
     }
     return result
@@ -254,6 +262,7 @@ def size(
         "targets": asdict(targets),
         "demand": asdict(demand),
         "presets": [size_preset(demand, preset, targets) for preset in presets],
+        "base": size_preset(demand, base, targets),  # the headline: the run's own preset (or --base)
         "what_if": what_if(demand, base, targets),
         "estimates": estimates,
         "notes": [

@@ -31,7 +31,14 @@ def test_each_agent_runs_and_its_spans_follow_its_scripts(cli, tmp_path, agent, 
     assert len(traces) == 2
     keys = {check_trace(spans, scripts, frozenset({"delegate"})) for spans in traces.values()}
     assert len(keys) == 2
-    assert "agent runs 2, all completed" in " ".join(result.out.split())
+    text = " ".join(result.out.split())
+    assert "agent runs 2, all completed" in text
+    # the run ends with its summary and what to do next, not the whole report
+    assert "Where the wall time went" not in text and "cores per accelerator n/a: instant is synthetic" in text
+    assert text.endswith(
+        f"next: orchestrace report {run_dir} --format html -o report.html · orchestrace size {run_dir}"
+    )
+    assert (tmp_path / "latest").resolve() == run_dir.resolve()  # `traces/latest`: no run id to paste
 
 
 @pytest.mark.parametrize("agent", ["rag", "supervisor"])
@@ -64,5 +71,6 @@ def test_at_the_default_preset_almost_nothing_is_unexplained(cli, tmp_path, agen
     result = cli("run", "--agent", agent, "--tasks", "2", "--concurrency", "2", "--no-sampler", "--out", str(tmp_path))
     assert result.code == 0, result.err + result.out
     wall = json.loads((run_dir_of(result) / "report.json").read_text())["wall_s"]
+    assert "cores per accelerator" in result.out and "(estimate at h100-llama3.1-8b" in " ".join(result.out.split())
     assert wall["other_wait"] <= 0.05 * wall["total"], wall
     assert wall["model_wait"] >= 0.5 * wall["total"]  # a GPU-speed model: most of the run is waiting on it
