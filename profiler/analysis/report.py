@@ -8,7 +8,7 @@ from typing import Any
 
 from profiler.analysis.cpu import cpu_breakdown
 from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes, no_headline_reason
-from profiler.analysis.stacks import stack_breakdown
+from profiler.analysis.stacks import Window, stack_breakdown
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, call_usage
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, span_kind
 from profiler.analysis.wall import KEYS, decompose
@@ -122,6 +122,27 @@ def _lateness(servers: list[Any]) -> dict[str, float | None] | None:
     return {"total": sum(late), "p50": _quantile(late, 0.5), "p95": _quantile(late, 0.95)}
 
 
+def _run_delay(session: Session, window: dict[str, Any]) -> float | None:
+    """The workload's threads' run-queue delay in the window, from the psutil series (interpolated at its ends)."""
+    points = [
+        (row["t"], row["workload"]["run_delay_s"])
+        for row in session.process
+        if row.get("workload", {}).get("run_delay_s") is not None
+    ]
+    start, end = window.get("start_unix"), window.get("end_unix")
+    if len(points) < 2 or start is None or end is None:
+        return None
+
+    def at(t: float) -> float:
+        before = max((p for p in points if p[0] <= t), default=points[0], key=lambda p: p[0])
+        after = min((p for p in points if p[0] >= t), default=points[-1], key=lambda p: p[0])
+        if after[0] == before[0]:
+            return float(before[1])
+        return float(before[1] + (after[1] - before[1]) * (t - before[0]) / (after[0] - before[0]))
+
+    return max(0.0, at(end) - at(start))
+
+
 def _sampler_cost(process: list[dict[str, Any]]) -> dict[str, float] | None:
     """py-spy's own CPU, from its process's psutil series: seconds, and the share of one core."""
     rows = [row for row in process if "sampler" in row]
@@ -178,9 +199,9 @@ def build_report(session: Session) -> dict[str, Any]:
     cpu = cpu_breakdown(runs, session.cpu)
     model_wait, total = wall["model_wait"], wall["total"]
     workload_pid = next((row["workload"]["pid"] for row in session.process if "workload" in row), None)
-    last = next((row["workload"] for row in reversed(session.process) if "workload" in row), None)
-    process_cpu = (last["cpu_user"] + last["cpu_system"]) if last else None
-    stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, process_cpu)
+    window = (session.cpu or {}).get("window", {})
+    measured = Window(window.get("process_cpu_s"), _run_delay(session, window), session.sampler_errors)
+    stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, measured)
     process_total = cpu.get("process_total")
     report = {
         "schema": REPORT_SCHEMA,

@@ -17,7 +17,7 @@ from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
-from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line
+from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line, stacks_caption
 from profiler.store.session import Session
 
 
@@ -222,7 +222,7 @@ def _tables_section(report: dict[str, Any]) -> str:
 
 def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figures) -> str:
     stacks = report.get("stacks")
-    root = flame_tree(session.samples)
+    root = flame_tree(session.samples, stacks["pid"] if stacks else None)
     if not stacks or not root.count:
         reasons = "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in report.get("degraded") or [])
         return page.section(
@@ -244,22 +244,18 @@ def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figu
         ]
         for key, value in stacks["by_category_s"].items()
     ]
-    caption = (
-        f"{stacks['samples']} samples of the workload process, {stacks['idle_samples_dropped']} idle dropped; "
-        f"sampled {stacks['sampled_cpu_s']:.2f} s vs psutil {(stacks['process_cpu_s'] or 0):.2f} s "
-        f"(coverage {_pct(stacks['coverage'])})"
-    )
     intro = (
-        f"Stacks py-spy sampled at {stacks['rate_hz']} Hz over the whole process lifetime (startup included), all "
-        "processes, idle samples dropped; colour = category of most samples under a frame. Click a frame to zoom; "
-        "frames under 0.2% of samples are left out. <code>--format speedscope</code> exports them for speedscope.app."
+        f"Stacks py-spy sampled at {stacks['rate_hz']} Hz in the measured window, idle samples dropped; start-up "
+        f"({stacks['startup_s']:.2f} s of samples: imports, building the graph, calibration) is left out. Colour = "
+        "category of most samples under a frame. Click a frame to zoom; frames under 0.2% of samples are left out. "
+        "<code>--format speedscope</code> exports every sample for speedscope.app."
     )
     return page.section(
         "stacks",
         "Sampled CPU (py-spy)",
         intro,
         figures(charts.flame(root, session.sample_rate)),
-        page.table(["category (workload process)", "CPU s", "share"], rows, caption=caption),
+        page.table(["category (workload process)", "CPU s", "share"], rows, caption=escape(stacks_caption(stacks))),
     )
 
 

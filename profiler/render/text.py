@@ -45,6 +45,17 @@ def model_line(model: dict[str, Any] | None, *, label_simulated: bool = True) ->
     return f"model: {model.get('model_name')} at {model.get('endpoint')}"
 
 
+def stacks_caption(stacks: dict[str, Any]) -> str:
+    """Sampled against measured CPU in the same window, and why they differ where they do."""
+    note = stacks.get("coverage_note")
+    return (
+        f"sampled {_s(stacks['sampled_cpu_s'], 2)} s vs the process's CPU {_s(stacks['process_cpu_s'], 2)} s in the "
+        f"window (coverage {_pct(stacks['coverage'], 1.0)}{f': {note}' if note else ''}); start-up and exit "
+        f"(imports, graph build, calibration) sampled apart: {_s(stacks.get('startup_s'), 2)} s; "
+        f"{stacks['idle_samples_dropped']} idle samples dropped"
+    )
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
@@ -205,19 +216,14 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
 
     stacks = report.get("stacks")
     if stacks:
-        table = Table(
-            title=f"Sampled stacks (py-spy, {stacks['rate_hz']} Hz, whole process lifetime)", title_justify="left"
-        )
+        title = f"Sampled stacks (py-spy, {stacks['rate_hz']} Hz, the measured window)"
+        table = Table(title=title, title_justify="left")
         table.add_column("")
         table.add_column("CPU s", justify="right")
         table.add_column("share", justify="right")
         for key, value in list(stacks["by_category_s"].items())[:8]:
             table.add_row(key, _s(value, 2), _pct(value, stacks["sampled_cpu_s"]))
-        table.caption = (
-            f"{stacks['samples']} samples, {stacks['idle_samples_dropped']} idle dropped; sampled "
-            f"{_s(stacks['sampled_cpu_s'], 2)} s vs psutil {_s(stacks['process_cpu_s'], 2)} s "
-            f"(coverage {_pct(stacks['coverage'], 1.0)})"
-        )
+        table.caption = stacks_caption(stacks)
         parts.append(table)
 
     for key, title in (("nodes", "Top LangGraph nodes"), ("tools", "Top tools")):

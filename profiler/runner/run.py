@@ -23,7 +23,7 @@ from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_reco
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.sizing.headline import headline
-from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.rundir import PROCESS, REPORT, SAMPLER_LOG, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
 from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
 
@@ -159,7 +159,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             sampler = StackSampler(
                 workload.pid,
                 run_dir.file(f"{SAMPLES}/workload.raw"),
-                run_dir.file("pyspy.log"),
+                run_dir.file(SAMPLER_LOG),
                 options.sample_rate,
                 children=options.sample_children,
             )

@@ -16,6 +16,7 @@ SPANS = "spans.jsonl"
 PROCESS = "process.jsonl"
 REPORT = "report.json"
 SAMPLES = "samples"
+SAMPLER_LOG = "pyspy.log"
 CPU_FILE = "cpu.json"
 LATEST = "latest"  # a symlink beside the run directories to the last finished one: `traces/latest`
 

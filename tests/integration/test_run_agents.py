@@ -1,6 +1,7 @@
 """`orchestrace run` end to end: real processes, real HTTP, the simulated server on `instant`."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,37 @@ def test_at_the_default_preset_almost_nothing_is_unexplained(cli, tmp_path, agen
     assert "cores per accelerator" in result.out and "(estimate at h100-llama3.1-8b" in " ".join(result.out.split())
     assert wall["other_wait"] <= 0.05 * wall["total"], wall
     assert wall["model_wait"] >= 0.5 * wall["total"]  # a GPU-speed model: most of the run is waiting on it
+
+
+def test_a_client_without_usage_is_measured_and_sized_from_estimates(cli, tmp_path):
+    """A plain ChatOpenAI: no token usage from the endpoint, requests through httpx2."""
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"messages": [{"role": "user", "content": "count the words of this text"}]}) + "\n")
+    graph = f"{Path(__file__).with_name('user_graph.py')}:build_plain"
+    result = cli(
+        "run", "--graph", graph, "--inputs", str(inputs), "--tasks", "4", "--no-sampler", "--out", str(tmp_path)
+    )
+    assert result.code == 0, result.err + result.out
+    run_dir = run_dir_of(result)
+    report = json.loads((run_dir / "report.json").read_text())
+    inference = report["inference"]
+    assert inference["calls"] > 0 and inference["tokens_estimated_calls"] == inference["calls"]
+    # the simulated server counted what it was sent and sent back: the estimates are close
+    servers = [s for s in spans_of(run_dir) if s.kind == 2]
+    for key, name in (("input_tokens", "gen_ai.usage.input_tokens"), ("output_tokens", "gen_ai.usage.output_tokens")):
+        assert inference[key] == pytest.approx(sum(s.attributes[name] for s in servers), rel=0.15), key
+    assert report["cpu_share_of_latency"] < 0.5  # a GPU-speed model: the model wait is seen, not other wait
+    sized = json.loads(cli("size", str(run_dir), "--presets", "h100-llama3.1-8b", "--format", "json").out)
+    assert sized["demand"]["tokens_estimated"] and sized["presets"][0]["d_acc_s"] > 0
+    assert sized["presets"][0]["cpu_share_of_latency"] < 0.5
+
+
+def test_py_spy_is_compared_with_the_cpu_of_the_same_window(cli, tmp_path):
+    """Samples of the measured window against the process's CPU in it; start-up apart (it was ~45% of the flame)."""
+    result = cli("run", "--agent", "rag", "--tasks", "4", "--sample-rate", "100", "--out", str(tmp_path))
+    assert result.code == 0, result.err + result.out
+    stacks = json.loads((run_dir_of(result) / "report.json").read_text())["stacks"]
+    assert stacks["startup_s"] > 0.5  # imports and building the corpus index: sampled, kept apart
+    assert stacks["by_category_s"].get("startup", 0.0) <= 0.05 * stacks["sampled_cpu_s"]
+    assert 0.5 <= stacks["coverage"] <= 2.0  # like with like (it read 0% without --subprocesses, 124-199% with)
+    assert 0.9 <= stacks["coverage"] <= 1.1 or stacks["coverage_note"]  # or the run says why not

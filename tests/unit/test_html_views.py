@@ -7,7 +7,8 @@ import jsonschema
 import pytest
 
 from profiler.analysis.flame import flame_tree
-from profiler.analysis.stacks import classify
+from profiler.analysis.report import build_report
+from profiler.analysis.stacks import classify, in_window
 from profiler.analysis.timeline import median_run, timeline
 from profiler.analysis.traces import agent_runs
 from profiler.errors import UsageError
@@ -87,10 +88,12 @@ def test_median_run_is_the_middle_by_wall_time(session):
     assert runs[median_run(runs)].wall_s == walls[1]
 
 
-def test_flame_tree_counts_every_non_idle_sample_once(session):
-    root = flame_tree(session.samples)
-    busy = sum(s.count for s in session.samples if classify(s.frames) is not None)
+def test_flame_tree_counts_every_non_idle_sample_of_the_window_once(session):
+    pid = session.samples[0].pid
+    root = flame_tree(session.samples, pid)
+    busy = sum(s.count for s in session.samples if classify(s.frames) is not None and in_window(s, pid))
     assert root.count == busy > 0
+    assert build_report(session)["stacks"]["sampled_cpu_s"] == pytest.approx(root.count / session.sample_rate)
     for node in [root, *root.children.values()]:
         assert node.count >= sum(child.count for child in node.children.values())
     process = next(iter(root.children.values()))
@@ -116,8 +119,8 @@ def test_speedscope_file_validates_and_weighs_seconds(session):
         assert len(profile["samples"]) == len(profile["weights"])
         assert profile["endValue"] == pytest.approx(sum(profile["weights"]))
         assert all(0 <= index < len(frames) for stack in profile["samples"] for index in stack)
-    total = sum(p["endValue"] for p in data["profiles"])
-    assert total == pytest.approx(flame_tree(session.samples).count / session.sample_rate)
+    total = sum(p["endValue"] for p in data["profiles"])  # every sample, start-up included
+    assert total == pytest.approx(sum(s.count for s in session.samples if classify(s.frames)) / session.sample_rate)
     assert any(frame.get("line") for frame in frames)
 
 
