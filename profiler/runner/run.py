@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class RunResult:
     report: dict[str, Any] | None = None
     export: dict[str, Any] | None = None
     headline: dict[str, Any] | None = None
+    replay: dict[str, Any] | None = None  # of which recording, and whether it was repeated call for call
 
     @property
     def exit_code(self) -> int:
@@ -126,7 +128,6 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     except OSError as exc:
         raise UsageError(f"cannot create a run directory under {options.out}: {exc.strerror or exc}") from None
     run_dir.write_manifest(_manifest(options, run_dir, model, len(run_plan.runs)))
-    display.note(f"run directory: {run_dir.path}")
     started = time.monotonic()
     server: ServerProcess | None = None
     workload: WorkloadProcess | None = None
@@ -144,6 +145,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         display.note(f"exporting spans live to {target.traces_url} ({target.protocol})")
     status, message = "failed", ""
     finished: dict[str, Any] = {}
+    abandoned = False  # the workload could not start (a --graph mistake): nothing to keep
     try:
         if options.simulated:
             server = _start_server(options, run_plan, run_dir, writer.fds[1])
@@ -155,6 +157,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         config = _workload_config(options, run_dir, run_plan, base_url, model_name)
         workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
         writer.release_parent_ends()
+        what = f"--graph {options.graph}" if options.graph else f"the {options.agent} agent"
+        display.note(f"starting the workload: imports, building {what}, calibrating the meter")
         if options.sampler and not options.bare:
             sampler = StackSampler(
                 workload.pid,
@@ -177,8 +181,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         status, message, finished = _supervise(workload, run_dir, display)
     except KeyboardInterrupt:
         status, message = "interrupted", "interrupted before the workload started"
-    except UsageError as exc:
-        message = str(exc)
+    except UsageError:
+        abandoned = True
         raise
     finally:
         if workload is not None:
@@ -190,30 +194,47 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         if server is not None:
             server.stop()
         writer.wait(SPAN_WRITER_TIMEOUT_S)
-        export = _export_summary(run_dir) if target is not None else None
-        wall = time.monotonic() - started
-        spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
-        summary = summarize(spans.spans if spans else [])
-        if status == "completed" and summary.errors:
-            status = "completed_with_errors"
-        replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
-        if replay is not None and replay["first_mismatch"]:
-            status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
-        run_dir.update_manifest(
-            degraded=_degraded(options, sampler),
-            status=status,
-            message=message,
-            ended_at=iso(time.time()),
-            ended_unix=time.time(),
-            wall_s=wall,
-            workload_result=finished,
-            otlp_export=export,
-            replay=replay,
-            summary=asdict(summary),
-        )
+        if abandoned:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        else:
+            result = _record_end(options, run_dir, sampler, target, (status, message, finished), started)
     report, headline = (None, None) if options.bare else analyse(run_dir)
     run_dir.mark_latest()
-    return RunResult(run_dir, status, wall, summary, message, report, export, headline)
+    return replace(result, report=report, headline=headline)
+
+
+def _record_end(
+    options: RunOptions,
+    run_dir: RunDir,
+    sampler: StackSampler | None,
+    target: OtlpTarget | None,
+    ending: tuple[str, str, dict[str, Any]],
+    started: float,
+) -> RunResult:
+    """How the run ended, in the manifest (a replay is checked against its recording first)."""
+    status, message, finished = ending
+    export = _export_summary(run_dir) if target is not None else None
+    wall = time.monotonic() - started
+    spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
+    summary = summarize(spans.spans if spans else [])
+    if status == "completed" and summary.errors:
+        status = "completed_with_errors"
+    replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
+    if replay is not None and replay["first_mismatch"]:
+        status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
+    run_dir.update_manifest(
+        degraded=_degraded(options, sampler),
+        status=status,
+        message=message,
+        ended_at=iso(time.time()),
+        ended_unix=time.time(),
+        wall_s=wall,
+        workload_result=finished,
+        otlp_export=export,
+        replay=replay,
+        summary=asdict(summary),
+    )
+    return RunResult(run_dir, status, wall, summary, message, export=export, replay=replay)
 
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
@@ -324,6 +345,7 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
             for event in events:
                 if event["event"] == "started":
                     started = True
+                    display.note(f"run directory: {run_dir.path}")
                     display.start(event["total"], event["agent"])
                 elif event["event"] == "run":
                     display.advance(event["ok"], event.get("error"))

@@ -70,9 +70,20 @@ def test_unknown_preset_lists_valid_names(cli, tmp_path):
     ],
 )
 def test_bad_graph_gives_a_clear_error(cli, tmp_path, inputs, spec, fragment):
-    one_line_error(
-        cli("run", "--graph", spec, "--inputs", str(inputs), "--model", "instant", "--out", str(tmp_path)), fragment
-    )
+    out = tmp_path / "traces"
+    result = cli("run", "--graph", spec, "--inputs", str(inputs), "--model", "instant", "--out", str(out))
+    one_line_error(result, fragment)
+    assert not list(out.glob("*/manifest.json"))  # nothing ran: no run directory is left behind
+
+
+def test_a_graph_module_that_fails_to_import_names_its_file_and_line(cli, tmp_path, inputs):
+    module = tmp_path / "broken_graph.py"
+    module.write_text("from typing import Any\n\nVALUE = undefined_name + 1\n\n\ndef build(model: Any) -> Any: ...\n")
+    result = cli("run", "--graph", f"{module}:build", "--inputs", str(inputs), "--out", str(tmp_path / "traces"))
+    one_line_error(result, "raised NameError: name 'undefined_name' is not defined", f"(at {module}:3)")
+    result = cli("run", "--graph", f"{GRAPH}:raises", "--inputs", str(inputs), "--out", str(tmp_path / "traces"))
+    one_line_error(result, "factory broke (at ", "user_graph.py:")
+    assert not list((tmp_path / "traces").glob("*/manifest.json"))
 
 
 @pytest.mark.parametrize(
