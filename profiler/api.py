@@ -233,8 +233,6 @@ class profile:
         self._rundir.mark_latest()
 
     def _degraded(self) -> list[dict[str, str]]:
-        if not self.sampler_wanted:
-            return [{"component": "sampler", "reason": "disabled (sampler=False)"}]
         if self._sampler is not None and self._sampler.unavailable:
             return [{"component": "sampler", "reason": self._sampler.unavailable}]
         return []

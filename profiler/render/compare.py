@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from profiler.render.text import CPU_LABELS, WALL_LABELS
+from profiler.render.text import CPU_LABELS, WALL_LABELS, plural
 
 HEADLINE_LABELS = {
     "cpu_share_of_latency": "CPU share of latency",
@@ -99,8 +99,8 @@ def render_comparison(comparison: dict[str, Any]) -> RenderableType:
     header = Text.assemble(
         ("Comparison", "bold"),
         " (B against A; figures per agent run)\n",
-        f"A: run {a['run_id']}  agent {a['agent']}  ·  {a['model']}  ·  {a['agent_runs']} agent runs\n",
-        f"B: run {b['run_id']}  agent {b['agent']}  ·  {b['model']}  ·  {b['agent_runs']} agent runs",
+        f"A: run {a['run_id']}  agent {a['agent']}  ·  {a['model']}  ·  {plural(a['agent_runs'], 'agent run')}\n",
+        f"B: run {b['run_id']}  agent {b['agent']}  ·  {b['model']}  ·  {plural(b['agent_runs'], 'agent run')}",
     )
     parts: list[RenderableType] = [
         header,

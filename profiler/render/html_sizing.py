@@ -14,6 +14,7 @@ from profiler.render import page
 from profiler.render.charts import COLOURS, Figure, styled
 from profiler.render.page import Cell, num
 from profiler.render.sizing import targets_line
+from profiler.render.text import plural
 from profiler.sizing.model import cpu_share
 
 # a sweep preset this much faster than the reference (e.g. `instant`) has no place on the axis
@@ -250,8 +251,8 @@ def _cards(result: dict[str, Any]) -> str:
 def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -> str:
     targets, demand = result["targets"], result["demand"]
     meta = [
-        f"run <b>{escape(result['run_id'])}</b> · {demand['runs']} completed agent runs measured · concurrency "
-        f"{demand['concurrency']}",
+        f"run <b>{escape(result['run_id'])}</b> · {plural(demand['runs'], 'completed agent run')} measured · "
+        f"concurrency {demand['concurrency']}",
         escape(targets_line(targets)),
     ]
     figures = page.Figures()

@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from profiler.render.text import plural
+
 
 def _f(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
@@ -49,7 +51,7 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
     parts.append(
         Text.assemble(
             ("Capacity sizing", "bold"),
-            f" for run {result['run_id']} ({demand['runs']} completed agent runs measured)\n",
+            f" for run {result['run_id']} ({plural(demand['runs'], 'completed agent run')} measured)\n",
             f"per agent run: D_cpu {1000 * demand['d_cpu_s']:.1f} ms of CPU (profiler overhead removed; by category, "
             f"ms: {by_category}), {demand['llm_calls']:.1f} LLM calls, {demand['input_tokens']:,.0f} input / "
             f"{demand['output_tokens']:,.0f} output tokens{' (estimated)' if demand.get('tokens_estimated') else ''}, "

@@ -223,7 +223,7 @@ def _record_end(
     if replay is not None and replay["first_mismatch"]:
         status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
     run_dir.update_manifest(
-        degraded=_degraded(options, sampler),
+        degraded=_degraded(sampler),
         status=status,
         message=message,
         ended_at=iso(time.time()),
@@ -272,10 +272,8 @@ def write_report(run_dir: RunDir) -> dict[str, Any] | None:
     return analyse(run_dir)[0]
 
 
-def _degraded(options: RunOptions, sampler: StackSampler | None) -> list[dict[str, str]]:
-    """What the run could not measure, for the manifest and the report."""
-    if not options.sampler:
-        return [{"component": "sampler", "reason": "disabled with --no-sampler"}]
+def _degraded(sampler: StackSampler | None) -> list[dict[str, str]]:
+    """What the run could not measure, for the manifest and the report (turning py-spy off was asked for)."""
     if sampler is not None and sampler.unavailable:
         return [{"component": "sampler", "reason": sampler.unavailable}]
     return []
@@ -368,6 +366,12 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
     return "completed", "", finished
 
 
+def _replay_outcome(replay: dict[str, Any]) -> str:
+    if replay.get("error"):
+        return f"not compared with it ({replay['error']})"
+    return "every model call repeated the recording's (threads, turns, tool calls, arguments)"
+
+
 def summary_lines(result: RunResult) -> list[str]:
     """What `run` prints after the report's summary: the run as a whole, where it is, what went wrong."""
     s = result.summary
@@ -376,6 +380,8 @@ def summary_lines(result: RunResult) -> list[str]:
         f"tool calls   {s.tool_calls} ({s.tool_errors} failed)",
         f"run dir      {result.run_dir.path}",
     ]
+    if result.replay is not None and not result.replay["first_mismatch"]:  # a divergence is the status
+        lines.append(f"replay       of {result.replay['of']}: {_replay_outcome(result.replay)}")
     if result.report is None:  # no analysis: the counts from the spans at least
         lines.insert(0, f"agent runs   {s.agent_runs} ({s.errors} failed, {s.incomplete} incomplete)")
     if result.export is not None:

@@ -55,6 +55,13 @@ class Session:
         return list(self.manifest.get("degraded", []))
 
     @property
+    def why_no_samples(self) -> str:
+        """Why the run has no stack samples: py-spy was turned off (asked for), or what stopped it."""
+        if self.manifest.get("profiling", {}).get("sampler") is False:
+            return "py-spy was turned off (--no-sampler)"
+        return "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in self.degraded)
+
+    @property
     def sample_rate(self) -> int:
         return int(self.manifest.get("profiling", {}).get("sample_rate", 100))
 

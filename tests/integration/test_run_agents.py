@@ -87,6 +87,7 @@ def test_a_client_without_usage_is_measured_and_sized_from_estimates(cli, tmp_pa
     )
     assert result.code == 0, result.err + result.out
     run_dir = run_dir_of(result)
+    assert manifest_of(run_dir)["degraded"] == [] and "degraded" not in result.out  # --no-sampler was asked for
     report = json.loads((run_dir / "report.json").read_text())
     inference = report["inference"]
     assert inference["calls"] > 0 and inference["tokens_estimated_calls"] == inference["calls"]

@@ -12,9 +12,11 @@ from profiler.analysis.stacks import classify, in_window
 from profiler.analysis.timeline import median_run, timeline
 from profiler.analysis.traces import agent_runs
 from profiler.errors import UsageError
+from profiler.render import charts
 from profiler.render.page import Cell, num, table
 from profiler.render.speedscope import speedscope_profile
 from profiler.store.session import Session, StackSample, load_session
+from profiler.store.spans import SpanRecord
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 
@@ -134,3 +136,28 @@ def test_table_cells_carry_their_sort_value_and_missing_values_sort_last():
     html = table(["name", "value"], [[Cell("a &amp; b"), num(None)], [Cell("c"), num(2.5, "{:.1f}")]])
     assert "data-v='-Infinity'" in html and "data-v='2.5'" in html and ">2.5<" in html
     assert "class='sortable'" in html and "a &amp; b" in html
+
+
+def _span(name: str, span_id: str, parent: str | None, start_ms: int, end_ms: int) -> SpanRecord:
+    return SpanRecord("t", span_id, parent, name, 1, start_ms * 10**6, end_ms * 10**6, {"gen_ai.operation.name": "x"})
+
+
+def test_parallel_sub_agents_are_numbered_and_grouped_on_the_timeline():
+    spans = [
+        _span("invoke_agent supervisor", "root", None, 0, 100),
+        _span("invoke_node model", "m1", "root", 0, 10),  # the same node twice, one after the other
+        _span("invoke_node model", "m2", "root", 10, 20),
+        _span("invoke_node researcher", "r1", "root", 20, 90),  # a fan-out: two sub-agents at once
+        _span("invoke_node researcher", "r2", "root", 21, 80),
+        *(_span("invoke_node model", f"{r}-m", r, 22, 60) for r in ("r1", "r2")),
+        _span("invoke_node model", "m1-x", "m1", 1, 9),
+    ]
+    spans[0].attributes["gen_ai.operation.name"] = "invoke_agent"
+    bars = timeline(agent_runs(spans)[0])
+    by_branch = {bar.label: bar.branch for bar in bars if bar.depth == 1}
+    assert by_branch == {"invoke_node model": "", "invoke_node researcher (1 of 2)": "researcher 1 of 2",
+                         "invoke_node researcher (2 of 2)": "researcher 2 of 2"}  # fmt: skip
+    assert [bar.branch for bar in bars if bar.depth == 2] == ["", "researcher 1 of 2", "researcher 2 of 2"]
+    figure = charts.timeline(bars)
+    assert [a.text for a in figure.layout.annotations] == ["researcher 1 of 2", "researcher 2 of 2"]
+    assert len(figure.layout.shapes) == 2

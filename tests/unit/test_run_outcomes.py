@@ -11,6 +11,7 @@ from profiler.analysis.summary import summarize
 from profiler.analysis.traces import agent_runs
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
+from profiler.render.html import render_html
 from profiler.render.text import render
 from profiler.sizing.headline import headline
 from profiler.sizing.model import measure_demand
@@ -95,3 +96,17 @@ def test_a_run_without_a_completed_agent_run_has_no_headline_and_says_why(tmp_pa
     assert "CPU share of latency" not in text and "profiler direct cost" not in text
     with pytest.raises(UsageError, match="no agent run completed: 3 failed; first error: KeyError"):
         measure_demand(session, report)
+
+
+def test_the_html_page_lists_failures_and_gives_no_headline_without_a_completed_run(tmp_path):
+    session = load_session(edited_example(tmp_path / "some", _end_roots(FAILED, INTERRUPTED)))
+    report = build_report(session)
+    page = render_html(session, report, headline(session, report), None, "orchestrace report")
+    assert "Failed agent runs (1)" in page and "KeyError: &#x27;messages&#x27;" in page
+    assert "Incomplete (interrupted before they finished): #2." in page
+    assert "3 agent runs: 1 completed, 1 failed, 1 incomplete (interrupted)" in page
+    session = load_session(edited_example(tmp_path / "none", _end_roots(FAILED, FAILED, FAILED)))
+    report = build_report(session)
+    page = render_html(session, report, headline(session, report), None, "orchestrace report")
+    assert "No headline figures: no agent run completed: 3 failed." in page and "Failed agent runs (3)" in page
+    assert "CPU share of latency" not in page.split("id='headline'")[1].split("</section>")[0]
