@@ -23,6 +23,7 @@ HEADLINE_LABELS = {
     "ttft_p50_s": "time to first token p50, s",
     "overhead_fraction": "profiler overhead (share of CPU)",
     "agent_runs": "agent runs",
+    "completed": "completed agent runs",
     "errors": "failed agent runs",
 }
 ROW_LABELS = {
