@@ -99,7 +99,7 @@ def render_comparison(comparison: dict[str, Any]) -> RenderableType:
     a, b = comparison["a"], comparison["b"]
     header = Text.assemble(
         ("Comparison", "bold"),
-        " (B against A; figures per agent run)\n",
+        " (B against A; figures per completed agent run)\n",
         f"A: run {a['run_id']}  agent {a['agent']}  ·  {a['model']}  ·  {plural(a['agent_runs'], 'agent run')}\n",
         f"B: run {b['run_id']}  agent {b['agent']}  ·  {b['model']}  ·  {plural(b['agent_runs'], 'agent run')}",
     )
