@@ -324,8 +324,25 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
     started = False
     try:
         while True:
-            try:
+            try:  # Ctrl-C may land anywhere in here, not only while waiting for events
                 events = workload.poll()
+                if events is None:
+                    break
+                if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
+                    workload.kill()
+                if not events:
+                    display.tick()
+                for event in events:
+                    if event["event"] == "started":
+                        started = True
+                        display.note(f"run directory: {run_dir.path}")
+                        display.start(event["total"], event["agent"])
+                    elif event["event"] == "run":
+                        display.advance(event["ok"], event.get("error"))
+                    elif event["event"] == "fatal":
+                        fatal = event["message"]
+                    elif event["event"] == "finished":
+                        finished = event
             except KeyboardInterrupt:
                 if interrupted_at is None:
                     interrupted_at = time.monotonic()
@@ -334,23 +351,6 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
                     continue
                 workload.kill()
                 break
-            if events is None:
-                break
-            if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
-                workload.kill()
-            if not events:
-                display.tick()
-            for event in events:
-                if event["event"] == "started":
-                    started = True
-                    display.note(f"run directory: {run_dir.path}")
-                    display.start(event["total"], event["agent"])
-                elif event["event"] == "run":
-                    display.advance(event["ok"], event.get("error"))
-                elif event["event"] == "fatal":
-                    fatal = event["message"]
-                elif event["event"] == "finished":
-                    finished = event
     finally:
         if started:
             display.close()
