@@ -107,6 +107,7 @@ def test_py_spy_is_compared_with_the_cpu_of_the_same_window(cli, tmp_path):
     assert result.code == 0, result.err + result.out
     stacks = json.loads((run_dir_of(result) / "report.json").read_text())["stacks"]
     assert stacks["startup_s"] > 0.5  # imports and building the corpus index: sampled, kept apart
-    assert stacks["by_category_s"].get("startup", 0.0) <= 0.05 * stacks["sampled_cpu_s"]
+    # imports happen before the window (a first-use import inside it is the window's own CPU)
+    assert stacks["by_category_s"].get("startup", 0.0) <= 0.25 * stacks["startup_by_category_s"]["startup"]
     assert 0.5 <= stacks["coverage"] <= 2.0  # like with like (it read 0% without --subprocesses, 124-199% with)
     assert 0.9 <= stacks["coverage"] <= 1.1 or stacks["coverage_note"]  # or the run says why not
