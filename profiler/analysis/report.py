@@ -71,7 +71,7 @@ def _inference(session: Session, runs: list[AgentRun], completed: list[AgentRun]
     input_tokens = sum(u.input for u in usage.values())
     output_tokens = sum(u.output for u in usage.values())
     estimated = sum(u.source == ESTIMATED for u in usage.values())
-    unknown = sum(u.source == UNKNOWN for s in chats if not s.is_error for u in [usage[s.span_id]])
+    unknown = sum(usage[s.span_id].source == UNKNOWN for s in chats if not s.is_error)
     done = [usage[s.span_id] for run in completed for s in run.spans if span_kind(s) == CHAT]
     result: dict[str, Any] = {
         "calls": len(chats),

@@ -53,7 +53,7 @@ def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
 
 def _failures(report: dict[str, Any]) -> str:
     """Failed agent runs with their first error line; cut-off ones counted (they are not failures)."""
-    failed, incomplete = report.get("failed_runs") or [], report.get("incomplete_runs") or []
+    failed, incomplete = report["failed_runs"], report["incomplete_runs"]
     parts = []
     if failed:
         rows = [
@@ -127,7 +127,7 @@ def _run_label(index: int, run: AgentRun) -> str:
 
 
 def _wall_section(report: dict[str, Any], runs: list[AgentRun], figures: page.Figures) -> str:
-    if not report.get("completed"):
+    if not report["completed"]:
         return page.section("wall", "Where the wall time went", "", page.notice("No agent run completed."))
     wall = report["wall_s"]
     splits = [

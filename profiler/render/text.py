@@ -62,8 +62,7 @@ def plural(count: int, noun: str) -> str:
 
 def runs_line(report: dict[str, Any], noun: bool = True) -> str:
     """How the agent runs ended: '12 agent runs: 8 completed, 4 incomplete (interrupted)'."""
-    total, completed = report["agent_runs"], report.get("completed", report["agent_runs"] - report["errors"])
-    failed, incomplete = report["errors"], report.get("incomplete", 0)
+    total, completed, failed, incomplete = (report[k] for k in ("agent_runs", "completed", "errors", "incomplete"))
     count = plural(total, "agent run") if noun else f"{total:,}"
     if total and completed == total:
         return count + (", completed" if total == 1 else ", all completed")
@@ -75,7 +74,7 @@ def runs_line(report: dict[str, Any], noun: bool = True) -> str:
 def failure_lines(report: dict[str, Any], limit: int = 3) -> list[str]:
     """Failed agent runs grouped by their first error line, most frequent first."""
     groups: dict[str, list[int]] = {}
-    for run in report.get("failed_runs") or []:
+    for run in report["failed_runs"]:
         groups.setdefault(run["error"], []).append(run["agent_run"])
     ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
     lines = [
@@ -159,7 +158,7 @@ def render(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
 
 def _details(report: dict[str, Any]) -> list[RenderableType]:
     parts: list[RenderableType] = []
-    runs = report.get("completed", report["agent_runs"])
+    runs = report["completed"]
     wall = report["wall_s"]
     share = report.get("cpu_share_of_latency")
     table = Table(
@@ -208,7 +207,7 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
         + f" · startup before the window (imports, graph build): {_s(cpu.get('startup'), 2)} s"
         + (
             " · per agent run: the completed runs' part, per completed run"
-            if report.get("completed") != report["agent_runs"]
+            if report["completed"] != report["agent_runs"]
             else ""
         )
     )
