@@ -39,7 +39,7 @@ from profiler.instrument.telemetry import resource_for
 from profiler.runner.replay import WORKLOAD_CONFIG
 from profiler.runner.run import new_manifest, write_report
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
-from profiler.store.rundir import CPU_FILE, PROCESS, SAMPLES, RunDir, iso, write_json_atomic
+from profiler.store.rundir import CPU_FILE, PROCESS, SAMPLER_LOG, SAMPLES, RunDir, iso, write_json_atomic
 from profiler.store.spans import read_span_file
 from profiler.store.trajectories import TRAJECTORIES
 
@@ -159,7 +159,7 @@ class profile:
             self._sampler = StackSampler(
                 int(pid),
                 self._rundir.file(f"{SAMPLES}/workload.raw"),
-                self._rundir.file("pyspy.log"),
+                self._rundir.file(SAMPLER_LOG),
                 self.sample_rate,
             )
             self._sampler.check_started()
@@ -230,10 +230,9 @@ class profile:
             summary=asdict(summary),
         )
         self.report = write_report(self._rundir)
+        self._rundir.mark_latest()
 
     def _degraded(self) -> list[dict[str, str]]:
-        if not self.sampler_wanted:
-            return [{"component": "sampler", "reason": "disabled (sampler=False)"}]
         if self._sampler is not None and self._sampler.unavailable:
             return [{"component": "sampler", "reason": self._sampler.unavailable}]
         return []

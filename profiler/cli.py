@@ -18,9 +18,11 @@ from rich.table import Table
 
 from profiler import __version__
 from profiler.errors import UsageError
+from profiler.runner.plan import DEFAULT_PRESET
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
 
 DEBUG_ENV = "ORCHESTRACE_DEBUG"
+DEFAULT_SWEEP = ("h100-llama3.1-8b", "groq-llama3-8b", "cerebras-llama3.1-8b")  # the first is the reference
 DEFAULT_CONCURRENCY = 4
 PIPED_WIDTH = 160
 
@@ -28,15 +30,19 @@ Command = Callable[[argparse.Namespace, Console], int]
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from profiler.render.text import render
+    from profiler.render.text import summary
     from profiler.runner.run import execute, summary_lines
     from profiler.runner.ui import make_display
 
     result = execute(_run_options(args), make_display(console))
-    if result.report is not None:
-        console.print(render(result.report))
+    if result.report is not None and result.headline is not None:
+        console.print(summary(result.report, result.headline))
     for line in summary_lines(result):
         console.print(line, highlight=False)
+    run = shlex.quote(str(result.run_dir.path))
+    console.print(
+        f"next: orchestrace report {run} --format html -o report.html · orchestrace size {run}", highlight=False
+    )
     return result.exit_code
 
 
@@ -74,6 +80,7 @@ def _run_options(args: argparse.Namespace) -> Any:
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     from profiler.analysis.report import build_report
     from profiler.render.text import render
+    from profiler.sizing.headline import headline
     from profiler.store.session import load_session
 
     _check_file_output(args)
@@ -93,7 +100,6 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
         return _report_comparison(args, console, session, report)
     if args.format == "html":
         from profiler.render.html import render_html
-        from profiler.sizing.headline import headline
 
         page = render_html(session, report, headline(session, report), args.agent_run, _regenerate(args))
         _write_html(args.output, page, console)
@@ -105,12 +111,13 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
         else:
             sys.stdout.write(text)
         return 0
+    rendered = render(report, headline(session, report))
     if args.output:
         file_console = Console(record=True, width=120, file=io.StringIO())
-        file_console.print(render(report))
+        file_console.print(rendered)
         _write(args.output, file_console.export_text())
     else:
-        console.print(render(report))
+        console.print(rendered)
     return 0
 
 
@@ -161,10 +168,10 @@ def _report_comparison(args: argparse.Namespace, console: Console, session: Any,
 
 
 def _presets(spec: str | None) -> list[Any]:
-    from profiler.modelserver.presets import builtin_presets, load_preset
+    from profiler.modelserver.presets import load_preset, real_presets
 
     if spec is None:
-        return [p for name, p in builtin_presets().items() if name != "instant"]
+        return real_presets()
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise UsageError("--presets needs at least one preset name or file")
@@ -219,12 +226,13 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     session = load_session(args.run)
     presets = _presets(args.presets)
     run_preset = session.manifest.get("model", {}).get("preset")
-    if args.base:
-        base = load_preset(args.base)
-    elif run_preset and run_preset.get("name") != "instant":
+    base = load_preset(args.base) if args.base else None
+    if base is None and run_preset:
         base = preset_from_dict(run_preset, origin="the run's preset")
-    else:
-        base = load_preset("h100-llama3.1-8b")
+    if base is None or (base.synthetic and not args.base):
+        base = load_preset(DEFAULT_PRESET)
+    if base.synthetic:
+        raise UsageError(f"--base {base.name}: a synthetic preset has no model time to speed up; pick a real preset")
     result = size(session, build_report(session), presets, targets, base)
     simulated = session.manifest.get("model", {}).get("kind") == "simulated"
     _emit(args, console, result, render_sizing(result), lambda: render_size_html(result, simulated, _regenerate(args)))
@@ -241,7 +249,7 @@ def _cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     _check_file_output(args)
     targets = _targets(args)
     targets.check()
-    presets = _presets(args.presets or "instant,h100-llama3.1-8b,groq-llama3-8b,cerebras-llama3.1-8b")
+    presets = _presets(args.presets or ",".join(DEFAULT_SWEEP))
     options = _run_options(args)
     result = sweep(options, presets, targets, lambda opts: execute(opts, make_display(console)))
     _emit(args, console, result, render_sweep(result), lambda: render_sweep_html(result, _regenerate(args)))
@@ -399,13 +407,9 @@ def _add_workload_arguments(parser: argparse.ArgumentParser, outputs: bool = Tru
     parser.add_argument("--out", type=Path, default=Path("traces"), help="where run directories go (default: traces/)")
 
 
-def _add_sizing_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_sizing_arguments(parser: argparse.ArgumentParser, presets_help: str) -> None:
     sizing = parser.add_argument_group("sizing")
-    sizing.add_argument(
-        "--presets",
-        metavar="A,B,C",
-        help="accelerator presets (names or files) to size for (default: all built-in but instant)",
-    )
+    sizing.add_argument("--presets", metavar="A,B,C", help=presets_help)
     sizing.add_argument(
         "--target-rps",
         type=float,
@@ -525,7 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
         "accelerator preset, with the CPU share of latency and what happens as inference gets faster.",
     )
     size.add_argument("run", type=Path, metavar="RUN", help="run directory (traces/<run-id>)")
-    _add_sizing_arguments(size)
+    _add_sizing_arguments(
+        size, "accelerator presets (names or files) to size for (default: every built-in one but the synthetic instant)"
+    )
     size.add_argument(
         "--base",
         metavar="PRESET",
@@ -541,7 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
         "from the first preset's run.",
     )
     _add_workload_arguments(sweep)
-    _add_sizing_arguments(sweep)
+    _add_sizing_arguments(
+        sweep,
+        "accelerator presets (names or files); the first is the reference the others are predicted from "
+        f"(default: {','.join(DEFAULT_SWEEP)})",
+    )
     sweep.set_defaults(
         handler=_cmd_sweep,
         model=None,

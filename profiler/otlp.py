@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,18 @@ class OtlpTarget:
 
 
 GIVE_UP_AFTER = 3  # consecutive failed batches: the backend is down, stop spending time on it
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^\"'()\]]+)")
+_LONGEST_CAUSE = 300
+
+
+def cause(message: str) -> str:
+    """A failure's cause in a few words, never cut mid-word: the operating system's error where the
+    message carries one (urllib3 buries it under retries and wrappers), else the message."""
+    if found := _OS_ERROR.search(message):
+        return found.group(1).strip()
+    if len(message) <= _LONGEST_CAUSE:
+        return message
+    return message[:_LONGEST_CAUSE].rsplit(" ", 1)[0] + " …"
 
 
 class _FirstMessage(logging.Handler):
@@ -85,7 +98,7 @@ class _FirstMessage(logging.Handler):
         self.message = ""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.message = self.message or record.getMessage()[:300]
+        self.message = self.message or cause(record.getMessage())
 
 
 class ExportTally:
@@ -133,7 +146,7 @@ class CountingExporter(ExportTally, SpanExporter):
         try:
             return self._count(spans, self.inner.export(spans), self._logged.message)
         except Exception as exc:  # a backend problem must not reach the pipeline
-            return self._count(spans, SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"[:300])
+            return self._count(spans, SpanExportResult.FAILURE, cause(f"{type(exc).__name__}: {exc}"))
 
     def _count(self, spans: Sequence[ReadableSpan], result: SpanExportResult, error: str) -> SpanExportResult:
         self.record(len(spans), result is SpanExportResult.SUCCESS, error)

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from opentelemetry.util.re import parse_env_headers
 
 from profiler.errors import UsageError
-from profiler.otlp import EXPORT_TIMEOUT_S, OtlpTarget, env
+from profiler.otlp import EXPORT_TIMEOUT_S, OtlpTarget, cause, env
 
 BACKOFF_S = 0.25  # doubled after each failed attempt
 _GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -95,12 +95,12 @@ class HttpSender:
             try:
                 response = self.session.post(self.url, data=data, timeout=timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                return f"{type(exc).__name__}: {exc}"[:300], True
+                return cause(f"{type(exc).__name__}: {exc}"), True
             except Exception as exc:  # bad URL, header or certificate: retrying will not help
-                return f"{type(exc).__name__}: {exc}"[:300], False
+                return cause(f"{type(exc).__name__}: {exc}"), False
             if response.ok:
                 return "", False
-            return f"HTTP {response.status_code}: {response.text[:200]}", _retryable_http(response.status_code)
+            return cause(f"HTTP {response.status_code}: {response.text}"), _retryable_http(response.status_code)
 
         return _retrying(attempt)
 
@@ -143,9 +143,9 @@ class GrpcSender:
             except grpc.RpcError as exc:
                 code = exc.code() if isinstance(exc, grpc.Call) else None
                 details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-                return f"gRPC {getattr(code, 'name', code)}: {details}"[:300], code in retryable
+                return cause(f"gRPC {getattr(code, 'name', code)}: {details}"), code in retryable
             except Exception as exc:  # bad metadata and the like: retrying will not help
-                return f"{type(exc).__name__}: {exc}"[:300], False
+                return cause(f"{type(exc).__name__}: {exc}"), False
             return "", False
 
         return _retrying(attempt)

@@ -8,11 +8,11 @@ from importlib import resources
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import SystemMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 
 from agents.coder.tools import make_tools
+from agents.react import model_node
 
 SYSTEM_PROMPT = (
     "You are a software engineering agent working in a Python project. Locate the code for the bug "
@@ -37,9 +37,6 @@ def build(model: BaseChatModel) -> Any:
         shutil.copytree(_template(), workspace, dirs_exist_ok=True)
         return {"workspace": workspace}
 
-    async def call_model(state: CoderState) -> dict[str, Any]:
-        return {"messages": [await bound.ainvoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])]}
-
     def cleanup(state: CoderState) -> dict[str, Any]:
         shutil.rmtree(state["workspace"], ignore_errors=True)
         return {}
@@ -50,7 +47,7 @@ def build(model: BaseChatModel) -> Any:
 
     graph = StateGraph(CoderState)
     graph.add_node("setup", setup)
-    graph.add_node("model", call_model)
+    graph.add_node("model", model_node(bound, SYSTEM_PROMPT))
     graph.add_node("tools", ToolNode(tools))
     graph.add_node("cleanup", cleanup)
     graph.add_edge(START, "setup")

@@ -102,7 +102,7 @@ async def profile_both_ways(graph: Any, inputs: list[dict[str, Any]], out: str) 
     # 1. the library form of `orchestrace run --graph`: inputs at a concurrency
     session, results = await aprofile_graph(graph, inputs, concurrency=3, out=out, name="my-agent")
     failed = sum(isinstance(r, Exception) for r in results)
-    print(f"aprofile_graph: {len(results)} agent runs ({failed} failed) -> {session.run_dir}")
+    print(f"aprofile_graph: {len(results)} agent run{'s' * (len(results) != 1)} ({failed} failed) -> {session.run_dir}")
 
     # 2. the context manager around your own code (`with profile(...)` in sync code)
     async with profile(out=out, name="my-agent-ctx") as run:

@@ -6,14 +6,14 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Send
 
 from agents.rag.tools import library
 from agents.rag.tools import make_tools as library_tools
-from agents.react import react_graph
+from agents.react import dual, model_node, react_graph
 from agents.supervisor.tasks import WORKER_PREFIX
 
 SUPERVISOR_PROMPT = (
@@ -50,9 +50,6 @@ def build(model: BaseChatModel) -> Any:
     researcher_graph = react_graph(model, worker_tools, WORKER_PROMPT, name="researcher")
     planner = model.bind_tools([delegate])
 
-    async def supervisor(state: SupervisorState) -> dict[str, Any]:
-        return {"messages": [await planner.ainvoke([SystemMessage(SUPERVISOR_PROMPT), *state["messages"]])]}
-
     def fan_out(state: SupervisorState) -> list[Send] | str:
         last = state["messages"][-1]
         calls = getattr(last, "tool_calls", None) or []
@@ -60,10 +57,18 @@ def build(model: BaseChatModel) -> Any:
             return END
         return [Send("researcher", {"topic": c["args"]["topic"], "call_id": c["id"]}) for c in calls]
 
-    async def researcher(task: ResearchTask) -> dict[str, Any]:
-        result = await researcher_graph.ainvoke({"messages": [HumanMessage(WORKER_PREFIX + task["topic"])]})
+    def brief(task: ResearchTask) -> dict[str, Any]:
+        return {"messages": [HumanMessage(WORKER_PREFIX + task["topic"])]}
+
+    def finding(task: ResearchTask, result: dict[str, Any]) -> dict[str, Any]:
         report = str(result["messages"][-1].content)
         return {"findings": [{"call_id": task["call_id"], "topic": task["topic"], "report": report}]}
+
+    def research(task: ResearchTask) -> dict[str, Any]:
+        return finding(task, researcher_graph.invoke(brief(task)))
+
+    async def aresearch(task: ResearchTask) -> dict[str, Any]:
+        return finding(task, await researcher_graph.ainvoke(brief(task)))
 
     def collect(state: SupervisorState) -> dict[str, Any]:
         last_ai = next(m for m in reversed(state["messages"]) if isinstance(m, AIMessage))
@@ -75,8 +80,8 @@ def build(model: BaseChatModel) -> Any:
         }
 
     graph = StateGraph(SupervisorState)
-    graph.add_node("supervisor", supervisor)
-    graph.add_node("researcher", researcher)  # type: ignore[arg-type]  # Send payload, not the state
+    graph.add_node("supervisor", model_node(planner, SUPERVISOR_PROMPT))
+    graph.add_node("researcher", dual(research, aresearch))
     graph.add_node("collect", collect)
     graph.add_edge(START, "supervisor")
     graph.add_conditional_edges("supervisor", fan_out, ["researcher", END])

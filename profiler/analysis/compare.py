@@ -1,6 +1,6 @@
 """Two runs side by side: the same figures, B against A, and what cannot be compared.
 
-Figures are per agent run (means), so runs with different task counts line up. Each row has
+Figures are per completed agent run (means), so runs with different task counts line up. Each row has
 `a`, `b`, `delta` = B − A and `ratio` = B / A (None when a side is missing, or A is 0).
 Pure: it takes the report (and headline) dicts of both runs, nothing else.
 """
@@ -29,6 +29,15 @@ def _per(value: float | None, count: float | None, scale: float = 1.0) -> float 
     return scale * value / count if value is not None and count else None
 
 
+def _cpu_per_run(report: dict[str, Any], key: str) -> float | None:
+    """ms of a CPU category per completed agent run: its window figure times one completed run's part
+    (without window figures, the spans' CPU over the completed runs)."""
+    value, total, per_run = report["cpu_s"].get(key), report["cpu_s"].get("process_total"), report["cpu_per_run_s"]
+    if value is not None and total and per_run:
+        return float(1000 * value * per_run / total)
+    return _per(value, report["completed"], 1000)
+
+
 def _headline_rows(a: dict[str, Any], b: dict[str, Any], ha: dict[str, Any], hb: dict[str, Any]) -> list[Any]:
     def both(key: str, unit: str, pick: Any) -> dict[str, Any]:
         return row(key, unit, pick(a, ha), pick(b, hb))
@@ -39,12 +48,13 @@ def _headline_rows(a: dict[str, Any], b: dict[str, Any], ha: dict[str, Any], hb:
         both("model_wait_per_run_s", "s", lambda r, h: h["model_wait_per_run_s"]),
         both("cpu_per_run_s", "s", lambda r, h: h["cpu_per_run_s"]),
         both("cores_per_accelerator", "cores", lambda r, h: h["cores_per_accelerator"]),
-        both("llm_calls_per_run", "count", lambda r, h: _per(r["inference"]["calls"], r["agent_runs"])),
-        both("input_tokens_per_run", "count", lambda r, h: _per(r["inference"]["input_tokens"], r["agent_runs"])),
-        both("output_tokens_per_run", "count", lambda r, h: _per(r["inference"]["output_tokens"], r["agent_runs"])),
+        both("llm_calls_per_run", "count", lambda r, h: r["inference"]["per_run"]["calls"]),
+        both("input_tokens_per_run", "count", lambda r, h: r["inference"]["per_run"]["input_tokens"]),
+        both("output_tokens_per_run", "count", lambda r, h: r["inference"]["per_run"]["output_tokens"]),
         both("ttft_p50_s", "s", lambda r, h: r["inference"]["ttft_s"]["p50"]),
         both("overhead_fraction", "fraction", lambda r, h: r["overhead"].get("fraction")),
         both("agent_runs", "n", lambda r, h: r["agent_runs"]),
+        both("completed", "n", lambda r, h: r["completed"]),
         both("errors", "n", lambda r, h: r["errors"]),
     ]
 
@@ -135,15 +145,7 @@ def compare_runs(
         "b": _identity(b),
         "headline": _headline_rows(a, b, headline_a, headline_b),
         "wall_per_run_s": [row(key, "s", wall_a[key]["mean"], wall_b[key]["mean"]) for key in (*WALL_KEYS, "total")],
-        "cpu_per_run_ms": [
-            row(
-                key,
-                "ms",
-                _per(a["cpu_s"].get(key), a["agent_runs"], 1000),
-                _per(b["cpu_s"].get(key), b["agent_runs"], 1000),
-            )
-            for key in CPU_KEYS
-        ]
+        "cpu_per_run_ms": [row(key, "ms", _cpu_per_run(a, key), _cpu_per_run(b, key)) for key in CPU_KEYS]
         + [row("coverage", "fraction", a["cpu_s"].get("coverage"), b["cpu_s"].get("coverage"))],
         "nodes": _named(a, b, "nodes"),
         "tools": _named(a, b, "tools"),

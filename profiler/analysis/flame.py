@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from profiler.analysis.stacks import classify
+from profiler.analysis.stacks import classify, in_window, of_target, target_pid
 from profiler.store.session import StackSample
 
 _LINE = re.compile(r":\d+\)$")
@@ -46,9 +46,13 @@ def frame_key(frame: str) -> str:
     return _LINE.sub(")", frame)
 
 
-def flame_tree(samples: list[StackSample]) -> FlameNode:
+def flame_tree(samples: list[StackSample], workload_pid: int | None = None) -> FlameNode:
+    """The samples of the measured window (start-up and exit left out, as in the report's breakdown)."""
     root = FlameNode("all sampled CPU")
+    pid = target_pid(samples, workload_pid)
     for sample in samples:
+        if of_target(sample, pid) and not in_window(sample, pid):
+            continue
         category = classify(sample.frames)
         if category is None:
             continue

@@ -7,9 +7,12 @@ from collections import defaultdict
 from typing import Any
 
 from profiler.analysis.cpu import cpu_breakdown
-from profiler.analysis.stacks import stack_breakdown
+from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes, no_headline_reason
+from profiler.analysis.stacks import Window, stack_breakdown
+from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, call_usage
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, span_kind
 from profiler.analysis.wall import KEYS, decompose
+from profiler.store import fields
 from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER
 
@@ -56,26 +59,45 @@ def _table(runs: list[AgentRun], select: str) -> list[dict[str, Any]]:
     return sorted(table, key=lambda r: -r["cpu_s"])
 
 
-def _inference(session: Session, runs: list[AgentRun]) -> dict[str, Any]:
+def _inference(session: Session, runs: list[AgentRun], completed: list[AgentRun]) -> dict[str, Any]:
+    """Model calls of every agent run; `per_run` means over the completed runs (what a headline may use)."""
     chats = [s for run in runs for s in run.spans if span_kind(s) == CHAT]
     servers = [s for s in session.spans if s.kind == KIND_SERVER]
+    usage = call_usage(session, runs)
     ttft = [
         float(s.attributes["gen_ai.response.time_to_first_chunk"])
         for s in chats
         if "gen_ai.response.time_to_first_chunk" in s.attributes
     ]
-    input_tokens = sum(int(s.attributes.get("gen_ai.usage.input_tokens", 0)) for s in chats)
-    output_tokens = sum(int(s.attributes.get("gen_ai.usage.output_tokens", 0)) for s in chats)
+    input_tokens = sum(u.input for u in usage.values())
+    output_tokens = sum(u.output for u in usage.values())
+    estimated = sum(u.source == ESTIMATED for u in usage.values())
+    unknown = sum(usage[s.span_id].source == UNKNOWN for s in chats if not s.is_error)
+    done = [usage[s.span_id] for run in completed for s in run.spans if span_kind(s) == CHAT]
     result: dict[str, Any] = {
         "calls": len(chats),
         "errors": sum(s.is_error for s in chats),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
+        "tokens_estimated_calls": estimated,
+        "tokens_unknown_calls": unknown,
         "ttft_s": {"p50": _quantile(ttft, 0.5), "p95": _quantile(ttft, 0.95)},
+        "per_run": {
+            "calls": len(done) / len(completed) if completed else None,
+            "input_tokens": sum(u.input for u in done) / len(completed) if completed else None,
+            "output_tokens": sum(u.output for u in done) / len(completed) if completed else None,
+        },
         "source": "server spans" if servers else "client spans",
         "server_lateness_s": _lateness(servers),
         "model_time_s": sum(s.duration_s for s in servers) if servers else sum(s.duration_s for s in chats),
     }
+    if estimated or unknown:
+        result["tokens_note"] = (
+            f"the endpoint reported no token usage for {estimated + unknown} of {len(chats)} calls: "
+            + (f"{estimated} estimated at ~4 characters per token" if estimated else "")
+            + (f"{', ' if estimated else ''}{unknown} not known (counted as 0)" if unknown else "")
+            + f"; {HOW_TO_GET_USAGE}"
+        )
     preset = session.manifest.get("model", {}).get("preset")
     if preset:
         # accelerator occupancy at the preset's saturated operating point: an estimate by construction
@@ -99,6 +121,27 @@ def _lateness(servers: list[Any]) -> dict[str, float | None] | None:
     if not late:
         return None
     return {"total": sum(late), "p50": _quantile(late, 0.5), "p95": _quantile(late, 0.95)}
+
+
+def _run_delay(session: Session, window: dict[str, Any]) -> float | None:
+    """The workload's threads' run-queue delay in the window, from the psutil series (interpolated at its ends)."""
+    points = [
+        (row["t"], row["workload"]["run_delay_s"])
+        for row in session.process
+        if row.get("workload", {}).get("run_delay_s") is not None
+    ]
+    start, end = window.get("start_unix"), window.get("end_unix")
+    if len(points) < 2 or start is None or end is None:
+        return None
+
+    def at(t: float) -> float:
+        before = max((p for p in points if p[0] <= t), default=points[0], key=lambda p: p[0])
+        after = min((p for p in points if p[0] >= t), default=points[-1], key=lambda p: p[0])
+        if after[0] == before[0]:
+            return float(before[1])
+        return float(before[1] + (after[1] - before[1]) * (t - before[0]) / (after[0] - before[0]))
+
+    return max(0.0, at(end) - at(start))
 
 
 def _sampler_cost(process: list[dict[str, Any]]) -> dict[str, float] | None:
@@ -144,7 +187,9 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None, series: list[d
 
 def build_report(session: Session) -> dict[str, Any]:
     runs = agent_runs(session.spans)
-    splits = [decompose(run) for run in runs]
+    outcomes = Outcomes(runs)
+    completed = outcomes.completed
+    splits = [decompose(run) for run in completed]  # headline figures: completed agent runs only
     wall: dict[str, Any] = {"total": sum(s.total for s in splits)}
     for key in KEYS:
         wall[key] = sum(s.parts[key] for s in splits)
@@ -155,10 +200,10 @@ def build_report(session: Session) -> dict[str, Any]:
     cpu = cpu_breakdown(runs, session.cpu)
     model_wait, total = wall["model_wait"], wall["total"]
     workload_pid = next((row["workload"]["pid"] for row in session.process if "workload" in row), None)
-    last = next((row["workload"] for row in reversed(session.process) if "workload" in row), None)
-    process_cpu = (last["cpu_user"] + last["cpu_system"]) if last else None
-    stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, process_cpu)
-    errors = sum(run.root.is_error for run in runs)
+    window = (session.cpu or {}).get("window", {})
+    measured = Window(window.get("process_cpu_s"), _run_delay(session, window), session.sampler_errors)
+    stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, measured)
+    process_total = cpu.get("process_total")
     report = {
         "schema": REPORT_SCHEMA,
         "run_schema": session.manifest.get("schema"),
@@ -167,11 +212,19 @@ def build_report(session: Session) -> dict[str, Any]:
         "agent": session.manifest.get("workload", {}).get("agent") or session.manifest.get("workload", {}).get("graph"),
         "model": session.manifest.get("model"),
         "agent_runs": len(runs),
-        "errors": errors,
+        "completed": len(completed),
+        "errors": len(outcomes.of(FAILED)),
+        "incomplete": len(outcomes.of(INCOMPLETE)),
+        "failed_runs": outcomes.listed(FAILED),
+        "incomplete_runs": outcomes.listed(INCOMPLETE),
+        "no_headline": no_headline_reason(outcomes),
         "wall_s": wall,
         "cpu_s": cpu,
-        "cpu_per_run_s": (cpu["process_total"] / len(runs)) if runs and cpu.get("process_total") else None,
-        "inference": _inference(session, runs),
+        # the completed runs' part of the window's CPU, per completed run
+        "cpu_per_run_s": (process_total * outcomes.completed_cpu_share() / len(completed))
+        if completed and process_total
+        else None,
+        "inference": _inference(session, runs, completed),
         "cpu_share_of_latency": (total - model_wait) / total if total > 0 else None,
         "overhead": _overhead(cpu, session.cpu, session.process),
         "stacks": stacks,
@@ -182,6 +235,14 @@ def build_report(session: Session) -> dict[str, Any]:
     }
     if not any(s.kind == KIND_CLIENT for s in session.spans):
         report["problems"] = [*report["problems"], "no chat spans: model wait cannot be measured"]
+    elif unseen := _requests_not_seen(completed):
+        report["problems"] = [
+            *report["problems"],
+            f"{unseen} chat calls sent no HTTP request the profiler saw (it watches httpx; recent openai "
+            "releases send through httpx2 unless given an httpx client): if they called a model over HTTP, their "
+            "wait on it counts as other wait and the CPU share of latency is overstated; build your chat model on "
+            "the one orchestrace passes to your graph factory",
+        ]
     if total > 0 and wall["other_wait"] > UNEXPLAINED_LIMIT * total:
         report["problems"] = [
             *report["problems"],
@@ -189,3 +250,17 @@ def build_report(session: Session) -> dict[str, Any]:
             "measured, e.g. work outside LangChain callbacks or a blocking call in an untraced thread",
         ]
     return report
+
+
+def _requests_not_seen(runs: list[AgentRun]) -> int:
+    """Chat calls with no server span and no model request seen at the transport (recorded since it was watched)."""
+    return sum(
+        1
+        for run in runs
+        for s in run.spans
+        if span_kind(s) == CHAT
+        and not s.is_error
+        and fields.MODEL_WAIT in s.attributes
+        and not s.attributes.get(fields.MODEL_REQUESTS)
+        and not run.server.get(s.span_id)
+    )

@@ -1,14 +1,24 @@
-"""Classify py-spy stack samples into CPU categories and reconcile them with psutil.
+"""Classify py-spy stack samples into CPU categories and reconcile them with the process's CPU.
 
 py-spy's picture is stack-level (what code burns the CPU), complementing the meter's
 span-level one. Samples whose leaf is a blocking wait are dropped: in non-blocking mode
 py-spy sometimes reports an idle thread as active. The first matching rule wins.
+
+Like is compared with like: py-spy's raw output has no timestamps, but the workload's main
+thread runs the agent runs inside its event loop, so a main-thread sample outside it (or with no
+Python frame at all) was taken before the measured window (interpreter start, imports, building
+the graph, calibration) or after it (exit). Those are shown apart as start-up; the rest is set
+against the workload process's own CPU in the window (child processes are sampled only with
+--sample-children, and reported apart). Where the two differ by more than 10%, the note says
+why from what was measured: too few samples, py-spy's failed reads, a busy host.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from profiler.store.session import StackSample
@@ -50,6 +60,33 @@ NO_FRAMES = "native (no Python frames)"
 _PASS_THROUGH = re.compile(r"profiler/instrument/cpumeter\.py|profiler/runner/workload\.py")
 
 
+# the workload process's driver (`python -m profiler.runner.workload`), and its event loop
+_WORKLOAD_DRIVER = re.compile(r"^(?:<module>|main) \(profiler/runner/workload\.py:")
+_EVENT_LOOP = re.compile(r"^run \((?:asyncio/runners|uvloop/__init__)\.py:")
+COVERAGE_RANGE = (0.9, 1.1)  # what a like-with-like comparison should give
+
+
+def in_window(sample: StackSample, workload_pid: int) -> bool:
+    """False for the workload driver's samples outside its event loop (start-up, exit), and for its
+    main thread with no Python frame yet or any more. Other threads, and programs profiled with the
+    Python API (py-spy attached for the block only), are in the window."""
+    if not sample.frames:
+        return sample.thread != workload_pid
+    if not any(_WORKLOAD_DRIVER.match(frame) for frame in sample.frames):
+        return True
+    return any(_EVENT_LOOP.match(frame) for frame in sample.frames)
+
+
+def target_pid(samples: list[StackSample], workload_pid: int | None) -> int:
+    """The profiled process: the workload's pid, else the lowest one py-spy named."""
+    return workload_pid or min((s.pid for s in samples if s.pid), default=0)
+
+
+def of_target(sample: StackSample, pid: int) -> bool:
+    """Without --subprocesses py-spy names no process: every sample is the target's."""
+    return (sample.pid or pid) == pid
+
+
 def qualname(frame: str) -> str:
     return frame.split(" (", 1)[0]
 
@@ -67,18 +104,30 @@ def classify(frames: tuple[str, ...]) -> str | None:
     return "other"
 
 
+@dataclass(frozen=True)
+class Window:
+    """What was measured in the window besides the samples: the process's own CPU, its threads'
+    run-queue delay (ready to run, no CPU free), and samples py-spy failed to read."""
+
+    cpu_s: float | None
+    run_delay_s: float | None = None
+    sampler_errors: int | None = None
+
+
 def stack_breakdown(
-    samples: list[StackSample], rate: int, workload_pid: int | None, process_cpu_s: float | None
+    samples: list[StackSample], rate: int, workload_pid: int | None, window: Window
 ) -> dict[str, Any] | None:
-    """Seconds per category for the workload process, child processes apart; coverage vs psutil."""
+    """Seconds per category for the workload process in the measured window, start-up and child
+    processes apart; coverage against the process's own CPU in the window."""
     if not samples:
         return None
-    main_pid = workload_pid or min(s.pid for s in samples)
+    main_pid = target_pid(samples, workload_pid)
     categories: dict[str, float] = defaultdict(float)
+    startup: dict[str, float] = defaultdict(float)
     children: dict[str, float] = defaultdict(float)
-    idle = total = 0
+    idle = total = counted = 0
     for sample in samples:
-        if sample.pid != main_pid:
+        if not of_target(sample, main_pid):
             if classify(sample.frames) is not None:
                 children[sample.command[:120]] += sample.count / rate
             continue
@@ -86,16 +135,51 @@ def stack_breakdown(
         category = classify(sample.frames)
         if category is None:
             idle += sample.count
-            continue
-        categories[category] += sample.count / rate
+        elif in_window(sample, main_pid):
+            categories[category] += sample.count / rate
+            counted += sample.count
+        else:
+            startup[category] += sample.count / rate
     sampled = sum(categories.values())
+    coverage = sampled / window.cpu_s if window.cpu_s else None
     return {
+        "pid": main_pid,
         "rate_hz": rate,
         "samples": total,
         "idle_samples_dropped": idle,
         "by_category_s": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
         "sampled_cpu_s": sampled,
-        "process_cpu_s": process_cpu_s,
-        "coverage": sampled / process_cpu_s if process_cpu_s else None,
+        "startup_s": sum(startup.values()),
+        "startup_by_category_s": dict(sorted(startup.items(), key=lambda kv: -kv[1])),
+        "process_cpu_s": window.cpu_s,
+        "run_delay_s": window.run_delay_s,
+        "sampler_errors": window.sampler_errors,
+        "coverage": coverage,
+        "coverage_note": _coverage_note(coverage, counted, total, window),
         "child_processes_s": dict(sorted(children.items(), key=lambda kv: -kv[1])),
     }
+
+
+def _coverage_note(coverage: float | None, counted: int, taken: int, window: Window) -> str | None:
+    """Why the sampled CPU and the measured CPU differ by more than 10%, from what was measured."""
+    if coverage is None:
+        return "no CPU figures for the measured window (cpu.json): nothing to compare the samples with"
+    low, high = COVERAGE_RANGE
+    if low <= coverage <= high:
+        return None
+    reasons = []
+    spread = 1 / math.sqrt(counted) if counted else math.inf  # counting noise, one standard error
+    if abs(coverage - 1) <= 2 * spread:
+        reasons.append(f"{counted} samples count the CPU only to ±{spread:.0%} (raise --sample-rate, or run longer)")
+    errors = window.sampler_errors or 0
+    if coverage < low and errors > 0.05 * (taken + errors):
+        reasons.append(
+            f"py-spy failed to read {errors} samples ({errors / (taken + errors):.0%}): reading a running thread "
+            "without stopping it fails more often, so the stacks under-count"
+        )
+    if coverage > high and window.run_delay_s and window.cpu_s and window.run_delay_s > 0.1 * window.cpu_s:
+        reasons.append(
+            f"the workload's threads waited {window.run_delay_s:.2f} s for a CPU in the window (the host was busy): "
+            "py-spy can count a thread that is ready to run as running, so the stacks over-count"
+        )
+    return "; ".join(reasons) or "not explained by sampling noise, py-spy's read errors or a busy host"

@@ -11,6 +11,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from profiler.store import fields
+
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
@@ -41,5 +43,5 @@ def agent_run_span(tracer: trace.Tracer, name: str, key: str, index: int) -> Ite
             span.set_attribute("error.type", type(exc).__qualname__)
             raise
         except BaseException:  # cancelled or interrupted: the run is cut short, not failed
-            span.set_status(Status(StatusCode.ERROR, "interrupted"))
+            span.set_status(Status(StatusCode.ERROR, fields.INTERRUPTED))
             raise

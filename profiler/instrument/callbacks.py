@@ -28,7 +28,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from profiler.instrument.cpumeter import SpanCpuMeter
-from profiler.modelserver.trajectory import thread_key
+from profiler.modelserver.trajectory import thread_key, tokens_for_chars
+from profiler.store import fields
 from profiler.store.trajectories import TrajectoryRecorder
 
 GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
@@ -179,7 +180,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
             self._passthrough.clear()
         for run in pending:
             run.span.set_status(Status(StatusCode.ERROR, reason))
-            run.span.set_attribute("orchestrace.incomplete", True)
+            run.span.set_attribute(fields.INCOMPLETE, True)
             run.span.end()
         return len(pending)
 
@@ -290,7 +291,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
         if run is not None:
             _set_llm_result(run.span, response, self._capture)
             if self._recorder is not None and run.step is not None:
-                self._recorder.record({**run.step, **_trajectory_result(response)})
+                self._recorder.record({**run.step, **_trajectory_result(response, run.step)})
             if run.first_chunk_ns is not None:
                 run.span.set_attribute(
                     gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (run.first_chunk_ns - run.start_ns) / 1e9
@@ -353,15 +354,25 @@ def _trajectory_step(span: Span, messages: list[Any], params: dict[str, Any]) ->
     """Where this call sits in the agent run: the same rule the simulated server uses to pick a turn."""
     first_user = next((_text(m.content) for m in messages if getattr(m, "type", "") == "human"), "")
     tools = [t.get("function", {}).get("name", t.get("name")) for t in params.get("tools") or [] if isinstance(t, dict)]
+    context = span.get_span_context()
     return {
-        "trace_id": format(span.get_span_context().trace_id, "032x"),
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
         "thread": thread_key(first_user),
         "turn": sum(1 for m in messages if getattr(m, "type", "") == "ai"),
         "tools": [str(name) for name in tools],
+        "prompt_chars": _prompt_chars(messages, params),
     }
 
 
-def _trajectory_result(response: Any) -> dict[str, Any]:
+def _prompt_chars(messages: list[Any], params: dict[str, Any]) -> int:
+    """The request's text as the model reads it (messages, tool calls, tool definitions), for estimates."""
+    chars = sum(len(_text(m.content)) for m in messages)
+    chars += sum(len(json.dumps(calls, default=str)) for m in messages if (calls := getattr(m, "tool_calls", None)))
+    return chars + (len(json.dumps(params["tools"], default=str)) if params.get("tools") else 0)
+
+
+def _trajectory_result(response: Any, step: dict[str, Any]) -> dict[str, Any]:
     _, message = _first_generation(response)
     input_tokens, output_tokens = _usage(response, message)
     calls = getattr(message, "tool_calls", None) or []
@@ -370,9 +381,12 @@ def _trajectory_result(response: Any) -> dict[str, Any]:
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
     }
-    if output_tokens is None:  # the endpoint reported no usage: ~4 characters per token, marked
+    # the endpoint reported no usage: ~4 characters per token, marked
+    if input_tokens is None:
+        result |= {"input_tokens": tokens_for_chars(step["prompt_chars"]), "input_tokens_estimated": True}
+    if output_tokens is None:
         text = _text(getattr(message, "content", "")) + json.dumps(result["tool_calls"]) * bool(calls)
-        result |= {"output_tokens": max(1, len(text) // 4), "output_tokens_estimated": True}
+        result |= {"output_tokens": tokens_for_chars(len(text)), "output_tokens_estimated": True}
     return result
 
 

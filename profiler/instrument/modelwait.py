@@ -1,7 +1,8 @@
-"""Model requests in flight, seen at the HTTP transport the model clients use (httpx).
+"""Model requests in flight, seen at the HTTP transport the model clients use (httpx, httpx2).
 
 The OpenAI, Anthropic, Ollama and most other Python model clients send their requests through
-httpx. A request is in flight from the transport taking it until its response is closed (httpx
+httpx, or through its successor httpx2 (recent openai releases do unless given an httpx client:
+a plain `ChatOpenAI()`). A request is in flight from the transport taking it until its response is closed (httpx
 closes a response once read; the clients close their streams after the last chunk). While a chat
 span has one in flight, the meter counts the stretches its task waited on it as model wait (a
 blocking client's time off the CPU likewise).
@@ -9,7 +10,10 @@ blocking client's time off the CPU likewise).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -48,12 +52,35 @@ class _SyncTracked(httpx.SyncByteStream):
         self._inner.close()
 
 
-def install(meter: SpanCpuMeter) -> Callable[[], None]:
-    """Wrap httpx's transports; returns the function that undoes it."""
-    original_async = httpx.AsyncHTTPTransport.handle_async_request
-    original_sync = httpx.HTTPTransport.handle_request
+def _clients() -> list[ModuleType]:
+    """httpx, and httpx2 where it is installed (same transport API)."""
+    modules = [httpx]
+    with contextlib.suppress(ImportError):
+        modules.append(importlib.import_module("httpx2"))
+    return modules
 
-    async def handle_async_request(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
+
+def install(meter: SpanCpuMeter) -> Callable[[], None]:
+    """Wrap the transports of httpx and httpx2; returns the function that undoes it."""
+    undo = [_install(module, meter) for module in _clients()]
+
+    def uninstall() -> None:
+        for step in undo:
+            step()
+
+    return uninstall
+
+
+def _install(module: Any, meter: SpanCpuMeter) -> Callable[[], None]:
+    # a response's stream must be the module's own byte-stream type
+    async_tracked = (
+        _AsyncTracked if module is httpx else type("_AsyncTracked", (_AsyncTracked, module.AsyncByteStream), {})
+    )
+    sync_tracked = _SyncTracked if module is httpx else type("_SyncTracked", (_SyncTracked, module.SyncByteStream), {})
+    original_async = module.AsyncHTTPTransport.handle_async_request
+    original_sync = module.HTTPTransport.handle_request
+
+    async def handle_async_request(self: Any, request: Any) -> Any:
         key = meter.request_started()
         if key is None:
             return await original_async(self, request)
@@ -62,10 +89,10 @@ def install(meter: SpanCpuMeter) -> Callable[[], None]:
         except BaseException:
             meter.request_ended(key)
             raise
-        response.stream = _AsyncTracked(response.stream, meter, key)
+        response.stream = async_tracked(response.stream, meter, key)
         return response
 
-    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+    def handle_request(self: Any, request: Any) -> Any:
         key = meter.request_started()
         if key is None:
             return original_sync(self, request)
@@ -74,14 +101,14 @@ def install(meter: SpanCpuMeter) -> Callable[[], None]:
         except BaseException:
             meter.request_ended(key)
             raise
-        response.stream = _SyncTracked(response.stream, meter, key)
+        response.stream = sync_tracked(response.stream, meter, key)
         return response
 
-    httpx.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]
-    httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+    module.AsyncHTTPTransport.handle_async_request = handle_async_request
+    module.HTTPTransport.handle_request = handle_request
 
     def uninstall() -> None:
-        httpx.AsyncHTTPTransport.handle_async_request = original_async  # type: ignore[method-assign]
-        httpx.HTTPTransport.handle_request = original_sync  # type: ignore[method-assign]
+        module.AsyncHTTPTransport.handle_async_request = original_async
+        module.HTTPTransport.handle_request = original_sync
 
     return uninstall

@@ -12,6 +12,7 @@ from typing import Any
 from profiler.errors import UsageError
 
 _POSITIVE_FIELDS = ("prefill_tok_s", "decode_tok_s", "aggregate_tok_s")
+_SYNTHETIC_BEFORE_THE_FLAG = ("instant",)  # run manifests written before presets said `synthetic`
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Preset:
     accelerators_per_replica: int = 1
     estimated: tuple[str, ...] = field(default_factory=tuple)
     self_hosted: bool = False  # you run the serving engine (and need its CPU cores), vs an API service
+    synthetic: bool = False  # no model latency at all (`instant`): nothing to size an accelerator from
 
     def stream_rate(self, decoding_streams: int) -> float:
         """Tokens/s of each stream when `decoding_streams` decode at once."""
@@ -54,6 +56,7 @@ class Preset:
             "max_batch": self.max_batch,
             "accelerators_per_replica": self.accelerators_per_replica,
             "self_hosted": self.self_hosted,
+            "synthetic": self.synthetic,
             "source": self.source,
             "estimated": list(self.estimated),
         }
@@ -97,11 +100,14 @@ def preset_from_dict(data: dict[str, Any], *, name: str | None = None, origin: s
     if not isinstance(estimated, list) or not all(isinstance(e, str) for e in estimated):
         raise UsageError(f"{origin}: field 'estimated' must be a list of strings")
     self_hosted = data.get("self_hosted", False)
-    if not isinstance(self_hosted, bool):
-        raise UsageError(f"{origin}: field 'self_hosted' must be true or false")
+    synthetic = data.get("synthetic", preset_name in _SYNTHETIC_BEFORE_THE_FLAG)
+    for key, flag in (("self_hosted", self_hosted), ("synthetic", synthetic)):
+        if not isinstance(flag, bool):
+            raise UsageError(f"{origin}: field '{key}' must be true or false")
     return Preset(
         name=preset_name,
         self_hosted=self_hosted,
+        synthetic=synthetic,
         model=model,
         ttft_s=ttft,
         max_batch=int(max_batch),
@@ -118,6 +124,11 @@ def builtin_presets() -> dict[str, Preset]:
     text = resources.files("profiler.modelserver").joinpath("presets.json").read_text(encoding="utf-8")
     raw: dict[str, Any] = json.loads(text)
     return {name: preset_from_dict(body, name=name, origin=f"built-in preset {name}") for name, body in raw.items()}
+
+
+def real_presets() -> list[Preset]:
+    """The built-in presets of real accelerators (all but the synthetic `instant`)."""
+    return [preset for preset in builtin_presets().values() if not preset.synthetic]
 
 
 def load_preset(spec: str) -> Preset:

@@ -133,6 +133,11 @@ def prompt_tokens(request: dict[str, Any]) -> int:
             chars += len(json.dumps(message["tool_calls"]))
     if request.get("tools"):
         chars += len(json.dumps(request["tools"]))
+    return tokens_for_chars(chars)
+
+
+def tokens_for_chars(chars: int) -> int:
+    """The token count of a text of `chars` characters, by the ~4-characters-per-token rule."""
     return max(1, math.ceil(chars / CHARS_PER_TOKEN))
 
 

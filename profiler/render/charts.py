@@ -90,10 +90,10 @@ def wall_per_run(runs: list[tuple[str, str, WallSplit]]) -> Figure:
     )
 
 
-def cpu_categories(cpu: dict[str, Any], runs: int) -> Figure:
-    """The meter's CPU categories, in ms per agent run."""
+def cpu_categories(cpu: dict[str, Any], per_run: float) -> Figure:
+    """The meter's CPU categories, in ms per agent run (`per_run`: one completed run's part of the window)."""
     keys = [k for k in CPU_NAMES if cpu.get(k) is not None]
-    values = [1000 * cpu[k] / runs for k in keys]
+    values = [1000 * cpu[k] * per_run for k in keys]
     total = cpu.get("process_total") or sum(cpu[k] for k in keys)
     shares = [f"{100 * cpu[k] / total:.1f}%" if total else "" for k in keys]
     figure = go.Figure(
@@ -176,6 +176,7 @@ def timeline(bars: list[Bar]) -> Figure:
         marker={"color": "#16202c", "line": {"width": 0}},
         hovertemplate="own CPU %{x:.2f} ms<extra></extra>",
     )
+    _branch_bands(figure, bars)
     return styled(
         figure,
         110 + 24 * len(bars),
@@ -183,6 +184,31 @@ def timeline(bars: list[Bar]) -> Figure:
         xaxis_title="ms since the agent run started",
         yaxis={"tickvals": rows, "ticktext": labels, "autorange": "reversed", "showgrid": False},
     )
+
+
+def _branch_bands(figure: Figure, bars: list[Bar]) -> None:
+    """Parallel branches (sub-agents) as alternately shaded bands of rows, each named at its right."""
+    rows: dict[str, list[int]] = {}
+    for index, bar in enumerate(bars):
+        if bar.branch:
+            rows.setdefault(bar.branch, []).append(index)
+    for number, (branch, members) in enumerate(rows.items()):
+        top, bottom = min(members) - 0.5, max(members) + 0.5
+        figure.add_shape(
+            type="rect",
+            xref="paper",
+            x0=0,
+            x1=1,
+            y0=top,
+            y1=bottom,
+            fillcolor="#8c96a0" if number % 2 == 0 else "#c7ccd1",
+            opacity=0.12,
+            line={"width": 0},
+            layer="below",
+        )
+        figure.add_annotation(
+            text=branch, xref="paper", x=1, xanchor="right", y=top + 0.5, showarrow=False, font={"size": 11}
+        )
 
 
 def flame(root: FlameNode, rate: int, min_fraction: float = 0.002) -> Figure:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from profiler.render.text import CPU_LABELS, WALL_LABELS
+from profiler.render.text import CPU_LABELS, WALL_LABELS, plural
 
 HEADLINE_LABELS = {
     "cpu_share_of_latency": "CPU share of latency",
@@ -23,6 +23,7 @@ HEADLINE_LABELS = {
     "ttft_p50_s": "time to first token p50, s",
     "overhead_fraction": "profiler overhead (share of CPU)",
     "agent_runs": "agent runs",
+    "completed": "completed agent runs",
     "errors": "failed agent runs",
 }
 ROW_LABELS = {
@@ -98,9 +99,9 @@ def render_comparison(comparison: dict[str, Any]) -> RenderableType:
     a, b = comparison["a"], comparison["b"]
     header = Text.assemble(
         ("Comparison", "bold"),
-        " (B against A; figures per agent run)\n",
-        f"A: run {a['run_id']}  agent {a['agent']}  ·  {a['model']}  ·  {a['agent_runs']} agent runs\n",
-        f"B: run {b['run_id']}  agent {b['agent']}  ·  {b['model']}  ·  {b['agent_runs']} agent runs",
+        " (B against A; figures per completed agent run)\n",
+        f"A: run {a['run_id']}  agent {a['agent']}  ·  {a['model']}  ·  {plural(a['agent_runs'], 'agent run')}\n",
+        f"B: run {b['run_id']}  agent {b['agent']}  ·  {b['model']}  ·  {plural(b['agent_runs'], 'agent run')}",
     )
     parts: list[RenderableType] = [
         header,

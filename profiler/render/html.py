@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from profiler.analysis.flame import flame_tree
+from profiler.analysis.outcomes import COMPLETED, root_outcome
 from profiler.analysis.timeline import median_run, timeline
 from profiler.analysis.traces import AgentRun, agent_runs
 from profiler.analysis.wall import KEYS as WALL_KEYS
@@ -17,7 +18,7 @@ from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
-from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line
+from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line, runs_line, stacks_caption
 from profiler.store.session import Session
 
 
@@ -42,7 +43,7 @@ def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
     started = str(session.manifest.get("started_at", "?"))[:16].replace("T", " ")
     meta = [
         f"run <b>{escape(report['run_id'])}</b> · agent <b>{escape(str(report.get('agent')))}</b> · "
-        f"{report['agent_runs']} agent runs ({report['errors']} failed) · status {escape(str(report.get('status')))}",
+        f"{escape(runs_line(report))} · status {escape(str(report.get('status')))}",
         escape(model_line(report.get("model"), label_simulated=False)),
         f"started {escape(started)} UTC · host {escape(str(host.get('logical_cores', '?')))} cores, "
         f"{escape(str(host.get('cpu_model', '?')))}",
@@ -50,7 +51,31 @@ def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
     return page.header(title, meta, simulated=_is_simulated(report))
 
 
+def _failures(report: dict[str, Any]) -> str:
+    """Failed agent runs with their first error line; cut-off ones counted (they are not failures)."""
+    failed, incomplete = report["failed_runs"], report["incomplete_runs"]
+    parts = []
+    if failed:
+        rows = [
+            [num(run["agent_run"], "#{:d}"), Cell(escape(str(run["task"]))), Cell(escape(run["error"]), css="name")]
+            for run in failed
+        ]
+        parts.append(f"<h3>Failed agent runs ({len(failed)})</h3>" + page.table(["agent run", "task", "error"], rows))
+    if incomplete:
+        numbers = ", ".join(f"#{run['agent_run']}" for run in incomplete)
+        parts.append(f"<p class='caption'>Incomplete (interrupted before they finished): {numbers}.</p>")
+    return "".join(parts)
+
+
+def _per_run(report: dict[str, Any]) -> float | None:
+    """One completed agent run's part of a window-wide CPU figure."""
+    total, per_run = report["cpu_s"].get("process_total"), report.get("cpu_per_run_s")
+    return per_run / total if total and per_run else None
+
+
 def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
+    if report.get("no_headline"):
+        return page.notice(f"No headline figures: {escape(report['no_headline'])}.")
     overhead = report["overhead"]
     cores = headline["cores_per_accelerator"]
     inference = report["inference"]
@@ -59,7 +84,7 @@ def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
             page.card(
                 "CPU share of latency",
                 _pct(headline["cpu_share_of_latency"]),
-                "critical-path time not spent waiting on the model",
+                f"critical-path time not spent waiting on the model; {runs_line(report)}",
             ),
             page.card(
                 "CPU per agent run",
@@ -83,7 +108,8 @@ def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
                 "Wall time per agent run",
                 "–" if headline["wall_per_run_s"] is None else f"{headline['wall_per_run_s']:.3f} <small>s</small>",
                 f"mean; {inference['calls']} LLM calls, {inference['input_tokens']:,} / "
-                f"{inference['output_tokens']:,} tokens in / out in all",
+                f"{inference['output_tokens']:,} tokens in / out in all"
+                + (" (estimated: no usage reported)" if inference.get("tokens_note") else ""),
             ),
             page.card(
                 "Profiler overhead",
@@ -101,11 +127,13 @@ def _run_label(index: int, run: AgentRun) -> str:
 
 
 def _wall_section(report: dict[str, Any], runs: list[AgentRun], figures: page.Figures) -> str:
-    if not runs:
-        return page.section("wall", "Where the wall time went", "", page.notice("No agent runs were recorded."))
+    if not report["completed"]:
+        return page.section("wall", "Where the wall time went", "", page.notice("No agent run completed."))
     wall = report["wall_s"]
     splits = [
-        (f"#{i + 1}", f"{_run_label(i, run)} · wall {run.wall_s:.3f} s", decompose(run)) for i, run in enumerate(runs)
+        (f"#{i + 1}", f"{_run_label(i, run)} · wall {run.wall_s:.3f} s", decompose(run))
+        for i, run in enumerate(runs)
+        if root_outcome(run.root) == COMPLETED
     ]
     rows = [
         [
@@ -133,21 +161,21 @@ def _wall_section(report: dict[str, Any], runs: list[AgentRun], figures: page.Fi
     return page.section(
         "wall",
         "Where the wall time went",
-        "Along each agent run's critical path (parallel branches count once), summed over agent runs.",
+        "Along each completed agent run's critical path (parallel branches count once), summed over them.",
         figures(charts.wall_per_run(splits)),
         table,
     )
 
 
 def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
-    cpu, runs = report["cpu_s"], report["agent_runs"]
+    cpu, per_run = report["cpu_s"], _per_run(report)
     total = cpu.get("process_total")
     rows = [
         [
             _swatch(key, label),
             num(cpu.get(key)),
             num(cpu[key] / total if total and cpu.get(key) is not None else None, "{:.1%}"),
-            num(1000 * cpu[key] / runs if runs and cpu.get(key) is not None else None, "{:.1f}"),
+            num(1000 * cpu[key] * per_run if per_run and cpu.get(key) is not None else None, "{:.1f}"),
         ]
         for key, label in CPU_LABELS.items()
     ]
@@ -155,7 +183,7 @@ def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
         Cell("total in the measured window"),
         num(total),
         Cell("100%"),
-        num(1000 * total / runs if total and runs else None, "{:.1f}"),
+        num(1000 * total * per_run if total and per_run else None, "{:.1f}"),
     ]
     native = cpu.get("native_threads")
     caption = (
@@ -163,7 +191,7 @@ def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
         + (f" · native threads (BLAS etc.) {native:.3f} s, in other" if native else "")
         + (f" · startup before the window (imports, graph build): {cpu['startup']:.2f} s" if cpu.get("startup") else "")
     )
-    chart = figures(charts.cpu_categories(cpu, runs)) if runs else page.notice("No agent runs were recorded.")
+    chart = figures(charts.cpu_categories(cpu, per_run)) if per_run else page.notice("No agent run completed.")
     return page.section(
         "cpu",
         "Where the CPU went",
@@ -177,13 +205,15 @@ def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
 def _timeline_section(runs: list[AgentRun], chosen: int | None, figures: page.Figures) -> str:
     if not runs:
         return ""
-    index = median_run(runs) if chosen is None else chosen - 1
-    why = "the median wall time" if chosen is None else "chosen with --agent-run"
+    completed = [i for i, run in enumerate(runs) if root_outcome(run.root) == COMPLETED] or list(range(len(runs)))
+    index = completed[median_run([runs[i] for i in completed])] if chosen is None else chosen - 1
+    why = "the median wall time of the completed ones" if chosen is None else "chosen with --agent-run"
     run = runs[index]
     intro = (
         f"{escape(_run_label(index, run))} of {len(runs)} ({why}; pick another with <code>--agent-run N</code>), "
         f"wall {run.wall_s:.3f} s. Pale bars are spans on the wall clock, grey is the model server working, "
-        "the thin dark bar is the span's own CPU time (its length, not when it ran)."
+        "the thin dark bar is the span's own CPU time (its length, not when it ran). Branches that ran in parallel "
+        "(sub-agents of a fan-out) are numbered and shaded as bands, each named on the right."
     )
     return page.section("timeline", "One agent run on the wall clock", intro, figures(charts.timeline(timeline(run))))
 
@@ -222,9 +252,9 @@ def _tables_section(report: dict[str, Any]) -> str:
 
 def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figures) -> str:
     stacks = report.get("stacks")
-    root = flame_tree(session.samples)
+    root = flame_tree(session.samples, stacks["pid"] if stacks else None)
     if not stacks or not root.count:
-        reasons = "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in report.get("degraded") or [])
+        reasons = session.why_no_samples
         return page.section(
             "stacks",
             "Sampled CPU (py-spy)",
@@ -244,22 +274,18 @@ def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figu
         ]
         for key, value in stacks["by_category_s"].items()
     ]
-    caption = (
-        f"{stacks['samples']} samples of the workload process, {stacks['idle_samples_dropped']} idle dropped; "
-        f"sampled {stacks['sampled_cpu_s']:.2f} s vs psutil {(stacks['process_cpu_s'] or 0):.2f} s "
-        f"(coverage {_pct(stacks['coverage'])})"
-    )
     intro = (
-        f"Stacks py-spy sampled at {stacks['rate_hz']} Hz over the whole process lifetime (startup included), all "
-        "processes, idle samples dropped; colour = category of most samples under a frame. Click a frame to zoom; "
-        "frames under 0.2% of samples are left out. <code>--format speedscope</code> exports them for speedscope.app."
+        f"Stacks py-spy sampled at {stacks['rate_hz']} Hz in the measured window, idle samples dropped; start-up "
+        f"({stacks['startup_s']:.2f} s of samples: imports, building the graph, calibration) is left out. Colour = "
+        "category of most samples under a frame. Click a frame to zoom; frames under 0.2% of samples are left out. "
+        "<code>--format speedscope</code> exports every sample for speedscope.app."
     )
     return page.section(
         "stacks",
         "Sampled CPU (py-spy)",
         intro,
         figures(charts.flame(root, session.sample_rate)),
-        page.table(["category (workload process)", "CPU s", "share"], rows, caption=caption),
+        page.table(["category (workload process)", "CPU s", "share"], rows, caption=escape(stacks_caption(stacks))),
     )
 
 
@@ -334,7 +360,7 @@ def render_html(
         raise UsageError(f"--agent-run {agent_run}: the run has {len(runs)} agent runs (use 1 to {len(runs)})")
     figures = page.Figures()
     body = [
-        page.section("headline", "Headline", "", _cards(report, headline)),
+        page.section("headline", "Headline", "", _cards(report, headline), _failures(report)),
         _wall_section(report, runs, figures),
         _cpu_section(report, figures),
         _timeline_section(runs, agent_run, figures),

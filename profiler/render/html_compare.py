@@ -10,6 +10,7 @@ from profiler.analysis.wall import KEYS as WALL_KEYS
 from profiler.render import charts, page
 from profiler.render.compare import ROW_LABELS, delta, ratio, value
 from profiler.render.page import Cell
+from profiler.render.text import plural
 
 CPU_PARTS = tuple(key for key in CPU_KEYS if key != "process_total")
 
@@ -51,17 +52,25 @@ def _named_table(title: str, named: dict[str, Any]) -> str:
     return f"<h3>{title}</h3>" + page.table(columns, rows, caption="; ".join(only))
 
 
+def _bar_names(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
+    """What tells the runs apart: their models (presets) where they differ, else their agents, else their ids."""
+    for key in ("model", "agent", "run_id"):
+        if a[key] != b[key]:
+            return f"A: {a[key]}", f"B: {b[key]}"
+    return "A", "B"
+
+
 def render_compare_html(comparison: dict[str, Any], simulated: bool, regenerate: str) -> str:
     a, b = comparison["a"], comparison["b"]
     meta = [
         f"<b>A</b>: run <b>{escape(a['run_id'])}</b> · agent {escape(str(a['agent']))} · {escape(a['model'])} · "
-        f"{a['agent_runs']} agent runs",
+        f"{plural(a['agent_runs'], 'agent run')}",
         f"<b>B</b>: run <b>{escape(b['run_id'])}</b> · agent {escape(str(b['agent']))} · {escape(b['model'])} · "
-        f"{b['agent_runs']} agent runs",
+        f"{plural(b['agent_runs'], 'agent run')}",
         "B against A; every figure is per agent run, so runs with different task counts line up",
     ]
     figures = page.Figures()
-    names = (f"A: {a['run_id']}", f"B: {b['run_id']}")
+    names = _bar_names(a, b)
     notes = page.notes([("not comparable / note", n) for n in comparison["notes"]])
     body = [
         page.section("headline", "Headline", "", _rows_table(comparison["headline"]), notes),

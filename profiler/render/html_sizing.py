@@ -14,17 +14,13 @@ from profiler.render import page
 from profiler.render.charts import COLOURS, Figure, styled
 from profiler.render.page import Cell, num
 from profiler.render.sizing import targets_line
+from profiler.render.text import plural
 from profiler.sizing.model import cpu_share
 
 # a sweep preset this much faster than the reference (e.g. `instant`) has no place on the axis
 _OFF_AXIS_SPEEDUP = 1e4
 # presets are not categories of time or CPU: a separate qualitative palette (Okabe-Ito)
 _PRESET_COLOURS = ["#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#0072b2", "#000000", "#999999"]
-
-
-def _big(value: float | None, fmt: str) -> Cell:
-    """`instant`'s figures run to 13 digits: scientific notation keeps the table narrow."""
-    return Cell(f"{value:.3g}", value) if value is not None and abs(value) >= 1e6 else num(value, fmt)
 
 
 def _ticks(low: float, high: float) -> list[float]:
@@ -150,7 +146,10 @@ def _demand_table(demand: dict[str, Any]) -> str:
         ("CPU per agent run as measured", f"{1000 * demand['d_cpu_measured_s']:.1f} ms"),
         *((f"· {key}", f"{1000 * value:.1f} ms") for key, value in demand["d_cpu_by_category"].items() if value),
         ("LLM calls per agent run", f"{demand['llm_calls']:.1f}"),
-        ("tokens in / out per agent run", f"{demand['input_tokens']:,.0f} / {demand['output_tokens']:,.0f}"),
+        (
+            "tokens in / out per agent run" + (" (estimated: no usage reported)" if demand["tokens_estimated"] else ""),
+            f"{demand['input_tokens']:,.0f} / {demand['output_tokens']:,.0f}",
+        ),
         ("critical-path time not waiting on the model (T_cpu)", f"{1000 * demand['t_cpu_s']:.0f} ms"),
         (
             "model wait on the critical path",
@@ -166,7 +165,9 @@ def _demand_table(demand: dict[str, Any]) -> str:
 def _presets_table(result: dict[str, Any]) -> str:
     latency = result["targets"]["latency_target_ms"] is not None
     columns = ["preset", "D_acc s/run", "cores", "accelerators", "cores/acc", "+engine floor", "CPU share of latency"]
-    columns += ["in flight", "$ per 1k runs"] + (["cores (latency)"] if latency else [])
+    columns += ["in flight", "$ per 1k runs"]
+    if latency:
+        columns += [f"cores for ≤ {result['targets']['latency_target_ms']:g} ms", "cores to provision"]
     rows = []
     for row in result["presets"]:
         cells = [
@@ -181,7 +182,7 @@ def _presets_table(result: dict[str, Any]) -> str:
             num(1000 * row["cost"]["per_run_usd"], "{:,.3f}"),
         ]
         if latency:
-            cells.append(num(row.get("cores_for_latency_target"), "{:d}"))
+            cells += [num(row["cores_for_latency_target"], "{:d}"), num(row["cores_to_provision"], "{:d}")]
         rows.append(cells)
     defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
     return page.table(
@@ -204,20 +205,60 @@ def _what_if_table(what_if: dict[str, Any]) -> str:
 
 
 def _estimates(result: dict[str, Any]) -> str:
-    return page.notes([("estimate", e) for e in result["estimates"]] + [("note", n) for n in result["notes"]])
+    notes = [("estimate", e) for e in result["estimates"]]
+    notes += [("note", row["note"]) for row in result["presets"] if row.get("note")]
+    return page.notes(notes + [("note", n) for n in result["notes"]])
+
+
+def _cards(result: dict[str, Any]) -> str:
+    """The answer first: cores per accelerator, and the cores to buy, at the run's own preset."""
+    base, targets = result["base"], result["targets"]
+    ratio, floor = base["cores_per_accelerator"], base["cores_per_accelerator_with_floor"]
+    cores = base.get("cores_to_provision", base["cores_whole"])
+    provision = (
+        "the larger of the utilisation and queueing-delay targets' cores"
+        if "cores_to_provision" in base
+        else (f"at CPU utilisation {targets['cpu_utilisation']:g}")
+    )
+    cards = [
+        page.card(
+            f"Cores per accelerator at {base['preset']}",
+            "n/a" if ratio is None else f"{ratio:.1f}",
+            "tokens at the preset's saturated throughput"
+            + (f"; {floor:.1f} with the serving engine's own cores" if base["engine_floor_cores"] else ""),
+            estimate=ratio is not None,
+        ),
+        page.card(
+            f"Cores for {targets['rate']:g} agent runs/s",
+            f"{cores:d}",
+            provision,
+        ),
+        page.card(
+            "Accelerators",
+            "n/a" if base["accelerators"] is None else f"{base['accelerators']:.2f}",
+            f"at {base['preset']}, accelerator utilisation {targets['accelerator_utilisation']:g}",
+            estimate=base["accelerators"] is not None,
+        ),
+        page.card(
+            "CPU share of latency",
+            "–" if base["cpu_share_of_latency"] is None else f"{base['cpu_share_of_latency']:.1%}",
+            f"at {base['preset']}: critical-path CPU time against model time",
+        ),
+    ]
+    return f"<div class='cards'>{''.join(cards)}</div>"
 
 
 def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -> str:
     targets, demand = result["targets"], result["demand"]
     meta = [
-        f"run <b>{escape(result['run_id'])}</b> · {demand['runs']} agent runs measured · concurrency "
-        f"{demand['concurrency']}",
+        f"run <b>{escape(result['run_id'])}</b> · {plural(demand['runs'], 'completed agent run')} measured · "
+        f"concurrency {demand['concurrency']}",
         escape(targets_line(targets)),
     ]
     figures = page.Figures()
     what_if = result["what_if"]
     body = [
-        page.section("demand", "What one agent run needs", "Measured in the run.", _demand_table(demand)),
+        page.section("headline", "Headline", "", _cards(result)),
         page.section(
             "presets",
             "Per accelerator preset",
@@ -233,6 +274,7 @@ def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -
             figures(what_if_figure(result)),
             _what_if_table(what_if),
         ),
+        page.section("demand", "What one agent run needs", "Measured in the run.", _demand_table(demand)),
         page.section("estimates", "Estimates and notes", "", _estimates(result)),
     ]
     return page.page(
@@ -249,12 +291,12 @@ def render_sweep_html(result: dict[str, Any], regenerate: str) -> str:
     rows = [
         [
             Cell(escape(row["preset"]), css="name"),
-            _big(row["decode_tok_s"], "{:,.0f}"),
+            num(None if row["synthetic"] else row["decode_tok_s"], "{:,.0f}"),
             num(row["measured_cpu_share"], "{:.1%}"),
             num(row["predicted_cpu_share"], "{:.1%}"),
             num(row["error_pp"], "{:+.1f}"),
-            _big(row["measured_cores_per_accelerator"], "{:,.1f}"),
-            _big(row["predicted_cores_per_accelerator"], "{:,.1f}"),
+            num(row["measured_cores_per_accelerator"], "{:,.1f}"),
+            num(row["predicted_cores_per_accelerator"], "{:,.1f}"),
             num(1000 * row["d_cpu_s"], "{:,.1f}"),
             num(row["d_acc_s"], "{:.4f}"),
         ]

@@ -8,6 +8,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from profiler.render.text import plural
+
 
 def _ms(seconds: float) -> str:
     return f"{1000 * seconds:.1f}"
@@ -21,8 +23,8 @@ def render_overhead(result: dict[str, Any]) -> RenderableType:
     workload = result["workload"]
     what = workload["agent"] or workload["graph"]
     table = Table(
-        title=f"Profiler overhead on {what}: {workload['agent_runs_per_round']} agent runs × {result['rounds']} "
-        f"rounds at concurrency {workload['concurrency']} ({workload['model']})",
+        title=f"Profiler overhead on {what}: {plural(workload['agent_runs_per_round'], 'agent run')} × "
+        f"{result['rounds']} rounds at concurrency {workload['concurrency']} ({workload['model']})",
         title_justify="left",
     )
     for column in ("per agent run", "bare ms", "profiled ms", "added ms", "added", "spread over rounds"):

@@ -56,9 +56,8 @@ def speedscope_profile(session: Session) -> dict[str, Any]:
         profile["endValue"] += weight
     ordered = sorted(profiles.values(), key=lambda p: -float(p["endValue"]))
     if not ordered:
-        reasons = "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in session.degraded)
         raise UsageError(
-            f"{session.path} has no CPU stack samples ({reasons or 'run with --no-sampler, or py-spy saw no CPU'}): "
+            f"{session.path} has no CPU stack samples ({session.why_no_samples or 'py-spy saw no CPU'}): "
             "nothing to write for --format speedscope; re-run without --no-sampler (py-spy needs ptrace)"
         )
     return {

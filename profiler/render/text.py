@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -45,21 +45,126 @@ def model_line(model: dict[str, Any] | None, *, label_simulated: bool = True) ->
     return f"model: {model.get('model_name')} at {model.get('endpoint')}"
 
 
-def render(report: dict[str, Any]) -> RenderableType:
-    parts: list[RenderableType] = []
-    runs = report["agent_runs"]
-    header = Text.assemble(
-        (f"run {report['run_id']}", "bold"),
-        f"  agent {report.get('agent')}  ·  {runs} agent runs, ",
-        (f"{report['errors']} failed", "red" if report["errors"] else ""),
-        f"  ·  status {report.get('status')}\n",
-        model_line(report.get("model")),
+def stacks_caption(stacks: dict[str, Any]) -> str:
+    """Sampled against measured CPU in the same window, and why they differ where they do."""
+    note = stacks.get("coverage_note")
+    return (
+        f"sampled {_s(stacks['sampled_cpu_s'], 2)} s vs the process's CPU {_s(stacks['process_cpu_s'], 2)} s in the "
+        f"window (coverage {_pct(stacks['coverage'], 1.0)}{f': {note}' if note else ''}); start-up and exit "
+        f"(imports, graph build, calibration) sampled apart: {_s(stacks.get('startup_s'), 2)} s; "
+        f"{stacks['idle_samples_dropped']} idle samples dropped"
     )
-    parts.append(header)
 
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def runs_line(report: dict[str, Any], noun: bool = True) -> str:
+    """How the agent runs ended: '12 agent runs: 8 completed, 4 incomplete (interrupted)'."""
+    total, completed, failed, incomplete = (report[k] for k in ("agent_runs", "completed", "errors", "incomplete"))
+    count = plural(total, "agent run") if noun else f"{total:,}"
+    if total and completed == total:
+        return count + (", completed" if total == 1 else ", all completed")
+    parts = [f"{completed} completed"] + [f"{failed} failed"] * bool(failed)
+    parts += [f"{incomplete} incomplete (interrupted)"] * bool(incomplete)
+    return f"{count}: {', '.join(parts)}"
+
+
+def failure_lines(report: dict[str, Any], limit: int = 3) -> list[str]:
+    """Failed agent runs grouped by their first error line, most frequent first."""
+    groups: dict[str, list[int]] = {}
+    for run in report["failed_runs"]:
+        groups.setdefault(run["error"], []).append(run["agent_run"])
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    lines = [
+        f"failed {plural(len(numbers), 'agent run')} ({_numbers(numbers)}): {error}"
+        for error, numbers in ranked[:limit]
+    ]
+    if len(ranked) > limit:
+        lines.append(f"… and {len(ranked) - limit} other errors (report --format json lists every failed run)")
+    return lines
+
+
+def _numbers(numbers: list[int], shown: int = 5) -> str:
+    head = ", ".join(f"#{n}" for n in numbers[:shown])
+    return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+def summary(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
+    """Who ran what, how the agent runs ended, and the headline figures (from completed runs only)."""
+    header = Text.assemble(
+        (f"run {report['run_id']}", "bold"), f" · agent {report.get('agent')} · status {report.get('status')}\n"
+    )
+    header.append(model_line(report.get("model")))
+    lines: list[RenderableType] = [header]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("agent runs", runs_line(report, noun=False))
+    for line in failure_lines(report):
+        grid.add_row("", Text(line, style="red"))
+    if report.get("no_headline"):
+        grid.add_row("headline figures", Text(f"none: {report['no_headline']}", style="yellow"))
+        lines.append(grid)
+        return Group(*lines)
+    wall, model_wait = headline["wall_per_run_s"], headline["model_wait_per_run_s"]
+    cores = headline["cores_per_accelerator"]
+    inference = report["inference"]
+    grid.add_row(
+        "CPU share of latency",
+        f"{_pct(headline['cpu_share_of_latency'], 1.0)} (everything but model wait, on the critical path; "
+        f"completed agent runs only)",
+    )
+    grid.add_row(
+        "per agent run",
+        f"wall {_s(wall, 2)} s, of which {_s(model_wait, 2)} s waiting on the model; "
+        f"CPU {_s(headline['cpu_per_run_s'])} core-s",
+    )
+    grid.add_row(
+        "cores per accelerator",
+        Text.assemble(f"{cores:.1f} ", (f"({headline['cores_per_accelerator_note']})", "yellow"))
+        if cores is not None
+        else Text(f"n/a: {headline['cores_per_accelerator_note']}"),
+    )
+    tokens = f"tokens in {inference['input_tokens']:,} / out {inference['output_tokens']:,}"
+    grid.add_row(
+        "LLM calls",
+        f"{inference['calls']:,} ({inference['errors']} failed) · "
+        + (f"{tokens} (estimated)" if inference.get("tokens_note") else tokens)
+        + f" · TTFT p50 {_s(inference['ttft_s']['p50'])} s",
+    )
+    if inference.get("tokens_note"):
+        grid.add_row("", Text(f"estimate: {inference['tokens_note']}", style="yellow"))
+    overhead = report["overhead"]
+    grid.add_row("profiler direct cost", f"{_pct(overhead.get('fraction'), 1.0)} of the process's CPU")
+    lines.append(grid)
+    return Group(*lines)
+
+
+def render(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
+    """The summary, then where the wall time and the CPU went, stacks, nodes and tools, overhead, notes."""
+    parts: list[RenderableType] = [summary(report, headline)]
+    if not report.get("no_headline"):
+        parts += _details(report)
+    notes = [
+        f"[yellow]degraded[/]: {escape(d['component'])}: {escape(d['reason'])}" for d in report.get("degraded") or []
+    ]
+    notes += [f"[yellow]note[/]: {escape(problem)}" for problem in report.get("problems") or []]
+    if notes:
+        parts.append(Text.from_markup("\n".join(notes)))
+    return Group(*parts)
+
+
+def _details(report: dict[str, Any]) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    runs = report["completed"]
     wall = report["wall_s"]
     share = report.get("cpu_share_of_latency")
-    table = Table(title="Where the wall time went (critical path, summed over agent runs)", title_justify="left")
+    table = Table(
+        title=f"Where the wall time went (critical path, summed over {plural(runs, 'completed agent run')})",
+        title_justify="left",
+    )
     for column in ("", "seconds", "share", "per run p50", "per run p95"):
         table.add_column(column, justify="left" if not column else "right")
     for key, label in WALL_LABELS.items():
@@ -76,6 +181,7 @@ def render(report: dict[str, Any]) -> RenderableType:
     parts.append(table)
 
     cpu = report["cpu_s"]
+    process_total, per_run = cpu.get("process_total"), report.get("cpu_per_run_s")
     table = Table(title="Where the CPU went (core-seconds, every thread and child process)", title_justify="left")
     for column in ("", "CPU s", "share", "per agent run ms"):
         table.add_column(column, justify="left" if not column else "right")
@@ -84,14 +190,14 @@ def render(report: dict[str, Any]) -> RenderableType:
         table.add_row(
             label,
             _s(value),
-            _pct(value, cpu.get("process_total")),
-            _s(1000 * value / runs, 1) if value is not None and runs else "–",
+            _pct(value, process_total),
+            _s(1000 * value * per_run / process_total, 1) if value is not None and per_run else "–",
         )
     table.add_row(
         Text("total in the measured window", style="bold"),
-        _s(cpu.get("process_total")),
+        _s(process_total),
         "100%",
-        _s(1000 * cpu["process_total"] / runs, 1) if cpu.get("process_total") and runs else "–",
+        _s(1000 * per_run, 1) if per_run else "–",
     )
     coverage = cpu.get("coverage")
     native = cpu.get("native_threads")
@@ -99,24 +205,24 @@ def render(report: dict[str, Any]) -> RenderableType:
         f"meter coverage {_pct(coverage, 1.0)} of process CPU"
         + (f" · native threads (BLAS etc.) {_s(native, 3)} s, in other" if native else "")
         + f" · startup before the window (imports, graph build): {_s(cpu.get('startup'), 2)} s"
+        + (
+            " · per agent run: the completed runs' part, per completed run"
+            if report["completed"] != report["agent_runs"]
+            else ""
+        )
     )
     parts.append(table)
 
     stacks = report.get("stacks")
     if stacks:
-        table = Table(
-            title=f"Sampled stacks (py-spy, {stacks['rate_hz']} Hz, whole process lifetime)", title_justify="left"
-        )
+        title = f"Sampled stacks (py-spy, {stacks['rate_hz']} Hz, the measured window)"
+        table = Table(title=title, title_justify="left")
         table.add_column("")
         table.add_column("CPU s", justify="right")
         table.add_column("share", justify="right")
         for key, value in list(stacks["by_category_s"].items())[:8]:
             table.add_row(key, _s(value, 2), _pct(value, stacks["sampled_cpu_s"]))
-        table.caption = (
-            f"{stacks['samples']} samples, {stacks['idle_samples_dropped']} idle dropped; sampled "
-            f"{_s(stacks['sampled_cpu_s'], 2)} s vs psutil {_s(stacks['process_cpu_s'], 2)} s "
-            f"(coverage {_pct(stacks['coverage'], 1.0)})"
-        )
+        table.caption = stacks_caption(stacks)
         parts.append(table)
 
     for key, title in (("nodes", "Top LangGraph nodes"), ("tools", "Top tools")):
@@ -142,8 +248,6 @@ def render(report: dict[str, Any]) -> RenderableType:
     overhead = report["overhead"]
     lines = [
         escape(
-            f"LLM calls {inference['calls']} ({inference['errors']} failed) · "
-            f"tokens in {inference['input_tokens']:,} / out {inference['output_tokens']:,} · "
             f"TTFT p50 {_s(ttft['p50'])} s p95 {_s(ttft['p95'])} s · "
             f"model time {_s(inference['model_time_s'], 2)} s (from {inference['source']})"
         ),
@@ -166,13 +270,5 @@ def render(report: dict[str, Any]) -> RenderableType:
         ),
         "total overhead on this workload, indirect costs included: orchestrace overhead (same options as run)",
     ]
-    for item in report.get("degraded") or []:
-        lines.append(f"[yellow]degraded[/]: {escape(item['component'])}: {escape(item['reason'])}")
-    for problem in report.get("problems") or []:
-        lines.append(f"[yellow]note[/]: {escape(problem)}")
     parts.append(Text.from_markup("\n".join(lines)))
-    return Group(*parts)
-
-
-def print_report(report: dict[str, Any], console: Console) -> None:
-    console.print(render(report))
+    return parts

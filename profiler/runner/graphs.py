@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,19 @@ def split_graph_spec(spec: str) -> tuple[str, str]:
     if not sep or not module or not factory.isidentifier():
         raise UsageError(f"--graph must look like MODULE:FACTORY or path/to/file.py:FACTORY, got {spec!r}")
     return module, factory
+
+
+def where(exc: BaseException) -> str:
+    """' (at file:line)' of the user's code that raised: the deepest frame outside Python's import
+    machinery and orchestrace (a syntax error names its place itself)."""
+    if isinstance(exc, SyntaxError):
+        return ""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<") and Path(__file__).parent.parent not in Path(frame.filename).parents
+    ]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def load_factory(spec: str) -> Any:
@@ -39,9 +53,9 @@ def load_factory(spec: str) -> Any:
     except UsageError:
         raise
     except ImportError as exc:
-        raise UsageError(f"--graph: cannot import module '{module_name}': {exc}") from None
+        raise UsageError(f"--graph: cannot import module '{module_name}': {exc}{where(exc)}") from None
     except Exception as exc:
-        raise UsageError(f"--graph: importing '{module_name}' raised {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"--graph: importing '{module_name}' raised {type(exc).__name__}: {exc}{where(exc)}") from None
     factory = getattr(module, factory_name, None)
     if factory is None:
         raise UsageError(f"--graph: module '{module_name}' has no attribute '{factory_name}'")
@@ -73,7 +87,7 @@ def build_graph(agent: str | None, graph_spec: str | None, model: Any) -> tuple[
     try:
         graph = factory(model)
     except Exception as exc:
-        raise UsageError(f"{origin}: FACTORY(model) raised {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{origin}: FACTORY(model) raised {type(exc).__name__}: {exc}{where(exc)}") from None
     name = getattr(graph, "name", None)
     label = name if isinstance(name, str) and name and name != "LangGraph" else split_graph_spec(graph_spec)[1]
     return check_graph(graph, origin), label

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
+from profiler.render.text import plural
 from profiler.runner.plan import RunOptions
 from profiler.runner.run import RunResult
 from profiler.store.rundir import CPU_FILE, REPORT
@@ -33,12 +34,13 @@ def _round_figures(result: RunResult, instrumented: bool) -> dict[str, Any]:
     manifest = result.run_dir.read_manifest()
     finished = manifest.get("workload_result") or {}
     if result.status not in ("completed", "completed_with_errors") or not finished.get("completed"):
-        detail = result.message or f"{finished.get('errors', 0)} agent runs failed"
+        detail = result.message or f"{plural(finished.get('errors', 0), 'agent run')} failed"
         raise UsageError(f"the {'instrumented' if instrumented else 'bare'} run did not complete: {detail}")
     if finished.get("errors"):
         raise UsageError(
-            f"{finished['errors']} agent runs failed in the {'instrumented' if instrumented else 'bare'} run: "
-            "overhead is measured on completed runs only; fix the workload first (see `orchestrace run`)"
+            f"{plural(finished['errors'], 'agent run')} failed in the "
+            f"{'instrumented' if instrumented else 'bare'} run: overhead is measured on completed runs only; "
+            "fix the workload first (see `orchestrace run`)"
         )
     window = json.loads(result.run_dir.file(CPU_FILE).read_text(encoding="utf-8"))["window"]
     runs = int(finished["completed"])

@@ -129,18 +129,19 @@ def first_mismatch(recorded: dict[int, list[dict[str, Any]]], replayed: dict[int
     """The first call where the replay did something other than the recording, in words; None if none.
 
     Calls are matched by (thread, turn); parallel branches with the same first message share a
-    key, so each key holds a list and is compared as a multiset.
+    key, so each key holds a list and is compared as a multiset. Agent runs are numbered from 1,
+    as everywhere else.
     """
     for index in sorted(set(recorded) | set(replayed)):
         if index not in recorded:
-            return f"agent run {index} did not run in the recording but ran in the replay"
+            return f"agent run {index + 1} did not run in the recording but ran in the replay"
         mine = recorded[index]
         theirs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for call in replayed.get(index, []):
             theirs.setdefault((call["thread"], call["turn"]), []).append(call)
         names = _thread_names(mine)
         for call in sorted(mine, key=lambda c: (list(names).index(c["thread"]), c["turn"])):
-            where = f"agent run {index}, {names[call['thread']]}, model call {call['turn'] + 1}"
+            where = f"agent run {index + 1}, {names[call['thread']]}, model call {call['turn'] + 1}"
             candidates = theirs.get((call["thread"], call["turn"]), [])
             if not candidates:
                 return f"{where}: recorded {_call_text(call)}, but the replayed graph made no such call"
@@ -158,6 +159,7 @@ def first_mismatch(recorded: dict[int, list[dict[str, Any]]], replayed: dict[int
         if extra:
             first = min(extra, key=lambda c: c["turn"])
             return (
-                f"agent run {index}: the replayed graph made {len(extra)} more model call(s), first {_call_text(first)}"
+                f"agent run {index + 1}: the replayed graph made {len(extra)} more model call(s), "
+                f"first {_call_text(first)}"
             )
     return None

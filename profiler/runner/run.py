@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
-from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
+from profiler.sizing.headline import headline
+from profiler.store.rundir import PROCESS, REPORT, SAMPLER_LOG, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
 from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
 
@@ -44,6 +46,8 @@ class RunResult:
     message: str = ""
     report: dict[str, Any] | None = None
     export: dict[str, Any] | None = None
+    headline: dict[str, Any] | None = None
+    replay: dict[str, Any] | None = None  # of which recording, and whether it was repeated call for call
 
     @property
     def exit_code(self) -> int:
@@ -124,7 +128,6 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     except OSError as exc:
         raise UsageError(f"cannot create a run directory under {options.out}: {exc.strerror or exc}") from None
     run_dir.write_manifest(_manifest(options, run_dir, model, len(run_plan.runs)))
-    display.note(f"run directory: {run_dir.path}")
     started = time.monotonic()
     server: ServerProcess | None = None
     workload: WorkloadProcess | None = None
@@ -142,6 +145,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         display.note(f"exporting spans live to {target.traces_url} ({target.protocol})")
     status, message = "failed", ""
     finished: dict[str, Any] = {}
+    abandoned = False  # the workload could not start (a --graph mistake): nothing to keep
     try:
         if options.simulated:
             server = _start_server(options, run_plan, run_dir, writer.fds[1])
@@ -153,11 +157,13 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         config = _workload_config(options, run_dir, run_plan, base_url, model_name)
         workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
         writer.release_parent_ends()
+        what = f"--graph {options.graph}" if options.graph else f"the {options.agent} agent"
+        display.note(f"starting the workload: imports, building {what}, calibrating the meter")
         if options.sampler and not options.bare:
             sampler = StackSampler(
                 workload.pid,
                 run_dir.file(f"{SAMPLES}/workload.raw"),
-                run_dir.file("pyspy.log"),
+                run_dir.file(SAMPLER_LOG),
                 options.sample_rate,
                 children=options.sample_children,
             )
@@ -175,8 +181,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         status, message, finished = _supervise(workload, run_dir, display)
     except KeyboardInterrupt:
         status, message = "interrupted", "interrupted before the workload started"
-    except UsageError as exc:
-        message = str(exc)
+    except UsageError:
+        abandoned = True
         raise
     finally:
         if workload is not None:
@@ -188,29 +194,47 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         if server is not None:
             server.stop()
         writer.wait(SPAN_WRITER_TIMEOUT_S)
-        export = _export_summary(run_dir) if target is not None else None
-        wall = time.monotonic() - started
-        spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
-        summary = summarize(spans.spans if spans else [])
-        if status == "completed" and summary.errors:
-            status = "completed_with_errors"
-        replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
-        if replay is not None and replay["first_mismatch"]:
-            status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
-        run_dir.update_manifest(
-            degraded=_degraded(options, sampler),
-            status=status,
-            message=message,
-            ended_at=iso(time.time()),
-            ended_unix=time.time(),
-            wall_s=wall,
-            workload_result=finished,
-            otlp_export=export,
-            replay=replay,
-            summary=asdict(summary),
-        )
-    report = None if options.bare else write_report(run_dir)
-    return RunResult(run_dir, status, wall, summary, message, report, export)
+        if abandoned:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        else:
+            result = _record_end(options, run_dir, sampler, target, (status, message, finished), started)
+    report, headline = (None, None) if options.bare else analyse(run_dir)
+    run_dir.mark_latest()
+    return replace(result, report=report, headline=headline)
+
+
+def _record_end(
+    options: RunOptions,
+    run_dir: RunDir,
+    sampler: StackSampler | None,
+    target: OtlpTarget | None,
+    ending: tuple[str, str, dict[str, Any]],
+    started: float,
+) -> RunResult:
+    """How the run ended, in the manifest (a replay is checked against its recording first)."""
+    status, message, finished = ending
+    export = _export_summary(run_dir) if target is not None else None
+    wall = time.monotonic() - started
+    spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
+    summary = summarize(spans.spans if spans else [])
+    if status == "completed" and summary.errors:
+        status = "completed_with_errors"
+    replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
+    if replay is not None and replay["first_mismatch"]:
+        status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
+    run_dir.update_manifest(
+        degraded=_degraded(sampler),
+        status=status,
+        message=message,
+        ended_at=iso(time.time()),
+        ended_unix=time.time(),
+        wall_s=wall,
+        workload_result=finished,
+        otlp_export=export,
+        replay=replay,
+        summary=asdict(summary),
+    )
+    return RunResult(run_dir, status, wall, summary, message, export=export, replay=replay)
 
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
@@ -230,21 +254,26 @@ def _export_summary(run_dir: RunDir) -> dict[str, Any]:
         return {"error": "the span writer left no export summary; see spanwriter.log"}
 
 
-def write_report(run_dir: RunDir) -> dict[str, Any] | None:
-    """Analyse the finished run into report.json; the run's data stays whatever happens here."""
+def analyse(run_dir: RunDir) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The finished run's report (written to report.json) and headline; the run's data stays whatever
+    happens here."""
     try:
-        report = build_report(load_session(run_dir.path))
+        session = load_session(run_dir.path)
+        report = build_report(session)
+        write_json_atomic(run_dir.file(REPORT), report)
+        return report, headline(session, report)
     except Exception as exc:  # a bug in analysis must not cost the recorded run
         (run_dir.path / "report.error").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
-        return None
-    write_json_atomic(run_dir.file(REPORT), report)
-    return report
+        return None, None
 
 
-def _degraded(options: RunOptions, sampler: StackSampler | None) -> list[dict[str, str]]:
-    """What the run could not measure, for the manifest and the report."""
-    if not options.sampler:
-        return [{"component": "sampler", "reason": "disabled with --no-sampler"}]
+def write_report(run_dir: RunDir) -> dict[str, Any] | None:
+    """Analyse the finished run into report.json."""
+    return analyse(run_dir)[0]
+
+
+def _degraded(sampler: StackSampler | None) -> list[dict[str, str]]:
+    """What the run could not measure, for the manifest and the report (turning py-spy off was asked for)."""
     if sampler is not None and sampler.unavailable:
         return [{"component": "sampler", "reason": sampler.unavailable}]
     return []
@@ -295,8 +324,25 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
     started = False
     try:
         while True:
-            try:
+            try:  # Ctrl-C may land anywhere in here, not only while waiting for events
                 events = workload.poll()
+                if events is None:
+                    break
+                if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
+                    workload.kill()
+                if not events:
+                    display.tick()
+                for event in events:
+                    if event["event"] == "started":
+                        started = True
+                        display.note(f"run directory: {run_dir.path}")
+                        display.start(event["total"], event["agent"])
+                    elif event["event"] == "run":
+                        display.advance(event["ok"], event.get("error"))
+                    elif event["event"] == "fatal":
+                        fatal = event["message"]
+                    elif event["event"] == "finished":
+                        finished = event
             except KeyboardInterrupt:
                 if interrupted_at is None:
                     interrupted_at = time.monotonic()
@@ -305,22 +351,6 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
                     continue
                 workload.kill()
                 break
-            if events is None:
-                break
-            if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
-                workload.kill()
-            if not events:
-                display.tick()
-            for event in events:
-                if event["event"] == "started":
-                    started = True
-                    display.start(event["total"], event["agent"])
-                elif event["event"] == "run":
-                    display.advance(event["ok"], event.get("error"))
-                elif event["event"] == "fatal":
-                    fatal = event["message"]
-                elif event["event"] == "finished":
-                    finished = event
     finally:
         if started:
             display.close()
@@ -336,15 +366,24 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
     return "completed", "", finished
 
 
+def _replay_outcome(replay: dict[str, Any]) -> str:
+    if replay.get("error"):
+        return f"not compared with it ({replay['error']})"
+    return "every model call repeated the recording's (threads, turns, tool calls, arguments)"
+
+
 def summary_lines(result: RunResult) -> list[str]:
+    """What `run` prints after the report's summary: the run as a whole, where it is, what went wrong."""
     s = result.summary
     lines = [
-        f"agent runs   {s.agent_runs} ({s.errors} failed)",
-        f"wall time    {result.wall_s:.2f} s",
-        f"LLM calls    {s.llm_calls} ({s.llm_errors} failed), tokens in {s.input_tokens:,} / out {s.output_tokens:,}",
+        f"wall time    {result.wall_s:.2f} s (the whole run, start-up included)",
         f"tool calls   {s.tool_calls} ({s.tool_errors} failed)",
         f"run dir      {result.run_dir.path}",
     ]
+    if result.replay is not None and not result.replay["first_mismatch"]:  # a divergence is the status
+        lines.append(f"replay       of {result.replay['of']}: {_replay_outcome(result.replay)}")
+    if result.report is None:  # no analysis: the counts from the spans at least
+        lines.insert(0, f"agent runs   {s.agent_runs} ({s.errors} failed, {s.incomplete} incomplete)")
     if result.export is not None:
         e = result.export
         if "error" in e:

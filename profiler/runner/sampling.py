@@ -114,6 +114,23 @@ class StackSampler:
             self.unavailable = f"py-spy wrote no samples: {self._last_log_line()}"
 
 
+def run_delay_s(pid: int) -> float | None:
+    """Seconds the process's live threads spent ready to run but waiting for a CPU (schedstat's run
+    delay): py-spy samples a thread in that state as running, so it belongs beside the CPU time."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
+                total += int(handle.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended meanwhile
+    return total / 1e9
+
+
 def _times(proc: psutil.Process) -> dict[str, Any]:
     with proc.oneshot():
         cpu = proc.cpu_times()
@@ -146,6 +163,7 @@ class ProcessPoller(threading.Thread):
                 entry = _times(proc)
                 if role == "workload":
                     entry["thread_cpu"] = [[t.id, t.user_time, t.system_time] for t in proc.threads()]
+                    entry["run_delay_s"] = run_delay_s(proc.pid)
                     entry["children"] = []
                     for child in proc.children(recursive=True):
                         try:

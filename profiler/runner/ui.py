@@ -9,6 +9,8 @@ from typing import IO, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from profiler.render.text import plural
+
 
 class RunDisplay(Protocol):
     def note(self, text: str) -> None: ...
@@ -36,7 +38,7 @@ class PlainDisplay:
     def start(self, total: int, label: str) -> None:
         self.total = total
         self._started = time.monotonic()
-        self._print(f"running {total} agent runs of {label}")
+        self._print(f"running {plural(total, 'agent run')} of {label}")
 
     def advance(self, ok: bool, error: str | None) -> None:
         self.done += 1
@@ -45,7 +47,8 @@ class PlainDisplay:
             self._print(f"  agent run failed: {error}")
         if self.done * 10 >= self._next_report * self.total or self.done == self.total:
             self._print(
-                f"  {self.done}/{self.total} agent runs, {self.errors} errors, {time.monotonic() - self._started:.1f}s"
+                f"  {self.done}/{plural(self.total, 'agent run')}, {plural(self.errors, 'error')}, "
+                f"{time.monotonic() - self._started:.1f}s"
             )
             self._next_report = self.done * 10 // max(1, self.total) + 1
 

@@ -19,13 +19,13 @@ def _cores_per_accelerator(session: Session, report: dict[str, Any]) -> tuple[fl
     preset_data = (session.manifest.get("model") or {}).get("preset")
     if not preset_data:
         return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
-    if preset_data.get("name") == "instant":
-        return None, "the instant preset has no accelerator time: size it with `orchestrace size RUN --base PRESET`"
     try:
         preset = preset_from_dict(preset_data, origin="the run's preset")
         demand = measure_demand(session, report)
     except UsageError as exc:
         return None, str(exc)
+    if preset.synthetic:
+        return None, f"{preset.name} is synthetic (no model time): size it with `orchestrace size RUN --presets PRESET`"
     targets = Targets()
     sized = size_preset(demand, preset, targets)
     return sized["cores_per_accelerator"], (

@@ -16,6 +16,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from profiler.analysis.outcomes import Outcomes
+from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, call_usage
 from profiler.analysis.traces import CHAT, agent_runs, critical_path, span_kind
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
@@ -51,6 +53,7 @@ class Demand:
     rss_per_run_bytes: float | None
     model_time_source: str
     concurrency: int
+    tokens_estimated: bool = False  # the endpoint reported no usage: token counts are ~4 characters per token
 
     def model_time(self, preset: Preset) -> float:
         """Model wait on the critical path per run, recomputed at `preset` (per-stream speeds)."""
@@ -82,44 +85,45 @@ def _rss_per_run(session: Session, concurrency: int) -> float | None:
 
 
 def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
-    runs = [run for run in agent_runs(session.spans) if not run.root.is_error]
+    """Per completed agent run; failed and cut-off runs' share of the window's CPU is left out."""
+    outcomes = Outcomes(agent_runs(session.spans))
+    runs = outcomes.completed
     if not runs:
-        raise UsageError(f"{session.path} has no completed agent runs: nothing to size")
+        first = next((f"; first error: {run['error']}" for run in report["failed_runs"]), "")
+        raise UsageError(f"nothing to size in {session.path}: {report['no_headline']}{first}")
     cpu = report["cpu_s"]
     if not cpu.get("process_total"):
         raise UsageError(f"{session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
-    count = report["agent_runs"]
+    per_run = outcomes.completed_cpu_share() / len(runs)  # of a window-wide figure, one completed run's part
     overhead = report["overhead"].get("telemetry_cpu_s") or 0.0
     categories = {
-        key: (cpu.get(key) or 0.0) / count for key in ("orchestration", "model_client", "tool", "runtime", "other")
+        key: (cpu.get(key) or 0.0) * per_run for key in ("orchestration", "model_client", "tool", "runtime", "other")
     }
     splits = [decompose(run) for run in runs]
     calls = [[seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT] for run in runs]
     on_path = [{s.span_id: s for s in path}.values() for path in calls]  # a call counts once per run
-    inference = report["inference"]
+    usage = call_usage(session, runs)
+    done = [usage[s.span_id] for run in runs for s in run.spans if span_kind(s) == CHAT]
     concurrency = int(session.manifest.get("workload", {}).get("concurrency", 1))
     return Demand(
         runs=len(runs),
-        d_cpu_s=max(0.0, (cpu["process_total"] - overhead) / count),
-        d_cpu_measured_s=cpu["process_total"] / count,
+        d_cpu_s=max(0.0, (cpu["process_total"] - overhead) * per_run),
+        d_cpu_measured_s=cpu["process_total"] * per_run,
         d_cpu_by_category=categories,
-        input_tokens=inference["input_tokens"] / count,
-        output_tokens=inference["output_tokens"] / count,
-        llm_calls=inference["calls"] / count,
+        input_tokens=sum(u.input for u in done) / len(runs),
+        output_tokens=sum(u.output for u in done) / len(runs),
+        llm_calls=len(done) / len(runs),
         # the critical path's time not waiting on the model, without the profiler's own part of it
         t_cpu_s=statistics.fmean(s.total - s.parts["model_wait"] - s.parts["profiler"] for s in splits),
         path_calls=statistics.fmean(len(path) for path in on_path),
-        path_input_tokens=statistics.fmean(
-            sum(int(s.attributes.get("gen_ai.usage.input_tokens", 0)) for s in p) for p in on_path
-        ),
-        path_output_tokens=statistics.fmean(
-            sum(int(s.attributes.get("gen_ai.usage.output_tokens", 0)) for s in p) for p in on_path
-        ),
+        path_input_tokens=statistics.fmean(sum(usage[s.span_id].input for s in p) for p in on_path),
+        path_output_tokens=statistics.fmean(sum(usage[s.span_id].output for s in p) for p in on_path),
         measured_wall_s=statistics.fmean(s.total for s in splits),
         measured_model_wait_s=statistics.fmean(s.parts["model_wait"] for s in splits),
         rss_per_run_bytes=_rss_per_run(session, concurrency),
-        model_time_source=inference["source"],
+        model_time_source=report["inference"]["source"],
         concurrency=concurrency,
+        tokens_estimated=any(u.source == ESTIMATED for u in done),
     )
 
 
@@ -138,8 +142,10 @@ class Targets:
         for name, value in (("--cpu-util", self.cpu_utilisation), ("--acc-util", self.accelerator_utilisation)):
             if not 0 < value < 1:
                 raise UsageError(f"{name} must be between 0 and 1 (exclusive), got {value}")
-        if self.latency_target_ms is not None and self.latency_target_ms < 0:
-            raise UsageError(f"--latency-target-ms must be >= 0, got {self.latency_target_ms}")
+        if self.latency_target_ms is not None and self.latency_target_ms <= 0:
+            raise UsageError(
+                f"--latency-target-ms must be > 0 (a mean CPU queueing delay in ms), got {self.latency_target_ms:g}"
+            )
         for name, price in (("--accelerator-hour", self.accelerator_hour), ("--core-hour", self.core_hour)):
             if price is not None and price < 0:
                 raise UsageError(f"{name} must be >= 0, got {price}")
@@ -152,9 +158,10 @@ def cpu_share(t_cpu: float, t_model: float) -> float | None:
 
 def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, Any]:
     """Cores, accelerators, ratio, latency share, queueing and cost for one preset."""
-    d_acc = demand.accelerator_s(preset)
+    # a synthetic preset (`instant`) has no accelerator time: no accelerator count, no ratio
+    d_acc = None if preset.synthetic else demand.accelerator_s(preset)
     cores = servers_needed(targets.rate, demand.d_cpu_s, targets.cpu_utilisation)
-    accelerators = servers_needed(targets.rate, d_acc, targets.accelerator_utilisation)
+    accelerators = None if d_acc is None else servers_needed(targets.rate, d_acc, targets.accelerator_utilisation)
     ratio = (demand.d_cpu_s / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
     whole_accelerators = math.ceil(accelerators) if accelerators else 0
     floor = 2 + whole_accelerators if preset.self_hosted and whole_accelerators else 0
@@ -179,18 +186,23 @@ def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, A
             else None
         ),
     }
+    if preset.synthetic:
+        result["note"] = f"{preset.name} is synthetic (no model time): no accelerators or cores per accelerator"
     if targets.latency_target_ms is not None:
         result["cores_for_latency_target"] = servers_for_wait(
             targets.rate, demand.d_cpu_s, targets.latency_target_ms / 1000
         )
+        # both targets must hold: the utilisation target's cores and the queueing-delay target's
+        result["cores_to_provision"] = max(result["cores_whole"], result["cores_for_latency_target"])
     accelerator_hour = DEFAULT_ACCELERATOR_HOUR if targets.accelerator_hour is None else targets.accelerator_hour
     core_hour = DEFAULT_CORE_HOUR if targets.core_hour is None else targets.core_hour
+    d_acc = d_acc or 0.0
     result["cost"] = {
         "per_run_usd": demand.d_cpu_s * core_hour / 3600 + d_acc * accelerator_hour / 3600,
         "cpu_share_of_cost": (demand.d_cpu_s * core_hour) / (demand.d_cpu_s * core_hour + d_acc * accelerator_hour)
         if (demand.d_cpu_s * core_hour + d_acc * accelerator_hour) > 0
         else None,
-        "per_hour_usd": (cores + floor) * core_hour + accelerators * accelerator_hour,
+        "per_hour_usd": (cores + floor) * core_hour + (accelerators or 0.0) * accelerator_hour,
         "prices_are_defaults": targets.accelerator_hour is None or targets.core_hour is None,
     }
     return result
@@ -239,6 +251,8 @@ def size(
         "latency share at other presets recomputes model time from the same calls' tokens at "
         "per-stream speed; CPU time is as measured",
     ]
+    if demand.tokens_estimated:
+        estimates.append(f"no token usage reported: tokens are ~4 characters per token; {HOW_TO_GET_USAGE}")
     if demand.model_time_source != "server spans":
         estimates.append("no SERVER spans: the measured model wait is client-side (it includes the network)")
     if demand.rss_per_run_bytes is not None:
@@ -248,6 +262,7 @@ def size(
         "targets": asdict(targets),
         "demand": asdict(demand),
         "presets": [size_preset(demand, preset, targets) for preset in presets],
+        "base": size_preset(demand, base, targets),  # the headline: the run's own preset (or --base)
         "what_if": what_if(demand, base, targets),
         "estimates": estimates,
         "notes": [

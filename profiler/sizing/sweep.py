@@ -15,8 +15,12 @@ from profiler.sizing.model import Demand, Targets, cpu_share, measure_demand
 from profiler.store.session import load_session
 
 
-def _ratio(d_cpu: float, d_acc: float, targets: Targets) -> float | None:
-    return (d_cpu / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
+def _ratio(d_cpu: float, preset: Preset, demand: Demand, targets: Targets) -> float | None:
+    """Cores per accelerator; none for a synthetic preset, which has no accelerator time."""
+    d_acc = demand.accelerator_s(preset)
+    if preset.synthetic or not d_acc:
+        return None
+    return (d_cpu / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation)
 
 
 def compare(
@@ -26,11 +30,12 @@ def compare(
     rows = []
     for preset, demand, measured_share in measured:
         predicted_share = cpu_share(reference.t_cpu_s, reference.model_time(preset))
-        predicted_ratio = _ratio(reference.d_cpu_s, reference.accelerator_s(preset), targets)
-        measured_ratio = _ratio(demand.d_cpu_s, demand.accelerator_s(preset), targets)
+        predicted_ratio = _ratio(reference.d_cpu_s, preset, reference, targets)
+        measured_ratio = _ratio(demand.d_cpu_s, preset, demand, targets)
         rows.append(
             {
                 "preset": preset.name,
+                "synthetic": preset.synthetic,
                 "decode_tok_s": preset.decode_tok_s,
                 "measured_cpu_share": measured_share,
                 "predicted_cpu_share": predicted_share,
@@ -43,7 +48,7 @@ def compare(
                 "measured_cores_per_accelerator": measured_ratio,
                 "predicted_cores_per_accelerator": predicted_ratio,
                 "d_cpu_s": demand.d_cpu_s,
-                "d_acc_s": demand.accelerator_s(preset),
+                "d_acc_s": None if preset.synthetic else demand.accelerator_s(preset),
                 "t_model_s": demand.measured_model_wait_s,
             }
         )
@@ -56,6 +61,11 @@ def sweep(
     """Run the workload at the first preset, replay its trajectories at the others; compare against the first."""
     if len(presets) < 2:
         raise UsageError("--presets needs at least two presets to compare")
+    if presets[0].synthetic:
+        raise UsageError(
+            f"--presets: the first preset is the reference the others are predicted from, and {presets[0].name} is "
+            "synthetic (no model time); put a real preset first"
+        )
     targets.check()
     measured: list[tuple[Preset, Demand, float | None]] = []
     runs = []

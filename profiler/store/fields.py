@@ -32,6 +32,8 @@ MODEL_OVERLAP_CPU = "orchestrace.model.overlap_cpu_s"
 MODEL_OVERLAP_READY = "orchestrace.model.overlap_ready_s"
 HANDOFF = "orchestrace.handoff_s"  # waiting for a worker thread to take the span's work, and to hand it back
 MODEL_REQUESTS = "orchestrace.model.requests"  # HTTP requests of the model client (count)
+INCOMPLETE = "orchestrace.incomplete"  # a span ended for it when the run stopped (Ctrl-C, crash)
+INTERRUPTED = "interrupted"  # the status description of an agent run cut short (cancelled, Ctrl-C)
 
 READY_BLAME = (
     READY_ORCHESTRATION,

@@ -16,7 +16,9 @@ SPANS = "spans.jsonl"
 PROCESS = "process.jsonl"
 REPORT = "report.json"
 SAMPLES = "samples"
+SAMPLER_LOG = "pyspy.log"
 CPU_FILE = "cpu.json"
+LATEST = "latest"  # a symlink beside the run directories to the last finished one: `traces/latest`
 
 
 def iso(ts: float) -> str:
@@ -57,6 +59,17 @@ class RunDir:
     @property
     def run_id(self) -> str:
         return self.path.name
+
+    def mark_latest(self) -> None:
+        """Point `<out>/latest` at this run (replaced atomically); where links are not allowed, skip it."""
+        link = self.path.parent / LATEST
+        tmp = link.with_name(f".{LATEST}.{os.getpid()}.tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(self.path.name, target_is_directory=True)
+            tmp.replace(link)
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
     @property
     def spans(self) -> Path:

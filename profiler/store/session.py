@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
-from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLES, SCHEMA, SPANS
+from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanRecord, read_span_file
+from profiler.store.trajectories import TRAJECTORIES, read_trajectories
 
+_PYSPY_COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
 _PROCESS_FRAME = re.compile(r'^process (\d+):"(.*)"$')
 _THREAD_FRAME = re.compile(r"^thread \((\d+)\)(?::\s*(.*))?$")
 
@@ -41,6 +43,8 @@ class Session:
     process: list[dict[str, Any]] = field(default_factory=list)
     samples: list[StackSample] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    trajectories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # chat calls by trace id
+    sampler_errors: int | None = None  # samples py-spy failed to read (from its log)
 
     @property
     def run_id(self) -> str:
@@ -49,6 +53,13 @@ class Session:
     @property
     def degraded(self) -> list[dict[str, str]]:
         return list(self.manifest.get("degraded", []))
+
+    @property
+    def why_no_samples(self) -> str:
+        """Why the run has no stack samples: py-spy was turned off (asked for), or what stopped it."""
+        if self.manifest.get("profiling", {}).get("sampler") is False:
+            return "py-spy was turned off (--no-sampler)"
+        return "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in self.degraded)
 
     @property
     def sample_rate(self) -> int:
@@ -146,4 +157,13 @@ def load_session(path: str | Path) -> Session:
     samples: list[StackSample] = []
     for raw in sorted((root / SAMPLES).glob("*.raw")) if (root / SAMPLES).is_dir() else []:
         samples.extend(parse_raw_stacks(raw.read_text(encoding="utf-8", errors="replace")))
-    return Session(root, manifest, spans, cpu, process, samples, problems)
+    trajectories = read_trajectories(root / TRAJECTORIES)
+    return Session(root, manifest, spans, cpu, process, samples, problems, trajectories, _sampler_errors(root))
+
+
+def _sampler_errors(root: Path) -> int | None:
+    try:
+        counts = _PYSPY_COUNTS.findall((root / SAMPLER_LOG).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return sum(int(errors) for _, errors in counts) if counts else None

@@ -1,10 +1,13 @@
 """`trajectories.jsonl`: what the model did on every call, so a run can be replayed at another preset.
 
 One line per chat call, appended as the call ends (a crash keeps what was recorded):
-`{"trace_id", "thread", "turn", "tools", "tool_calls": [{"name", "args"}], "input_tokens",
-"output_tokens"}`. `thread` is a hash of the call's first user message (sub-agents have their
-own), `turn` the number of assistant messages in the request, `tools` the tool names bound to
-the call. Tool-call arguments are kept (replay needs them); prompt and answer text are not.
+`{"trace_id", "span_id", "thread", "turn", "tools", "prompt_chars", "tool_calls": [{"name", "args"}],
+"input_tokens", "output_tokens"}`. `span_id` is the call's chat span, `thread` a hash of the
+call's first user message (sub-agents have their own), `turn` the number of assistant messages in
+the request, `tools` the tool names bound to the call, `prompt_chars` the request's length in
+characters. When the endpoint reports no usage, the token counts are estimated at ~4 characters
+per token and marked (`input_tokens_estimated`, `output_tokens_estimated`). Tool-call arguments
+are kept (replay needs them); prompt and answer text are not.
 """
 
 from __future__ import annotations

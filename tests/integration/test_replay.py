@@ -50,6 +50,7 @@ def test_replay_reproduces_the_recorded_tool_calls_at_another_preset(cli, tmp_pa
     assert manifest["workload"]["concurrency"] == 3  # the recording's, unless --concurrency is given
     assert _tool_sequences(replay) == _tool_sequences(recording)
     assert _calls(replay) == _calls(recording)  # threads, turns, tool calls with arguments, output tokens
+    assert f"replay of {recording}: every model call repeated the recording's" in " ".join(replayed.out.split())
 
 
 def test_replay_through_a_changed_graph_names_the_first_mismatch(cli, tmp_path):
@@ -67,7 +68,7 @@ def test_replay_through_a_changed_graph_names_the_first_mismatch(cli, tmp_path):
     assert replayed.code == 1
     assert "the replay diverged" in replayed.out
     out = " ".join(replayed.out.split())  # the console wraps long lines
-    assert "agent run 0, the agent, model call 1: recorded tool 'word_count' is not bound to the graph any more" in out
+    assert "agent run 1, the agent, model call 1: recorded tool 'word_count' is not bound to the graph any more" in out
     assert manifest_of(run_dir_of(replayed))["replay"]["matched"] is False
 
 

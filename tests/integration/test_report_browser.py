@@ -1,10 +1,13 @@
 """The HTML pages in a real browser (headless Chromium, offline, file://): charts render, no console
 errors, nothing fetched, tables sort. Screenshots are left in the test's tmp_path."""
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import edited_example
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
 
@@ -92,3 +95,53 @@ def test_comparison_and_sizing_pages_render_in_chromium(browser, cli, tmp_path):
         open_page(browser, page, page.with_suffix(".png"))
         sizes = chart_sizes(browser)
         assert len(sizes) == charts and all(w > 300 and h > 200 for w, h in sizes), (page.name, sizes)
+
+
+def test_new_parts_render_in_chromium(browser, cli, tmp_path):
+    """Failed runs listed; size opens with its headline cards; compare bars named by preset; sub-agents banded."""
+    failed: list[str] = []
+
+    def fail_one_root(spans: list[dict]) -> list[dict]:
+        for span in spans:
+            if "parentSpanId" not in span and not failed:
+                span["status"] = {"code": 2, "message": "KeyError: boom"}
+                failed.append(span["spanId"])
+        return spans
+
+    failing = edited_example(tmp_path / "failing", fail_one_root)
+    other = tmp_path / "groq"
+    shutil.copytree(EXAMPLE, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["model"]["preset"]["name"] = "groq-llama3-8b"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    supervisor = cli(
+        "run", "--agent", "supervisor", "--tasks", "1", "--model", "instant", "--no-sampler", "--out", str(tmp_path)
+    )
+    assert supervisor.code == 0, supervisor.err
+    pages = {
+        "report": ["report", str(failing)],
+        "size": ["size", str(EXAMPLE)],
+        "compare": ["report", str(EXAMPLE), "--compare", str(other)],
+        "supervisor": ["report", str(tmp_path / "latest")],
+    }
+    for name, args in pages.items():
+        assert cli(*args, "--format", "html", "-o", str(tmp_path / f"{name}.html")).code == 0, name
+    text = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)"
+
+    open_page(browser, tmp_path / "report.html", tmp_path / "report.png")
+    assert browser.execute_script(text, "#headline h3") == ["Failed agent runs (1)"]
+    assert "KeyError: boom" in browser.execute_script(text, "#headline table td")
+
+    open_page(browser, tmp_path / "size.html", tmp_path / "size.png")
+    sections = browser.execute_script("return Array.from(document.querySelectorAll('section')).map(s => s.id)")
+    assert sections[0] == "headline" and sections.index("headline") < sections.index("demand")
+    labels = browser.execute_script(text, "#headline .card .label")
+    assert labels[0] == "Cores per accelerator at h100-llama3.1-8bestimate"  # with its estimate badge
+
+    open_page(browser, tmp_path / "compare.html", tmp_path / "compare.png")
+    legend = browser.execute_script(text, "#wall .legendtext") + browser.execute_script(text, "#wall .xtick text")
+    assert any("B: simulated groq-llama3-8b" in entry for entry in legend), legend
+
+    open_page(browser, tmp_path / "supervisor.html", tmp_path / "supervisor.png")
+    bands = browser.execute_script(text, "#timeline .annotation-text")
+    assert {f"researcher {i} of 3" for i in (1, 2, 3)} <= set(bands), bands

@@ -161,7 +161,10 @@ def test_size_html(cli, tmp_path):
     html = out.read_text()
     assert_self_contained(html)
     assert "What if inference were k× faster than h100-llama3.1-8b" in html
-    assert "cores (latency)" in html and "groq-llama3-8b" in html and "estimate" in html
+    assert "cores for ≤ 50 ms" in html and "cores to provision" in html and "groq-llama3-8b" in html
+    # the answer first: cores per accelerator at the run's preset, then the demand behind it
+    headline = html.index("Cores per accelerator at h100-llama3.1-8b")
+    assert headline < html.index("What one agent run needs") and "estimate" in html[headline : headline + 300]
     assert html.count("Plotly.newPlot") == 1
 
 

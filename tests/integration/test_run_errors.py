@@ -70,9 +70,20 @@ def test_unknown_preset_lists_valid_names(cli, tmp_path):
     ],
 )
 def test_bad_graph_gives_a_clear_error(cli, tmp_path, inputs, spec, fragment):
-    one_line_error(
-        cli("run", "--graph", spec, "--inputs", str(inputs), "--model", "instant", "--out", str(tmp_path)), fragment
-    )
+    out = tmp_path / "traces"
+    result = cli("run", "--graph", spec, "--inputs", str(inputs), "--model", "instant", "--out", str(out))
+    one_line_error(result, fragment)
+    assert not list(out.glob("*/manifest.json"))  # nothing ran: no run directory is left behind
+
+
+def test_a_graph_module_that_fails_to_import_names_its_file_and_line(cli, tmp_path, inputs):
+    module = tmp_path / "broken_graph.py"
+    module.write_text("from typing import Any\n\nVALUE = undefined_name + 1\n\n\ndef build(model: Any) -> Any: ...\n")
+    result = cli("run", "--graph", f"{module}:build", "--inputs", str(inputs), "--out", str(tmp_path / "traces"))
+    one_line_error(result, "raised NameError: name 'undefined_name' is not defined", f"(at {module}:3)")
+    result = cli("run", "--graph", f"{GRAPH}:raises", "--inputs", str(inputs), "--out", str(tmp_path / "traces"))
+    one_line_error(result, "factory broke (at ", "user_graph.py:")
+    assert not list((tmp_path / "traces").glob("*/manifest.json"))
 
 
 @pytest.mark.parametrize(
@@ -149,7 +160,7 @@ def test_model_errors_are_recorded_and_other_runs_go_on(cli, tmp_path, inputs):
     )
     assert result.code == 3, result.err + result.out
     run_dir = run_dir_of(result)
-    assert "agent runs   5 (3 failed)" in result.out
+    assert "agent runs 5: 2 completed, 3 failed" in " ".join(result.out.split())
     assert manifest_of(run_dir)["status"] == "completed_with_errors"
     failed = {}
     for spans in by_trace(spans_of(run_dir)).values():
@@ -229,7 +240,7 @@ def test_ctrl_c_flushes_spans_and_marks_the_run_interrupted(tmp_path):
         time.sleep(0.2)
     assert spans_file is not None, "no agent run finished in time"
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     run_dir = spans_file.parent
@@ -240,3 +251,12 @@ def test_ctrl_c_flushes_spans_and_marks_the_run_interrupted(tmp_path):
     assert any(s.status_code != STATUS_ERROR for s in roots)  # runs finished before Ctrl-C are kept
     interrupted = [s for s in roots if s.status_code == STATUS_ERROR]
     assert interrupted and all(s.status_message == "interrupted" for s in interrupted)
+    # cut-off runs are incomplete, not failed, and feed no per-run figure
+    report = json.loads((run_dir / "report.json").read_text())
+    assert (report["errors"], report["incomplete"]) == (0, len(interrupted))
+    assert f"{len(roots) - len(interrupted)} completed, {len(interrupted)} incomplete (interrupted)" in " ".join(
+        out.split()
+    )
+    completed = {s.trace_id for s in roots if s.status_code != STATUS_ERROR}
+    calls = [s for s in recorded.spans if s.trace_id in completed and s.operation == "chat" and s.kind == 3]
+    assert report["inference"]["per_run"]["calls"] == len(calls) / len(completed)

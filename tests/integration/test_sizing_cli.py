@@ -65,7 +65,7 @@ def test_size_refuses_a_run_without_completed_agent_runs(cli, tmp_path):
         return spans
 
     run = edited_example(tmp_path / "run", fail_the_roots)
-    one_line_error(cli("size", str(run)), "no completed agent runs")
+    one_line_error(cli("size", str(run)), "no agent run completed: 3 failed; first error: failed")
 
 
 @pytest.mark.integration

@@ -6,6 +6,7 @@ from typing import Any
 
 from langchain_core.messages import SystemMessage
 from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
@@ -35,6 +36,13 @@ def build(model: Any, tools: tuple[Any, ...] = (word_count, add)) -> Any:
     graph.add_conditional_edges("model", tools_condition)
     graph.add_edge("tools", "model")
     return graph.compile(name="user-graph")
+
+
+def build_plain(model: Any) -> Any:
+    """The same graph on the user's own client: a plain ChatOpenAI(streaming=True), which asks for no
+    token usage and (with recent openai releases) sends through httpx2, not httpx."""
+    plain = ChatOpenAI(base_url=model.openai_api_base, api_key="unused", model=model.model_name, streaming=True)
+    return build(plain)
 
 
 def build_without_word_count(model: Any) -> Any:

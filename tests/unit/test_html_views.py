@@ -7,13 +7,16 @@ import jsonschema
 import pytest
 
 from profiler.analysis.flame import flame_tree
-from profiler.analysis.stacks import classify
+from profiler.analysis.report import build_report
+from profiler.analysis.stacks import classify, in_window
 from profiler.analysis.timeline import median_run, timeline
 from profiler.analysis.traces import agent_runs
 from profiler.errors import UsageError
+from profiler.render import charts
 from profiler.render.page import Cell, num, table
 from profiler.render.speedscope import speedscope_profile
 from profiler.store.session import Session, StackSample, load_session
+from profiler.store.spans import SpanRecord
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 
@@ -87,10 +90,12 @@ def test_median_run_is_the_middle_by_wall_time(session):
     assert runs[median_run(runs)].wall_s == walls[1]
 
 
-def test_flame_tree_counts_every_non_idle_sample_once(session):
-    root = flame_tree(session.samples)
-    busy = sum(s.count for s in session.samples if classify(s.frames) is not None)
+def test_flame_tree_counts_every_non_idle_sample_of_the_window_once(session):
+    pid = session.samples[0].pid
+    root = flame_tree(session.samples, pid)
+    busy = sum(s.count for s in session.samples if classify(s.frames) is not None and in_window(s, pid))
     assert root.count == busy > 0
+    assert build_report(session)["stacks"]["sampled_cpu_s"] == pytest.approx(root.count / session.sample_rate)
     for node in [root, *root.children.values()]:
         assert node.count >= sum(child.count for child in node.children.values())
     process = next(iter(root.children.values()))
@@ -116,8 +121,8 @@ def test_speedscope_file_validates_and_weighs_seconds(session):
         assert len(profile["samples"]) == len(profile["weights"])
         assert profile["endValue"] == pytest.approx(sum(profile["weights"]))
         assert all(0 <= index < len(frames) for stack in profile["samples"] for index in stack)
-    total = sum(p["endValue"] for p in data["profiles"])
-    assert total == pytest.approx(flame_tree(session.samples).count / session.sample_rate)
+    total = sum(p["endValue"] for p in data["profiles"])  # every sample, start-up included
+    assert total == pytest.approx(sum(s.count for s in session.samples if classify(s.frames)) / session.sample_rate)
     assert any(frame.get("line") for frame in frames)
 
 
@@ -131,3 +136,28 @@ def test_table_cells_carry_their_sort_value_and_missing_values_sort_last():
     html = table(["name", "value"], [[Cell("a &amp; b"), num(None)], [Cell("c"), num(2.5, "{:.1f}")]])
     assert "data-v='-Infinity'" in html and "data-v='2.5'" in html and ">2.5<" in html
     assert "class='sortable'" in html and "a &amp; b" in html
+
+
+def _span(name: str, span_id: str, parent: str | None, start_ms: int, end_ms: int) -> SpanRecord:
+    return SpanRecord("t", span_id, parent, name, 1, start_ms * 10**6, end_ms * 10**6, {"gen_ai.operation.name": "x"})
+
+
+def test_parallel_sub_agents_are_numbered_and_grouped_on_the_timeline():
+    spans = [
+        _span("invoke_agent supervisor", "root", None, 0, 100),
+        _span("invoke_node model", "m1", "root", 0, 10),  # the same node twice, one after the other
+        _span("invoke_node model", "m2", "root", 10, 20),
+        _span("invoke_node researcher", "r1", "root", 20, 90),  # a fan-out: two sub-agents at once
+        _span("invoke_node researcher", "r2", "root", 21, 80),
+        *(_span("invoke_node model", f"{r}-m", r, 22, 60) for r in ("r1", "r2")),
+        _span("invoke_node model", "m1-x", "m1", 1, 9),
+    ]
+    spans[0].attributes["gen_ai.operation.name"] = "invoke_agent"
+    bars = timeline(agent_runs(spans)[0])
+    by_branch = {bar.label: bar.branch for bar in bars if bar.depth == 1}
+    assert by_branch == {"invoke_node model": "", "invoke_node researcher (1 of 2)": "researcher 1 of 2",
+                         "invoke_node researcher (2 of 2)": "researcher 2 of 2"}  # fmt: skip
+    assert [bar.branch for bar in bars if bar.depth == 2] == ["", "researcher 1 of 2", "researcher 2 of 2"]
+    figure = charts.timeline(bars)
+    assert [a.text for a in figure.layout.annotations] == ["researcher 1 of 2", "researcher 2 of 2"]
+    assert len(figure.layout.shapes) == 2

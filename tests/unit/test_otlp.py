@@ -6,7 +6,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from profiler.errors import UsageError
-from profiler.otlp import GIVE_UP_AFTER, CountingExporter, OtlpTarget
+from profiler.otlp import GIVE_UP_AFTER, CountingExporter, OtlpTarget, cause
 
 ENV = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -101,3 +101,16 @@ def test_gives_up_after_consecutive_failures_and_never_raises():
     assert inner.calls == GIVE_UP_AFTER  # the later batches were not sent to a dead backend
     assert counting.gave_up and counting.failed == GIVE_UP_AFTER + 2
     assert counting.last_error == "ConnectionError: boom"
+
+
+def test_a_failure_cause_is_short_and_never_cut_mid_word():
+    urllib3 = (
+        "Transient error HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: /v1/traces "
+        "(Caused by NewConnectionError(\"HTTPConnection(host='127.0.0.1', port=9): Failed to establish a new "
+        'connection: [Errno 111] Connection refused")) encountered while exporting spans batch, retrying in 1s.'
+    )
+    assert cause(urllib3) == "Connection refused"  # it read "…port=9): Max"
+    long = "HTTP 503: " + "backend overloaded, " * 40
+    short = cause(long)
+    assert len(short) <= 302 and short.endswith(" …") and long.startswith(short[:-2])
+    assert cause("HTTP 400: bad request") == "HTTP 400: bad request"

@@ -48,7 +48,7 @@ def test_a_tool_no_longer_bound_is_named():
     replayed = [dict(c, tools=["read"]) if c["thread"] == SUB else c for c in RECORDED]
     message = first_mismatch({0: RECORDED}, {0: replayed})
     assert message == (
-        "agent run 0, sub-agent 1, model call 1: recorded tool 'search' is not bound to the graph any more "
+        "agent run 1, sub-agent 1, model call 1: recorded tool 'search' is not bound to the graph any more "
         "(bound: read)"
     )
 
@@ -57,14 +57,14 @@ def test_a_missing_call_and_an_extra_call_are_named():
     assert "made no such call" in str(first_mismatch({0: RECORDED}, {0: RECORDED[:3]}))
     extra = [*RECORDED, _call(MAIN, 2, [("search", {"q": "more"})])]
     assert first_mismatch({0: RECORDED}, {0: extra}) == (
-        'agent run 0: the replayed graph made 1 more model call(s), first search({"q": "more"})'
+        'agent run 1: the replayed graph made 1 more model call(s), first search({"q": "more"})'
     )
 
 
 def test_different_arguments_are_a_mismatch():
     changed = [_call(MAIN, 0, [("delegate", {"topic": "pipes"})], tools=("delegate",)), *RECORDED[1:]]
     message = str(first_mismatch({0: RECORDED}, {0: changed}))
-    assert message.startswith("agent run 0, the agent, model call 1: recorded delegate(") and "pipes" in message
+    assert message.startswith("agent run 1, the agent, model call 1: recorded delegate(") and "pipes" in message
 
 
 def test_a_recorded_failure_is_scripted_and_compared():
@@ -91,5 +91,5 @@ def test_parallel_branches_with_the_same_key_are_compared_as_a_multiset():
 
 def test_a_run_that_only_the_replay_made_is_a_mismatch():
     assert first_mismatch({0: RECORDED}, {0: RECORDED, 1: RECORDED}) == (
-        "agent run 1 did not run in the recording but ran in the replay"
+        "agent run 2 did not run in the recording but ran in the replay"
     )

@@ -1,5 +1,7 @@
 """Sizing from the committed example run: demand, per-preset figures, what-ifs, k× faster."""
 
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,8 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from profiler.analysis.report import build_report
+from profiler.cli import main
 from profiler.errors import UsageError
 from profiler.modelserver.presets import builtin_presets
+from profiler.runner.plan import RunOptions
+from profiler.sizing import sweep as sweep_module
+from profiler.sizing.headline import headline
 from profiler.sizing.model import Targets, measure_demand, size, size_preset
 from profiler.store.session import load_session
 
@@ -65,6 +71,7 @@ def test_size_report_shape_and_estimates_are_labelled():
     assert row["engine_floor_cores"] == 2 + row["accelerators_whole"]  # self-hosted: vLLM's 2 + N
     assert result["presets"][2]["engine_floor_cores"] == 0  # an API service
     assert row["cores_for_latency_target"] >= 1
+    assert row["cores_to_provision"] == max(row["cores_whole"], row["cores_for_latency_target"])
     assert any("estimate" in e for e in result["estimates"])
     assert row["cost"]["prices_are_defaults"]
     shares = [r["cpu_share_of_latency"] for r in result["what_if"]["rows"]]
@@ -78,7 +85,8 @@ def test_size_report_shape_and_estimates_are_labelled():
         (Targets(cpu_utilisation=1.0), "--cpu-util must be between 0 and 1"),
         (Targets(accelerator_utilisation=0.0), "--acc-util must be between 0 and 1"),
         (Targets(rate=-1), "--target-rps must be >= 0"),
-        (Targets(latency_target_ms=-5), "--latency-target-ms must be >= 0"),
+        (Targets(latency_target_ms=-5), "--latency-target-ms must be > 0"),
+        (Targets(latency_target_ms=0), "--latency-target-ms must be > 0"),
     ],
 )
 def test_impossible_targets_name_the_option(targets, message):
@@ -86,3 +94,37 @@ def test_impossible_targets_name_the_option(targets, message):
     preset = builtin_presets()["h100-llama3.1-8b"]
     with pytest.raises(UsageError, match=message):
         size(session, build_report(session), [preset], targets, preset)
+
+
+def test_the_synthetic_instant_preset_gets_no_accelerator_figures(demand):
+    """No model time means no accelerator time: a ratio would divide by ~0 (it printed 140 million)."""
+    instant = builtin_presets()["instant"]
+    assert instant.synthetic and not builtin_presets()["h100-llama3.1-8b"].synthetic
+    row = size_preset(demand, instant, Targets())
+    assert row["d_acc_s"] is None and row["accelerators"] is None and row["cores_per_accelerator"] is None
+    assert row["cores_per_accelerator_with_floor"] is None and "synthetic" in row["note"]
+    assert row["cores"] == pytest.approx(size_preset(demand, builtin_presets()["groq-llama3-8b"], Targets())["cores"])
+
+
+def test_a_run_at_instant_has_no_headline_ratio(tmp_path):
+    """Runs recorded before presets said `synthetic` are recognised by the name."""
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["model"]["preset"] = {**builtin_presets()["instant"].to_dict()}
+    del manifest["model"]["preset"]["synthetic"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    session = load_session(run)
+    head = headline(session, build_report(session))
+    assert head["cores_per_accelerator"] is None and "instant is synthetic" in head["cores_per_accelerator_note"]
+
+
+def test_a_sweep_is_predicted_from_a_real_preset(monkeypatch):
+    instant, h100 = builtin_presets()["instant"], builtin_presets()["h100-llama3.1-8b"]
+    with pytest.raises(UsageError, match=r"instant is synthetic .*put a real preset first"):
+        sweep_module.sweep(RunOptions(), [instant, h100], Targets(), lambda options: pytest.fail("ran"))
+    seen = []
+    monkeypatch.setattr(sweep_module, "sweep", lambda options, presets, targets, execute: seen.extend(presets) or {})
+    monkeypatch.setattr("profiler.render.sizing.render_sweep", lambda result: "")
+    assert main(["sweep", "--tasks", "1"]) == 0
+    assert seen and not any(p.synthetic for p in seen) and seen[0].name == "h100-llama3.1-8b"

@@ -1,0 +1,72 @@
+"""Token counts per model call: reported usage where there is some, else the recorded estimate.
+
+A client that asks for no usage (a plain `ChatOpenAI(streaming=True)`) leaves the chat spans
+without token counts. Reading those as zero would make accelerator time, and every sizing figure
+built on it, silently zero; the call's line in trajectories.jsonl holds an estimate instead
+(~4 characters per token of the request and the answer), which is used and marked as one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+
+from profiler.analysis.traces import CHAT, AgentRun, span_kind
+from profiler.store.session import Session
+from profiler.store.spans import SpanRecord
+
+REPORTED, ESTIMATED, UNKNOWN = "reported", "estimated", "unknown"
+HOW_TO_GET_USAGE = (
+    "for real counts, have the client ask for usage: ChatOpenAI(stream_usage=True), or the chat model "
+    "orchestrace passes to your graph factory"
+)
+_IN, _OUT = gen_ai.GEN_AI_USAGE_INPUT_TOKENS, gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+
+
+@dataclass(frozen=True)
+class Usage:
+    input: int
+    output: int
+    source: str  # REPORTED (by the endpoint or the simulated server), ESTIMATED, or UNKNOWN
+
+
+def _reported(span: SpanRecord) -> Usage | None:
+    if _IN in span.attributes or _OUT in span.attributes:
+        return Usage(int(span.attributes.get(_IN, 0)), int(span.attributes.get(_OUT, 0)), REPORTED)
+    return None
+
+
+def _of_call(run: AgentRun, span: SpanRecord, recorded: dict[str, Any] | None) -> Usage:
+    usage = _reported(span)
+    for server in run.server.get(span.span_id, []):  # the simulated server counted what it was sent
+        usage = usage or _reported(server)
+    if usage is not None:
+        return usage
+    if recorded is not None and not recorded.get("error"):
+        estimated = bool(recorded.get("input_tokens_estimated") or recorded.get("output_tokens_estimated"))
+        return Usage(
+            int(recorded.get("input_tokens") or 0),
+            int(recorded.get("output_tokens") or 0),
+            ESTIMATED if estimated else REPORTED,
+        )
+    return Usage(0, 0, UNKNOWN)
+
+
+def call_usage(session: Session, runs: list[AgentRun]) -> dict[str, Usage]:
+    """Usage by chat span id for the model calls of `runs`.
+
+    A trajectory line names its chat span; lines of runs recorded before they did are matched to
+    the chat spans in the order the calls ended (the order they were written).
+    """
+    usage: dict[str, Usage] = {}
+    for run in runs:
+        chats = sorted((s for s in run.spans if span_kind(s) == CHAT), key=lambda s: s.end_ns)
+        lines = session.trajectories.get(run.root.trace_id, [])
+        by_span = {line["span_id"]: line for line in lines if "span_id" in line}
+        in_order = iter(lines)
+        for span in chats:
+            recorded = by_span.get(span.span_id) if by_span else next(in_order, None)
+            usage[span.span_id] = _of_call(run, span, recorded)
+    return usage
