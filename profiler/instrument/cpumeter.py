@@ -710,7 +710,8 @@ class SpanCpuMeter(SpanProcessor):
         ctx = span.get_span_context()
         span_id = ctx.span_id
         parent = span.parent
-        parent_id = parent.span_id if parent is not None and not parent.is_remote else 0
+        # a parent this meter does not know (another provider's span) makes this a local root
+        parent_id = parent.span_id if parent is not None and parent.span_id in self._parents else 0
         parent_entry = self._info.get(parent_id)
         totals = parent_entry[1] if parent_entry is not None else self._counters(4)  # a new trace: its own
         if (span.attributes or {}).get(gen_ai.GEN_AI_OPERATION_NAME) == "chat":

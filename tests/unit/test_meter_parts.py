@@ -180,7 +180,9 @@ def test_an_ended_agent_run_leaves_nothing_in_the_meter(installed):
     ):
         heavy.invoke({"ms": 1})
     assert meter._entries == {}
-    assert meter._objects == {} and meter._trace_spans == {} and meter._info == {}
+    assert meter._objects == {}, meter._objects
+    assert meter._trace_spans == {}, meter._trace_spans
+    assert meter._info == {}, meter._info
 
 
 def test_closed_socket_handles_are_dropped(installed):
