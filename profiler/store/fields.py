@@ -33,6 +33,10 @@ MODEL_OVERLAP_READY = "orchestrace.model.overlap_ready_s"
 HANDOFF = "orchestrace.handoff_s"  # waiting for a worker thread to take the span's work, and to hand it back
 MODEL_REQUESTS = "orchestrace.model.requests"  # HTTP requests of the model client (count)
 
+# ---- the simulated model server's span (per request) -----------------------------------------
+SERVER_DECODE = "orchestrace.server.decode_s"  # time decoding the reply after its first token
+SERVER_WRITES = "orchestrace.server.writes"  # writes of a streamed reply (the chunks the client reads)
+
 READY_BLAME = (
     READY_ORCHESTRATION,
     READY_TOOL,
