@@ -313,6 +313,15 @@ def _cmd_presets(args: argparse.Namespace, console: Console) -> int:
         source = preset.source + (
             "\n[dim]estimated: " + "; ".join(preset.estimated) + "[/]" if preset.estimated else ""
         )
+        price = preset.price
+        if price is not None:
+            rate = (
+                f"${price.per_accelerator_hour:g} per accelerator-hour"
+                if price.per_accelerator_hour is not None
+                else f"${price.input_per_mtok:g} in / ${price.output_per_mtok:g} out per million tokens"
+            )
+            source += f"\nprice: {rate} ({price.source}, {price.date})"
+        source += f"\naccelerator: {preset.accelerator or 'not a published unit (one API replica)'}"
         table.add_row(
             preset.name,
             preset.model,
