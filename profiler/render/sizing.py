@@ -66,7 +66,7 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
             _f(row["d_acc_s"], 4),
             _f(row["cores"], 1),
             _f(row["accelerators"], 2),
-            _f(row["cores_per_accelerator"], 1),
+            _f(row["cores_per_accelerator"] if row["accelerator_unit"] else None, 1),
             _f(row["cores_per_accelerator_with_floor"], 1) if row["engine_floor_cores"] else "–",
             _pct(row["cpu_share_of_latency"]),
             _f(row["in_flight_runs"], 1),
@@ -76,15 +76,23 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
             cells.insert(3, str(row.get("cores_for_latency_target", "–")))
         table.add_row(*cells)
     defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
-    table.caption = "costs use default prices (see README)" if defaults else "costs use the given prices"
+    table.caption = (
+        "costs use default prices (see README)" if defaults else "costs use the given prices"
+    ) + "; cores/acc only where the preset says what one accelerator is"
     parts.append(table)
 
+    parts.append(render_units(result["units"]))
     what_if = result["what_if"]
     table = Table(title=f"What if inference were k× faster than {what_if['base_preset']}", title_justify="left")
-    for column in ("k", "CPU share of latency", "cores per accelerator"):
+    for column in ("k", "CPU share of latency", "simulated", "cores per accelerator"):
         table.add_column(column, justify="right")
     for row in what_if["rows"]:
-        table.add_row(f"{row['speedup']:g}", _pct(row["cpu_share_of_latency"]), _f(row["cores_per_accelerator"], 1))
+        table.add_row(
+            f"{row['speedup']:g}",
+            _pct(row["cpu_share_of_latency"]),
+            _pct(row.get("simulated_cpu_share_of_latency")),
+            _f(row["cores_per_accelerator"], 1),
+        )
     knee = what_if["knee_speedup"]
     table.caption = f"CPU time equals model time at k ≈ {knee:.1f}" if knee is not None else ""
     parts.append(table)
@@ -94,32 +102,75 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
+def assumed_fields(notes: list[str]) -> str:
+    """The preset fields an assumption stands for, by name (the notes say why)."""
+    return ", ".join(note.split(":")[0] for note in notes) or "–"
+
+
+def render_units(units: dict[str, Any]) -> RenderableType:
+    machine = units["machine"]
+    table = Table(
+        title=f"Per preset, the run replayed there (simulated; {machine['concurrency']} at a time on "
+        f"{machine['cores']:g} cores, one event loop per process)",
+        title_justify="left",
+    )
+    columns = ["preset", "CPU share", "wall/run s", "D_cpu ms", f"cores per {units['sessions']} sessions"]
+    columns += ["runs/s per core", "cores per 1k out tok/s", "cores/acc", "$ CPU per 1k runs", "$ inference"]
+    columns += ["assumed preset fields"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("preset", "assumed preset fields") else "right")
+    for row in units["rows"]:
+        cost = row["cost_per_1k_runs"]
+        table.add_row(
+            row["preset"],
+            _pct(row["cpu_share_of_latency"]),
+            _f(row["wall_per_run_s"], 2),
+            _f(1000 * row["d_cpu_s"], 0),
+            _f(row["cores_per_sessions"], 1),
+            _f(row["runs_per_core_s"], 2),
+            _f(row["cores_per_1k_output_tok_s"], 2),
+            _f(row["cores_per_accelerator"], 1),
+            _f(cost["cpu_usd"], 4),
+            _f(cost["inference"]["usd"], 3),
+            assumed_fields(row["assumed"]),
+        )
+    table.caption = escape(
+        "cores at the CPU utilisation target; cores/acc only where the preset says what one accelerator is; "
+        "costs are the work itself (inference: the preset's published price); " + "; ".join(units["assumptions"])
+    )
+    return table
+
+
 def render_sweep(result: dict[str, Any]) -> RenderableType:
-    table = Table(title=f"Sweep: measured vs predicted from the {result['reference_preset']} run", title_justify="left")
-    for column in (
-        "preset",
-        "decode tok/s",
-        "CPU share measured",
-        "predicted",
-        "error (pp)",
-        "cores/acc measured",
-        "predicted",
-        "D_cpu ms/run",
-        "D_acc s/run",
-    ):
-        table.add_column(column, justify="left" if column == "preset" else "right")
+    table = Table(
+        title=f"Sweep: measured vs simulated and closed form, both from the {result['reference_preset']} run",
+        title_justify="left",
+    )
+    columns = ["preset", "decode tok/s", "CPU share measured", "simulated", "error (pp)", "closed form", "error (pp)"]
+    columns += ["at its interference", "cores", "measured", "simulated", "closed form", "D_cpu ms", "simulated"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("preset", "cores") else "right")
     for row in result["rows"]:
         table.add_row(
             row["preset"],
             _f(row["decode_tok_s"], 0),
             _pct(row["measured_cpu_share"]),
+            _pct(row["simulated_cpu_share"]),
+            _f(row["simulated_error_pp"], 1),
             _pct(row["predicted_cpu_share"]),
             _f(row["error_pp"], 1),
-            _f(row["measured_cores_per_accelerator"], 1),
-            _f(row["predicted_cores_per_accelerator"], 1),
-            _f(1000 * row["d_cpu_s"], 1),
-            _f(row["d_acc_s"], 4),
+            f"{_pct(row['simulated_at_its_interference'])} ({100 * row['interference']:.0f}%)",
+            row["cores_unit"],
+            _f(row["measured_cores"], 2),
+            _f(row["simulated_cores"], 2),
+            _f(row["closed_form_cores"], 2),
+            _f(1000 * row["d_cpu_s"], 0),
+            _f(1000 * row["simulated_d_cpu_s"], 0),
         )
-    table.caption = escape(result["method"])
+    table.caption = escape(
+        f"closed form: {result['method']}; simulated: {result['simulation']}; 'at its interference': simulated with "
+        "the other processes taking the CPU as often as in that preset's own run (in brackets), to tell the model's "
+        "error from the machine's"
+    )
     runs = "\n".join(f"{r['preset']}: {r['run_dir']} ({r['status']})" for r in result["runs"])
     return Group(table, Text(runs))

@@ -70,7 +70,10 @@ def test_size_refuses_a_run_without_completed_agent_runs(cli, tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("agent", ["rag", "web", "coder", "supervisor"])
-def test_sweep_predictions_match_measurements(cli, tmp_path, agent):
+def test_sweep_predictions_match_measurements(cli, tmp_path, monkeypatch, agent):
+    # numpy's idle BLAS threads spin after each call: CPU noise that has nothing to do with the agent
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")
     result = cli(
         "sweep",
         "--agent",
@@ -91,7 +94,8 @@ def test_sweep_predictions_match_measurements(cli, tmp_path, agent):
     data = json.loads(result.out[result.out.index("{") :])
     assert [row["preset"] for row in data["rows"]] == ["h100-llama3.1-8b", "instant", "cerebras-llama3.1-70b"]
     for row in data["rows"]:
-        assert abs(row["error_pp"]) <= 10, row
+        assert abs(row["simulated_error_pp"]) <= 5, row  # the run replayed at each preset
+        assert abs(row["error_pp"]) <= 10, row  # the closed form
     shares = {row["preset"]: row["measured_cpu_share"] for row in data["rows"]}
     # instant leaves nothing but CPU; between the two real presets the order depends on the agent's
     # token mix (TTFT vs decode speed), which the per-row prediction check above already covers
