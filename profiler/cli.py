@@ -225,7 +225,7 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
         base = preset_from_dict(run_preset, origin="the run's preset")
     else:
         base = load_preset("h100-llama3.1-8b")
-    result = size(session, build_report(session), presets, targets, base)
+    result = size(session, build_report(session), presets, targets, base, args.cores, args.concurrency)
     simulated = session.manifest.get("model", {}).get("kind") == "simulated"
     _emit(args, console, result, render_sizing(result), lambda: render_size_html(result, simulated, _regenerate(args)))
     return 0
@@ -539,6 +539,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--base",
         metavar="PRESET",
         help="preset the what-if speedups start from (default: the run's preset, or h100-llama3.1-8b)",
+    )
+    size.add_argument(
+        "--cores", type=float, metavar="N", help="cores to replay the run on (default: the run's machine's)"
+    )
+    size.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="C",
+        help="agent runs at once in the replay (default: the run's own concurrency)",
     )
     size.set_defaults(handler=_cmd_size)
 

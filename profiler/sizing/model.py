@@ -249,6 +249,10 @@ def size(
     from profiler.sizing.units import replay_of, simulated_what_if, units  # the simulation builds on Demand
 
     targets.check()
+    if cores is not None and cores <= 0:
+        raise UsageError(f"--cores must be > 0, got {cores}")
+    if concurrency is not None and concurrency < 1:
+        raise UsageError(f"--concurrency must be >= 1, got {concurrency}")
     demand = measure_demand(session, report)
     estimates = [
         "D_acc and accelerator counts are estimates: tokens at each preset's saturated throughput",

@@ -24,6 +24,8 @@ def test_size_text_and_json(cli):
     assert "instant" not in [row["preset"] for row in data["presets"]]
     assert len(data["presets"]) == 6
     assert data["what_if"]["base_preset"] == "h100-llama3.1-8b"  # the run's own preset
+    replayed = json.loads(cli("size", str(EXAMPLE), "--format", "json", "--cores", "1", "--concurrency", "3").out)
+    assert replayed["units"]["machine"] == {"cores": 1.0, "processes": 1, "concurrency": 3}
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,8 @@ def test_size_text_and_json(cli):
         (["--acc-util", "0"], "--acc-util must be between 0 and 1"),
         (["--target-rps", "-3"], "--target-rps must be >= 0"),
         (["--presets", "tpu-v9"], "unknown preset 'tpu-v9'"),
+        (["--cores", "0"], "--cores must be > 0"),
+        (["--concurrency", "0"], "--concurrency must be >= 1"),
     ],
 )
 def test_size_bad_targets(cli, args, fragment):
