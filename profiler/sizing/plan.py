@@ -88,27 +88,24 @@ def _start(span: SpanRecord) -> int:
     return span.start_ns
 
 
-def _add(steps: list[Step], step: Step) -> None:
-    """Append `step`; loop CPU after loop CPU, or a wait after a wait, is one step."""
-    if steps:
-        last = steps[-1]
-        if isinstance(step, Cpu) and isinstance(last, Cpu) and step.loop and last.loop:
-            steps[-1] = Cpu(last.seconds + step.seconds)
-            return
-        if isinstance(step, Wait) and isinstance(last, Wait):
-            steps[-1] = Wait(last.seconds + step.seconds)
-            return
-    steps.append(step)
-
-
 def _gap(steps: list[Step], cpu: float, wait: float, child_cpu: float = 0.0) -> None:
-    """A span's self time: its loop CPU, then waiting, during which its child processes ran."""
+    """A span's self time: its loop CPU, then waiting, during which its child processes ran. Loop CPU
+    right after loop CPU, or a wait after a wait, adds to the step before."""
+    last = steps[-1] if steps else None
     if cpu > 0:
-        _add(steps, Cpu(cpu))
+        if type(last) is Cpu and last.loop:
+            steps[-1] = Cpu(last.seconds + cpu)
+        else:
+            steps.append(Cpu(cpu))
     if child_cpu > 0:
-        _add(steps, Cpu(child_cpu, loop=False))
-    if wait - child_cpu > 0:
-        _add(steps, Wait(wait - child_cpu))
+        steps.append(Cpu(child_cpu, loop=False))
+    wait -= child_cpu
+    if wait > 0:
+        last = steps[-1] if steps else None
+        if type(last) is Wait:
+            steps[-1] = Wait(last.seconds + wait)
+        else:
+            steps.append(Wait(wait))
 
 
 class _Decoding:
@@ -185,9 +182,13 @@ class _Planner:
         if span_kind(span) == CHAT:
             self.chat(steps, run, span, busy, delays)
             return
-        clusters: list[tuple[int, list[SpanRecord]]] = []  # end, members
         children = run.children.get(span.span_id)
-        for child in sorted(children, key=_start) if children else ():
+        if not children:
+            wait = max(0.0, span.duration_s - busy - delays)
+            _gap(steps, busy, wait, min(get(_CHILDREN, 0.0), wait))
+            return
+        clusters: list[tuple[int, list[SpanRecord]]] = []  # end, members
+        for child in sorted(children, key=_start):
             if clusters and child.start_ns < clusters[-1][0]:
                 end, members = clusters[-1]
                 members.append(child)

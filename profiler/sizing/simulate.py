@@ -38,14 +38,16 @@ class Assumptions:
     """What the simulation cannot take from the recording; shown wherever its figures are."""
 
     # client CPU per delivery of streamed replies (a loop wake-up, socket reads, SSE parsing,
-    # LangChain's chunk path), shared by the streams a delivery reaches together: fitted across
-    # presets on the project's 2-vCPU machine (bench/sweep.py prints each sweep's own fit)
-    delivery_cpu_s: float = 0.00065
+    # LangChain's chunk path), shared by the streams a delivery reaches together: fitted on sweeps
+    # of the four sample agents on the project's 2-vCPU machine (0.5-1.05 ms by agent; bench/sweep.py
+    # prints each sweep's own fit)
+    delivery_cpu_s: float = 0.0007
 
     def describe(self, recording: Recording) -> list[str]:
         return [
             f"client CPU per delivery of streamed replies: {1000 * self.delivery_cpu_s:g} ms, shared by the "
-            "streams it reaches (assumed: fitted on a 2-vCPU Xeon); the rest of a call's client CPU is as recorded",
+            "streams it reaches (assumed: fitted on sweeps on a 2-vCPU Xeon); the rest of a call's client CPU is as "
+            "recorded",
             f"the server writes a stream every {1000 * recording.delivery_interval_s:.1f} ms, as recorded "
             "(each write one read)",
             f"other processes took the CPU from the event loop {100 * recording.interference:.0f}% of its "
@@ -94,6 +96,9 @@ class _Frame:
         self.branch_model_s = 0.0
 
 
+_Then = Callable[[], None] | _Frame
+
+
 class _Loop:
     """Processor sharing by virtual time: every piece of work on it has received `served` seconds."""
 
@@ -101,7 +106,7 @@ class _Loop:
 
     def __init__(self) -> None:
         self.served = 0.0
-        self.queue: list[tuple[float, int, Callable[[], None]]] = []  # (served at finish, seq, then)
+        self.queue: list[tuple[float, int, _Then]] = []  # (served at finish, seq, then)
 
 
 class _Stream:
@@ -165,13 +170,17 @@ class _Simulation:
                     then = pop(queue)[2]
                     if not queue:
                         busy.remove(loop)
-                    then()
+                    if isinstance(then, _Frame):
+                        self._go(then)
+                    else:
+                        then()
             while timers and timers[0][0] <= at:
                 pop(timers)[2]()
         return Simulated(tuple(self.wall), tuple(self.model), self.now, self.stream_cpu_change)
 
     # ---- work --------------------------------------------------------------------------------
-    def _cpu(self, loop: _Loop | None, seconds: float, then: Callable[[], None]) -> None:
+    def _cpu(self, loop: _Loop | None, seconds: float, then: _Then) -> None:
+        """Run `seconds` of CPU, then carry on with a frame or call `then`."""
         if loop is None:  # a child process: a loop of its own
             loop = _Loop()
         else:  # the event loop holds for as long as the OS keeps it off the CPU
@@ -199,7 +208,7 @@ class _Simulation:
             step = frame.steps[frame.at]
             frame.at += 1
             if isinstance(step, Cpu):
-                self._cpu(self._loop(frame) if step.loop else None, step.seconds, lambda: self._go(frame))
+                self._cpu(self._loop(frame) if step.loop else None, step.seconds, frame)
                 return
             if isinstance(step, Wait):
                 self._after(step.seconds, lambda: self._go(frame))
