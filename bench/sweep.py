@@ -1,6 +1,6 @@
 """The headline table: the four sample agents across the accelerator presets, measured vs simulated.
 
-    python bench/sweep.py [--tasks 8] [--concurrency 2] [--agents rag,web,coder,supervisor] [--json FILE]
+    python bench/sweep.py [--tasks 8] [--concurrency 2] [--agents rag,web,coder,supervisor] [--json FILE] [--out DIR]
 
 Each agent runs at the reference preset (h100-llama3.1-8b), then its trajectories are replayed at
 every other preset (same calls, same tools). Per agent and preset it prints the CPU share of
@@ -86,6 +86,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write all figures as JSON")
+    parser.add_argument("--out", type=Path, help="keep the run directories here (default: a temporary directory)")
     args = parser.parse_args()
     # one BLAS thread: numpy's idle BLAS threads spin after each call, CPU noise unrelated to the agents
     os.environ.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
@@ -104,11 +105,10 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     everything, fits = {}, {}
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or Path(scratch)
         for agent in args.agents.split(","):
-            options = RunOptions(
-                agent=agent, tasks=args.tasks, concurrency=args.concurrency, sampler=False, out=Path(out)
-            )
+            options = RunOptions(agent=agent, tasks=args.tasks, concurrency=args.concurrency, sampler=False, out=out)
             result = sweep(options, presets, targets, lambda o: execute(o, PlainDisplay(io.StringIO())))
             everything[agent] = result
             fits[agent] = delivery_fit([run["run_dir"] for run in result["runs"]])

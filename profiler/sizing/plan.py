@@ -10,7 +10,8 @@ ran in parallel (a fork, joined when the last ends). Each gap gets the span's sh
 
 Delays are not replayed: run-queue delays and GIL waits came from sharing the loop and the GIL,
 which the simulation recomputes, and the time the OS ran other processes instead is kept as the
-recording's `interference` (per second of loop work), a property of the machine it ran on.
+recording's `interference` (per second of loop work), a property of the machine it ran on, as is
+the event loop's own work between steps (`loop_overhead`).
 
 A chat span is a model call: client CPU before the request and after the reply, and the
 streaming CPU between. The streaming CPU is the client CPU the pre/post gaps cannot hold (at the
@@ -75,6 +76,7 @@ class Recording:
 
     runs: tuple[RunPlan, ...]
     interference: float  # time the OS ran other processes per second of loop work
+    loop_overhead: float  # the event loop's own work (between steps, outside spans) per second of span work
     delivery_interval_s: float  # between a stream's writes (the server's flush period), as recorded
 
 
@@ -219,9 +221,12 @@ class _Planner:
         return tuple(steps)
 
 
-def plan_runs(spans: list[SpanRecord], nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> Recording:
-    """Every completed agent run's plan, in the order the runs started. Streams whose writes the
-    server did not record are taken as delivered every `nominal_interval_s`."""
+def plan_runs(
+    spans: list[SpanRecord], loop_work_s: float = 0.0, nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+) -> Recording:
+    """Every completed agent run's plan, in the order the runs started. `loop_work_s`: the CPU the
+    event loop spent on its own and outside spans in the run (the CPU meter's buckets). Streams
+    whose writes the server did not record are taken as delivered every `nominal_interval_s`."""
     decoding = _Decoding([_decode_window(s) for s in spans if s.kind == KIND_SERVER])
     planner = _Planner(nominal_interval_s, decoding)
     runs = tuple(
@@ -230,5 +235,6 @@ def plan_runs(spans: list[SpanRecord], nominal_interval_s: float = DEFAULT_FLUSH
     return Recording(
         runs=runs,
         interference=planner.host / planner.busy if planner.busy > 0 else 0.0,
+        loop_overhead=loop_work_s / planner.busy if planner.busy > 0 else 0.0,
         delivery_interval_s=planner.decode_s / planner.intervals if planner.intervals > 0 else nominal_interval_s,
     )

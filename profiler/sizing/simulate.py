@@ -51,7 +51,8 @@ class Assumptions:
             f"the server writes a stream every {1000 * recording.delivery_interval_s:.1f} ms, as recorded "
             "(each write one read)",
             f"other processes took the CPU from the event loop {100 * recording.interference:.0f}% of its "
-            "working time, as recorded",
+            f"working time and the loop's own work between steps was {100 * recording.loop_overhead:.0f}% of it, "
+            "as recorded",
         ]
 
 
@@ -123,7 +124,7 @@ class _Stream:
 class _Simulation:
     def __init__(self, recording: Recording, preset: Preset, machine: Machine, assumptions: Assumptions) -> None:
         self.plans, self.preset, self.machine, self.assumptions = recording.runs, preset, machine, assumptions
-        self.stretch = 1 + recording.interference
+        self.stretch = 1 + recording.interference + recording.loop_overhead
         self.delivery_interval_s = recording.delivery_interval_s
         self.accelerator = Accelerator(preset)
         self.now = 0.0
@@ -183,7 +184,7 @@ class _Simulation:
         """Run `seconds` of CPU, then carry on with a frame or call `then`."""
         if loop is None:  # a child process: a loop of its own
             loop = _Loop()
-        else:  # the event loop holds for as long as the OS keeps it off the CPU
+        else:  # the loop holds for as long as the OS keeps it off the CPU, and does its own work besides
             seconds *= self.stretch
         if not loop.queue:
             self.busy.append(loop)

@@ -14,12 +14,8 @@ from profiler.runner.run import RunResult
 from profiler.sizing.model import Demand, Targets, cores_per_accelerator, cpu_share, measure_demand
 from profiler.sizing.plan import plan_runs
 from profiler.sizing.simulate import simulate
-from profiler.sizing.units import Replay, replay_of
+from profiler.sizing.units import Replay, cores, cores_unit, replay_of
 from profiler.store.session import Session, load_session
-
-
-def _ratio(d_cpu: float, d_acc: float, targets: Targets) -> float | None:
-    return (d_cpu / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
 
 
 def compare(
@@ -29,8 +25,8 @@ def compare(
     rows = []
     for preset, demand, measured_share in measured:
         predicted_share = cpu_share(reference.t_cpu_s, reference.model_time(preset))
-        predicted_ratio = _ratio(reference.d_cpu_s, reference.accelerator_s(preset), targets)
-        measured_ratio = _ratio(demand.d_cpu_s, demand.accelerator_s(preset), targets)
+        predicted_ratio = cores_per_accelerator(reference.d_cpu_s, reference.accelerator_s(preset), targets)
+        measured_ratio = cores_per_accelerator(demand.d_cpu_s, demand.accelerator_s(preset), targets)
         rows.append(
             {
                 "preset": preset.name,
@@ -53,20 +49,13 @@ def compare(
     return rows
 
 
-def _cores(d_cpu: float, demand: Demand, preset: Preset, targets: Targets) -> float | None:
-    """Cores per accelerator where its unit is published, else per 1,000 output tokens/s."""
-    if preset.accelerator:
-        return cores_per_accelerator(d_cpu, demand.accelerator_s(preset), targets)
-    return 1000 / demand.output_tokens * d_cpu / targets.cpu_utilisation if demand.output_tokens else None
-
-
 def simulated(
     replay: Replay, preset: Preset, session: Session, demand: Demand, share: float | None, targets: Targets
 ) -> dict[str, Any]:
     """The reference run replayed at `preset`, next to that preset's own run. As a diagnostic, also
     replayed with the other processes taking the CPU as often as they did in that run."""
     result = simulate(replay.recording, preset, replay.machine, replay.assumptions)
-    interference = plan_runs(session.spans).interference
+    interference = plan_runs(session.spans).interference  # the machine during that run
     same_machine = replace(replay.recording, interference=interference)
     matched = simulate(same_machine, preset, replay.machine, replay.assumptions).cpu_share
     reference = replay.demand
@@ -78,10 +67,10 @@ def simulated(
         "interference": interference,
         "simulated_at_its_interference": matched,
         "simulated_d_cpu_s": replay.d_cpu_s(result),
-        "cores_unit": "per accelerator" if preset.accelerator else "per 1k output tok/s",
-        "measured_cores": _cores(demand.d_cpu_s, demand, preset, targets),
-        "simulated_cores": _cores(replay.d_cpu_s(result), reference, preset, targets),
-        "closed_form_cores": _cores(reference.d_cpu_s, reference, preset, targets),
+        "cores_unit": cores_unit(preset),
+        "measured_cores": cores(demand.d_cpu_s, demand, preset, targets),
+        "simulated_cores": cores(replay.d_cpu_s(result), reference, preset, targets),
+        "closed_form_cores": cores(reference.d_cpu_s, reference, preset, targets),
     }
 
 

@@ -25,6 +25,7 @@ from profiler.modelserver.presets import TIMING_FIELDS, Preset
 from profiler.sizing.model import DEFAULT_CORE_HOUR, Demand, Targets, cores_per_accelerator
 from profiler.sizing.plan import Recording, plan_runs
 from profiler.sizing.simulate import Assumptions, Machine, Simulated, faster, simulate
+from profiler.store import fields
 from profiler.store.session import Session
 
 SESSIONS = 100  # cores are shown per this many concurrent sessions
@@ -44,18 +45,40 @@ class Replay:
         return max(0.0, self.demand.d_cpu_s + simulated.stream_cpu_change_s / len(self.recording.runs))
 
 
+def loop_work_s(session: Session) -> float:
+    """CPU of the event loop's own work and of code outside spans, from the CPU meter's buckets."""
+    buckets = (session.cpu or {}).get("buckets_s", {})
+    return float(buckets.get(fields.LOOP, 0.0)) + float(buckets.get(fields.NO_SPAN, 0.0))
+
+
 def replay_of(session: Session, demand: Demand, cores: float | None = None, concurrency: int | None = None) -> Replay:
     """The run's own machine (its cores, one workload process) and concurrency, unless given."""
     host = session.manifest.get("host", {})
     return Replay(
         demand=demand,
-        recording=plan_runs(session.spans),
+        recording=plan_runs(session.spans, loop_work_s(session)),
         machine=Machine(
             cores=cores or float(host.get("cpu_affinity") or host.get("logical_cores") or 1),
             concurrency=concurrency or demand.concurrency,
         ),
         assumptions=Assumptions(),
     )
+
+
+def cores_per_1k_output_tok_s(d_cpu: float, demand: Demand, targets: Targets) -> float | None:
+    """Cores for the agent runs that make 1,000 output tokens/s, at the CPU utilisation target."""
+    return 1000 / demand.output_tokens * d_cpu / targets.cpu_utilisation if demand.output_tokens else None
+
+
+def cores_unit(preset: Preset) -> str:
+    return "per accelerator" if preset.accelerator else "per 1k output tok/s"
+
+
+def cores(d_cpu: float, demand: Demand, preset: Preset, targets: Targets) -> float | None:
+    """Cores per accelerator where the preset names it, else per 1,000 output tokens/s."""
+    if preset.accelerator:
+        return cores_per_accelerator(d_cpu, demand.accelerator_s(preset), targets)
+    return cores_per_1k_output_tok_s(d_cpu, demand, targets)
 
 
 def _inference_cost(demand: Demand, preset: Preset) -> dict[str, Any]:
@@ -85,7 +108,7 @@ def preset_units(replay: Replay, preset: Preset, targets: Targets) -> dict[str, 
         "d_cpu_s": d_cpu,
         "cores_per_sessions": SESSIONS * per_session if per_session is not None else None,
         "runs_per_core_s": rho / d_cpu if d_cpu > 0 else None,
-        "cores_per_1k_output_tok_s": 1000 / demand.output_tokens * d_cpu / rho if demand.output_tokens else None,
+        "cores_per_1k_output_tok_s": cores_per_1k_output_tok_s(d_cpu, demand, targets),
         "accelerator": preset.accelerator or None,
         "cores_per_accelerator": (
             cores_per_accelerator(d_cpu, demand.accelerator_s(preset), targets) if preset.accelerator else None

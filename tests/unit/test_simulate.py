@@ -28,7 +28,7 @@ IDLE = Machine(cores=8, processes=1, concurrency=1)
 
 
 def recording(*runs: tuple[Step, ...], interference: float = 0.0) -> Recording:
-    return Recording(tuple(RunPlan(steps, 0.0) for steps in runs), interference, delivery_interval_s=0.01)
+    return Recording(tuple(RunPlan(steps, 0.0) for steps in runs), interference, 0.0, delivery_interval_s=0.01)
 
 
 def run(*runs: tuple[Step, ...], machine: Machine = IDLE, preset=PRESET, interference: float = 0.0):
@@ -88,9 +88,11 @@ def test_child_processes_take_a_core_but_not_the_loop(cores, wall):
     assert result.wall_s == pytest.approx((wall, wall))
 
 
-def test_interference_stretches_loop_work_only():
+def test_interference_and_the_loops_own_work_stretch_loop_work_only():
     result = run((Cpu(1.0), Cpu(1.0, loop=False)), interference=0.5)
     assert result.wall_s == pytest.approx((2.5,))
+    plans = replace(recording((Cpu(1.0), Cpu(1.0, loop=False))), interference=0.5, loop_overhead=0.25)
+    assert simulate(plans, PRESET, IDLE, Assumptions()).wall_s == pytest.approx((2.75,))
 
 
 def test_stream_cpu_beyond_the_reply_lands_after_it():

@@ -73,6 +73,8 @@ def test_spans_become_loop_cpu_waits_calls_and_forks():
     # what the machine did: 40 ms of the OS running something else per 253 ms of loop CPU; the server
     # wrote the stream 20 times in 190 ms of decoding
     assert recording.interference == pytest.approx(0.04 / 0.253)
+    assert recording.loop_overhead == 0.0  # none given
+    assert plan_runs(SPANS, loop_work_s=0.0253).loop_overhead == pytest.approx(0.1)
     assert recording.delivery_interval_s == pytest.approx(0.19 / 19)
 
 
