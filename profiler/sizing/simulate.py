@@ -8,10 +8,11 @@ between the work ready on it (processor sharing, as the loop interleaves small s
 processes take a core each. When more loops and child processes want a core than there are
 cores, each gets an equal share.
 
-A streamed reply's client CPU is what it was at the recorded preset less its deliveries, plus a
-cost per delivery at the target (`Assumptions`), deliveries coming every interval the server
-flushed at in the recording. It runs from the first token on (the loop shares it with the rest
-of the work meanwhile), and the last read's share once the reply is complete.
+A streamed reply's client CPU is what it was at the recorded preset less its deliveries, plus its
+deliveries at the target: one every interval the server flushed at in the recording, each costing
+`Assumptions.delivery_cpu_s` shared by the streams decoding then (one loop wake-up serves them
+all). It runs from the first token on (the loop shares it with the rest of the work meanwhile),
+and the last read's share once the reply is complete.
 
 The result per agent run: its wall time and the model's time on its critical path (the server's
 time for each call on it; of parallel branches, the one that ended last), as the report measures
@@ -251,7 +252,7 @@ class _Simulation:
             if event.kind == "first_token":
                 self._first_token(stream)
             elif event.kind == "done":
-                stream.frame.model_s += self.now - stream.submitted
+                stream.frame.model_s += event.at - stream.submitted
                 stream.done = True
                 self._last_read(stream)
 
