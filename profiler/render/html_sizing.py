@@ -194,7 +194,8 @@ def _presets_table(result: dict[str, Any]) -> str:
         rows.append(cells)
     defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
     caption = "costs use default prices (see README)" if defaults else "costs use the given prices"
-    return page.table(columns, rows, caption=caption + "; cores/acc only where the preset says what one accelerator is")
+    caption += "; cores/acc only where the preset says what one accelerator is"
+    return page.table(columns, rows, caption=caption + "; the preset fields that are assumptions are listed below")
 
 
 def _units_table(units: dict[str, Any]) -> str:

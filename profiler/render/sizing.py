@@ -76,9 +76,10 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
             cells.insert(3, str(row.get("cores_for_latency_target", "–")))
         table.add_row(*cells)
     defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
-    table.caption = (
-        "costs use default prices (see README)" if defaults else "costs use the given prices"
-    ) + "; cores/acc only where the preset says what one accelerator is"
+    table.caption = ("costs use default prices (see README)" if defaults else "costs use the given prices") + (
+        "; cores/acc only where the preset says what one accelerator is; the preset fields that are assumptions "
+        "are listed with the replay below"
+    )
     parts.append(table)
 
     parts.append(render_units(result["units"]))
