@@ -98,7 +98,11 @@ def test_sweep_predictions_match_measurements(cli, tmp_path, monkeypatch, agent)
     data = json.loads(result.out[result.out.index("{") :])
     assert [row["preset"] for row in data["rows"]] == ["h100-llama3.1-8b", "instant", "cerebras-llama3.1-70b"]
     for row in data["rows"]:
-        assert abs(row["simulated_error_pp"]) <= 5, row  # the run replayed at each preset
+        # the first run replayed at each preset, with the other processes on this shared machine taking
+        # the CPU as often as during that preset's own run (their load is no property of the agent)
+        matched = 100 * (row["simulated_at_its_interference"] - row["measured_cpu_share"])
+        assert abs(matched) <= 5, (matched, row)
+        assert abs(row["simulated_error_pp"]) <= 10, row  # as the first run's machine was
         assert abs(row["error_pp"]) <= 10, row  # the closed form
     shares = {row["preset"]: row["measured_cpu_share"] for row in data["rows"]}
     # instant leaves nothing but CPU; between the two real presets the order depends on the agent's
