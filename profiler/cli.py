@@ -553,10 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser(
         "sweep",
-        help="run the same workload against several presets; measured vs predicted CPU share",
+        help="run the same workload against several presets; measured vs simulated and closed-form CPU share",
         description="Run the workload at the first preset, then replay its recorded trajectories at each other "
-        "preset, and compare the measured CPU share of latency and cores per accelerator with the prediction "
-        "from the first preset's run.",
+        "preset, and compare the measured CPU share of latency and cores with the first run replayed at that "
+        "preset (simulated) and with the closed form.",
     )
     _add_workload_arguments(sweep)
     _add_sizing_arguments(sweep)
