@@ -214,7 +214,7 @@ def _emit(
 
 def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     from profiler.analysis.report import build_report
-    from profiler.modelserver.presets import load_preset, preset_from_dict
+    from profiler.modelserver.presets import load_preset, recorded_preset
     from profiler.render.html_sizing import render_size_html
     from profiler.render.sizing import render_sizing
     from profiler.sizing.model import size
@@ -228,12 +228,12 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     run_preset = session.manifest.get("model", {}).get("preset")
     base = load_preset(args.base) if args.base else None
     if base is None and run_preset:
-        base = preset_from_dict(run_preset, origin="the run's preset")
+        base = recorded_preset(run_preset)
     if base is None or (base.synthetic and not args.base):
         base = load_preset(DEFAULT_PRESET)
     if base.synthetic:
         raise UsageError(f"--base {base.name}: a synthetic preset has no model time to speed up; pick a real preset")
-    result = size(session, build_report(session), presets, targets, base)
+    result = size(session, build_report(session), presets, targets, base, args.cores, args.concurrency)
     simulated = session.manifest.get("model", {}).get("kind") == "simulated"
     _emit(args, console, result, render_sizing(result), lambda: render_size_html(result, simulated, _regenerate(args)))
     return 0
@@ -321,6 +321,15 @@ def _cmd_presets(args: argparse.Namespace, console: Console) -> int:
         source = preset.source + (
             "\n[dim]estimated: " + "; ".join(preset.estimated) + "[/]" if preset.estimated else ""
         )
+        price = preset.price
+        if price is not None:
+            rate = (
+                f"${price.per_accelerator_hour:g} per accelerator-hour"
+                if price.per_accelerator_hour is not None
+                else f"${price.input_per_mtok:g} in / ${price.output_per_mtok:g} out per million tokens"
+            )
+            source += f"\nprice: {rate} ({price.source}, {price.date})"
+        source += f"\naccelerator: {preset.accelerator or 'not a published unit (one API replica)'}"
         table.add_row(
             preset.name,
             preset.model,
@@ -537,14 +546,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PRESET",
         help="preset the what-if speedups start from (default: the run's preset, or h100-llama3.1-8b)",
     )
+    size.add_argument(
+        "--cores", type=float, metavar="N", help="cores to replay the run on (default: the run's machine's)"
+    )
+    size.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="C",
+        help="agent runs at once in the replay (default: the run's own concurrency)",
+    )
     size.set_defaults(handler=_cmd_size)
 
     sweep = sub.add_parser(
         "sweep",
-        help="run the same workload against several presets; measured vs predicted CPU share",
+        help="run the same workload against several presets; measured vs simulated and closed-form CPU share",
         description="Run the workload at the first preset, then replay its recorded trajectories at each other "
-        "preset, and compare the measured CPU share of latency and cores per accelerator with the prediction "
-        "from the first preset's run.",
+        "preset, and compare the measured CPU share of latency and cores with the first run replayed at that "
+        "preset (simulated) and with the closed form.",
     )
     _add_workload_arguments(sweep)
     _add_sizing_arguments(

@@ -20,6 +20,7 @@ class Waiter:
     decoded: float = 0.0  # tokens produced as of the last flush
     first_sent: float | None = None  # driver time the first chunk / the whole reply went out
     done_sent: float | None = None
+    writes: int = 0  # of a streamed reply, up to its last token
 
     def lateness(self) -> dict[str, float]:
         """How far behind the model the server delivered (its own scheduling delay)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,21 @@ from profiler.errors import UsageError
 
 _POSITIVE_FIELDS = ("prefill_tok_s", "decode_tok_s", "aggregate_tok_s")
 _SYNTHETIC_BEFORE_THE_FLAG = ("instant",)  # run manifests written before presets said `synthetic`
+TIMING_FIELDS = ("ttft_s", *_POSITIVE_FIELDS, "max_batch")
+
+
+@dataclass(frozen=True)
+class Price:
+    """A published price: per million tokens (an API) or per accelerator-hour (self-hosted)."""
+
+    source: str
+    date: str
+    input_per_mtok: float | None = None
+    output_per_mtok: float | None = None
+    per_accelerator_hour: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in vars(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -34,9 +49,15 @@ class Preset:
     source: str
     description: str = ""
     accelerators_per_replica: int = 1
-    estimated: tuple[str, ...] = field(default_factory=tuple)
+    estimated: tuple[str, ...] = field(default_factory=tuple)  # "field[, field]: why it is assumed"
     self_hosted: bool = False  # you run the serving engine (and need its CPU cores), vs an API service
     synthetic: bool = False  # no model latency at all (`instant`): nothing to size an accelerator from
+    accelerator: str = ""  # what one accelerator is, where published; else the unit is one API replica
+    price: Price | None = None
+
+    def assumed(self, *fields: str) -> list[str]:
+        """The `estimated` notes about any of `fields`."""
+        return [note for note in self.estimated if set(fields) & {f.strip() for f in note.split(":")[0].split(",")}]
 
     def stream_rate(self, decoding_streams: int) -> float:
         """Tokens/s of each stream when `decoding_streams` decode at once."""
@@ -57,7 +78,9 @@ class Preset:
             "accelerators_per_replica": self.accelerators_per_replica,
             "self_hosted": self.self_hosted,
             "synthetic": self.synthetic,
+            "accelerator": self.accelerator,
             "source": self.source,
+            "price": self.price.to_dict() if self.price else None,
             "estimated": list(self.estimated),
         }
 
@@ -104,10 +127,15 @@ def preset_from_dict(data: dict[str, Any], *, name: str | None = None, origin: s
     for key, flag in (("self_hosted", self_hosted), ("synthetic", synthetic)):
         if not isinstance(flag, bool):
             raise UsageError(f"{origin}: field '{key}' must be true or false")
+    accelerator = data.get("accelerator", "")
+    if not isinstance(accelerator, str):
+        raise UsageError(f"{origin}: field 'accelerator' must be a string (what one accelerator is)")
     return Preset(
         name=preset_name,
         self_hosted=self_hosted,
         synthetic=synthetic,
+        accelerator=accelerator,
+        price=_price(data.get("price"), origin),
         model=model,
         ttft_s=ttft,
         max_batch=int(max_batch),
@@ -119,11 +147,46 @@ def preset_from_dict(data: dict[str, Any], *, name: str | None = None, origin: s
     )
 
 
+def _price(data: Any, origin: str) -> Price | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise UsageError(f"{origin}: field 'price' must be an object")
+    for key in ("source", "date"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise UsageError(f"{origin}: field 'price.{key}' is missing (say where and when the price was published)")
+    rates: dict[str, float] = {}
+    for key in ("input_per_mtok", "output_per_mtok", "per_accelerator_hour"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise UsageError(f"{origin}: field 'price.{key}' must be a number >= 0, got {value!r}")
+        rates[key] = float(value)
+    per_token = "input_per_mtok" in rates and "output_per_mtok" in rates
+    if per_token == ("per_accelerator_hour" in rates):
+        raise UsageError(
+            f"{origin}: field 'price' needs input_per_mtok and output_per_mtok (an API), "
+            "or per_accelerator_hour (self-hosted)"
+        )
+    return Price(source=data["source"], date=data["date"], **rates)
+
+
 def builtin_presets() -> dict[str, Preset]:
     """The presets shipped with orchestrace, by name, in file order."""
     text = resources.files("profiler.modelserver").joinpath("presets.json").read_text(encoding="utf-8")
     raw: dict[str, Any] = json.loads(text)
     return {name: preset_from_dict(body, name=name, origin=f"built-in preset {name}") for name, body in raw.items()}
+
+
+def recorded_preset(data: dict[str, Any]) -> Preset:
+    """The preset a run's manifest recorded; fields added to presets since come from the built-in
+    preset of that name (a run recorded before presets said what one accelerator is)."""
+    preset = preset_from_dict(data, origin="the run's preset")
+    builtin = builtin_presets().get(preset.name)
+    if "accelerator" not in data and builtin is not None:
+        preset = replace(preset, accelerator=builtin.accelerator)
+    return preset
 
 
 def real_presets() -> list[Preset]:

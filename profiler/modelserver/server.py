@@ -23,6 +23,7 @@ from profiler.modelserver.accelerator import Accelerator
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
 from profiler.modelserver.presets import Preset
 from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, choose_reply, prompt_tokens
+from profiler.store import fields
 
 _log = logging.getLogger(__name__)
 
@@ -189,10 +190,11 @@ class ModelServer:
                     gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [reply.finish_reason],
                     "orchestrace.server.queue_s": timing.queue_s,
                     "orchestrace.server.prefill_s": timing.prefill_s,
-                    "orchestrace.server.decode_s": timing.decode_s,
+                    fields.SERVER_DECODE: timing.decode_s,
                     "orchestrace.server.batch_size": timing.batch_at_admission,
                     "orchestrace.server.script_overrun": reply.overrun,
                     **waiter.lateness(),
+                    **({fields.SERVER_WRITES: waiter.writes} if stream else {}),
                 }
             )
 
@@ -213,6 +215,7 @@ class ModelServer:
             sent = max(sent, ready)
             if pending:
                 await response.write(pending.encode())
+                waiter.writes += 1
                 pending = ""
                 if waiter.first_sent is None:
                     waiter.first_sent = self.driver.now()

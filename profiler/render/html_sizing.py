@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from profiler.render import page
 from profiler.render.charts import COLOURS, Figure, styled
 from profiler.render.page import Cell, num
-from profiler.render.sizing import targets_line
+from profiler.render.sizing import assumed_fields, targets_line
 from profiler.render.text import plural
 from profiler.sizing.model import cpu_share
 
@@ -111,6 +111,14 @@ def what_if_figure(result: dict[str, Any]) -> Figure:
         marker={"color": COLOURS["orchestration_cpu"], "size": 7},
         hovertemplate="k = %{x:g}: CPU share %{y:.1%}<extra></extra>",
     )
+    figure.add_scatter(
+        x=ks,
+        y=[r["simulated_cpu_share_of_latency"] for r in what_if["rows"]],
+        mode="markers",
+        name="k× faster, simulated",
+        marker={"color": COLOURS["orchestration_cpu"], "size": 9, "symbol": "diamond-open"},
+        hovertemplate="k = %{x:g}: simulated CPU share %{y:.1%}<extra></extra>",
+    )
     _points(figure, placed, "cpu_share_of_latency", "", "circle")
     return _share_axes(figure, f"inference speed, × {what_if['base_preset']} (log)", span)
 
@@ -132,10 +140,11 @@ def sweep_figure(result: dict[str, Any]) -> Figure:
     figure = go.Figure()
     span = _span([s for s, _ in placed])
     if slowest is not None:
-        name = f"predicted from the {result['reference_preset']} run"
+        name = f"closed form from the {result['reference_preset']} run"
         _curve(figure, result["reference_t_cpu_s"], slowest["predicted_t_model_s"], span, name)
     _points(figure, placed, "measured_cpu_share", " measured", "circle")
-    _points(figure, placed, "predicted_cpu_share", " predicted", "diamond-open")
+    _points(figure, placed, "simulated_cpu_share", " simulated", "diamond-open")
+    _points(figure, placed, "predicted_cpu_share", " closed form", "x-thin-open")
     unit = slowest["preset"] if slowest is not None else "the slowest preset"
     return _share_axes(figure, f"inference speed, × {unit} (log; model time of the same calls at each preset)", span)
 
@@ -175,7 +184,7 @@ def _presets_table(result: dict[str, Any]) -> str:
             num(row["d_acc_s"], "{:.4f}"),
             num(row["cores"], "{:,.1f}"),
             num(row["accelerators"], "{:,.2f}"),
-            num(row["cores_per_accelerator"], "{:,.1f}"),
+            num(row["cores_per_accelerator"] if row["accelerator_unit"] else None, "{:,.1f}"),
             num(row["cores_per_accelerator_with_floor"] if row["engine_floor_cores"] else None, "{:,.1f}"),
             num(row["cpu_share_of_latency"], "{:.1%}"),
             num(row["in_flight_runs"], "{:,.1f}"),
@@ -185,9 +194,54 @@ def _presets_table(result: dict[str, Any]) -> str:
             cells += [num(row["cores_for_latency_target"], "{:d}"), num(row["cores_to_provision"], "{:d}")]
         rows.append(cells)
     defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
+    caption = "costs use default prices (see README)" if defaults else "costs use the given prices"
+    caption += "; cores/acc only where the preset says what one accelerator is"
+    return page.table(columns, rows, caption=caption + "; the preset fields that are assumptions are listed below")
+
+
+def _units_table(units: dict[str, Any]) -> str:
+    columns = ["preset", "CPU share", "wall/run s", "D_cpu ms", f"cores per {units['sessions']} sessions"]
+    columns += ["runs/s per core", "cores per 1k out tok/s", "cores/acc", "$ CPU per 1k runs", "$ inference"]
+    columns += ["assumed preset fields"]
+    rows = []
+    for row in units["rows"]:
+        cost = row["cost_per_1k_runs"]
+        inference = cost["inference"]
+        rows.append(
+            [
+                Cell(escape(row["preset"]), css="name"),
+                num(row["cpu_share_of_latency"], "{:.1%}"),
+                num(row["wall_per_run_s"], "{:.2f}"),
+                num(1000 * row["d_cpu_s"], "{:,.0f}"),
+                num(row["cores_per_sessions"], "{:,.1f}"),
+                num(row["runs_per_core_s"], "{:.2f}"),
+                num(row["cores_per_1k_output_tok_s"], "{:.2f}"),
+                num(row["cores_per_accelerator"], "{:,.1f}"),
+                num(cost["cpu_usd"], "{:.4f}"),
+                Cell(
+                    escape("–" if inference["usd"] is None else f"{inference['usd']:.3f}"),
+                    inference["usd"],
+                    css="num",
+                ),
+                Cell(escape(assumed_fields(row["assumed"]))),
+            ]
+        )
     return page.table(
-        columns, rows, caption="costs use default prices (see README)" if defaults else "costs use the given prices"
+        columns,
+        rows,
+        caption="cores at the CPU utilisation target; cores/acc only where the preset says what one accelerator is",
     )
+
+
+def _units_notes(units: dict[str, Any]) -> str:
+    """The simulation's assumptions, each preset's assumed fields and where its price comes from."""
+    notes = [("simulation", assumption) for assumption in units["assumptions"]]
+    for row in units["rows"]:
+        notes += [(f"assumed, {row['preset']}", note) for note in row["assumed"]]
+        price = row["cost_per_1k_runs"]["inference"]
+        if price["usd"] is not None:
+            notes.append((f"price, {row['preset']}", f"{price['basis']} ({price['source']}, {price['date']})"))
+    return page.notes(notes)
 
 
 def _what_if_table(what_if: dict[str, Any]) -> str:
@@ -195,13 +249,15 @@ def _what_if_table(what_if: dict[str, Any]) -> str:
         [
             num(r["speedup"], "{:g}"),
             num(r["cpu_share_of_latency"], "{:.1%}"),
+            num(r["simulated_cpu_share_of_latency"], "{:.1%}"),
             num(r["cores_per_accelerator"], "{:,.1f}"),
         ]
         for r in what_if["rows"]
     ]
     knee = what_if["knee_speedup"]
     caption = f"CPU time equals model time at k ≈ {knee:.1f}" if knee is not None else ""
-    return page.table(["k", "CPU share of latency", "cores per accelerator (estimate)"], rows, caption=caption)
+    columns = ["k", "CPU share of latency", "simulated", "cores per accelerator (estimate)"]
+    return page.table(columns, rows, caption=caption)
 
 
 def _estimates(result: dict[str, Any]) -> str:
@@ -213,7 +269,10 @@ def _estimates(result: dict[str, Any]) -> str:
 def _cards(result: dict[str, Any]) -> str:
     """The answer first: cores per accelerator, and the cores to buy, at the run's own preset."""
     base, targets = result["base"], result["targets"]
-    ratio, floor = base["cores_per_accelerator"], base["cores_per_accelerator_with_floor"]
+    # only where the preset says what one accelerator is (an API replica's chip count is unknown)
+    unit = base.get("accelerator_unit")
+    ratio = base["cores_per_accelerator"] if unit else None
+    floor = base["cores_per_accelerator_with_floor"]
     cores = base.get("cores_to_provision", base["cores_whole"])
     provision = (
         "the larger of the utilisation and queueing-delay targets' cores"
@@ -267,10 +326,20 @@ def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -
             _presets_table(result),
         ),
         page.section(
+            "units",
+            "The run replayed at each preset",
+            "A simulation of the recorded agent runs: model calls re-timed at the preset, CPU on the run's cores "
+            f"and one event loop ({result['units']['machine']['concurrency']} at a time on "
+            f"{result['units']['machine']['cores']:g} cores). Figures that mean the same on every preset.",
+            _units_table(result["units"]),
+            _units_notes(result["units"]),
+        ),
+        page.section(
             "what-if",
             f"What if inference were k× faster than {what_if['base_preset']}",
-            "Measured CPU time on the critical path against model time divided by k; presets placed at "
-            "their model time for the same calls.",
+            "Closed form: measured CPU time on the critical path against model time divided by k (the line); "
+            "simulated: the run replayed k× faster (open diamonds). Presets placed at their model time for the "
+            "same calls.",
             figures(what_if_figure(result)),
             _what_if_table(what_if),
         ),
@@ -286,25 +355,30 @@ def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -
 
 
 def render_sweep_html(result: dict[str, Any], regenerate: str) -> str:
-    columns = ["preset", "decode tok/s", "CPU share measured", "predicted", "error (pp)", "cores/acc measured"]
-    columns += ["predicted", "D_cpu ms/run", "D_acc s/run"]
+    columns = ["preset", "decode tok/s", "CPU share measured", "simulated", "error (pp)", "closed form", "error (pp)"]
+    columns += ["at its interference", "cores", "measured", "simulated", "closed form", "D_cpu ms", "simulated"]
     rows = [
         [
             Cell(escape(row["preset"]), css="name"),
             num(None if row["synthetic"] else row["decode_tok_s"], "{:,.0f}"),
             num(row["measured_cpu_share"], "{:.1%}"),
+            num(row["simulated_cpu_share"], "{:.1%}"),
+            num(row["simulated_error_pp"], "{:+.1f}"),
             num(row["predicted_cpu_share"], "{:.1%}"),
             num(row["error_pp"], "{:+.1f}"),
-            num(row["measured_cores_per_accelerator"], "{:,.1f}"),
-            num(row["predicted_cores_per_accelerator"], "{:,.1f}"),
-            num(1000 * row["d_cpu_s"], "{:,.1f}"),
-            num(row["d_acc_s"], "{:.4f}"),
+            num(row["simulated_at_its_interference"], "{:.1%} (" + f"{100 * row['interference']:.0f}%)"),
+            Cell(escape(row["cores_unit"])),
+            num(row["measured_cores"], "{:,.2f}"),
+            num(row["simulated_cores"], "{:,.2f}"),
+            num(row["closed_form_cores"], "{:,.2f}"),
+            num(1000 * row["d_cpu_s"], "{:,.0f}"),
+            num(1000 * row["simulated_d_cpu_s"], "{:,.0f}"),
         ]
         for row in result["rows"]
     ]
     on_axis = {row["preset"] for _, row in _sweep_axis(result["rows"])[1]}
     off_axis = [row["preset"] for row in result["rows"] if row["preset"] not in on_axis]
-    intro = escape(result["method"]) + (
+    intro = escape(f"Closed form: {result['method']}. Simulated: {result['simulation']}") + (
         f". Not on the chart (no model time to speak of): {escape(', '.join(off_axis))}." if off_axis else "."
     )
     runs = page.notes([(r["preset"], f"{r['run_dir']} ({r['status']})") for r in result["runs"]])
@@ -313,10 +387,16 @@ def render_sweep_html(result: dict[str, Any], regenerate: str) -> str:
     body = [
         page.section(
             "sweep",
-            "Measured vs predicted CPU share of latency",
+            "Measured vs simulated and closed-form CPU share of latency",
             intro,
             figures(sweep_figure(result)),
-            page.table(columns, rows, caption="cores per accelerator are estimates (tokens at saturated throughput)"),
+            page.table(
+                columns,
+                rows,
+                caption="cores per accelerator where the preset says what one accelerator is (an estimate: tokens "
+                "at saturated throughput), else per 1,000 output tokens/s; 'at its interference': simulated with "
+                "the other processes taking the CPU as often as in that preset's own run (in brackets)",
+            ),
         ),
         page.section("runs", "Run directories", "", runs),
     ]

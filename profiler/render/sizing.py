@@ -70,7 +70,7 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
     for row in result["presets"]:
         cores.add_row(
             row["preset"],
-            _f(row["cores_per_accelerator"], 1),
+            _f(row["cores_per_accelerator"] if row["accelerator_unit"] else None, 1),
             _f(row["cores_per_accelerator_with_floor"], 1) if row["engine_floor_cores"] else "–",
             _pct(row["cpu_share_of_latency"]),
             _f(row["cores"], 1),
@@ -85,7 +85,10 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
         if latency is not None:
             cells += [str(row["cores_for_latency_target"]), str(row["cores_to_provision"])]
         rest.add_row(*cells)
-    cores.caption = "cores per accelerator are estimates: tokens at each preset's saturated throughput"
+    cores.caption = (
+        "cores per accelerator are estimates (tokens at each preset's saturated throughput), shown only where the "
+        "preset says what one accelerator is; the preset fields that are assumptions are listed with the replay below"
+    )
     defaults = any(r["cost"]["prices_are_defaults"] for r in result["presets"])
     rest.caption = "costs use default prices (see README)" if defaults else "costs use the given prices"
     if latency is not None:
@@ -93,14 +96,20 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
             f"; provision the larger of the cores for the utilisation target and for ≤ {latency:g} ms CPU queueing "
             "delay"
         )
-    parts += [cores, rest]
+    parts += [cores, rest, *render_units(result["units"])]
 
     what_if = result["what_if"]
-    table = Table(title=f"What if inference were k× faster than {what_if['base_preset']}", title_justify="left")
-    for column in ("k", "CPU share of latency", "cores per accelerator"):
-        table.add_column(column, justify="right")
+    table = _table(
+        f"What if inference were k× faster than {what_if['base_preset']}",
+        ["k", "CPU share of latency", "simulated", "cores per accelerator"],
+    )
     for row in what_if["rows"]:
-        table.add_row(f"{row['speedup']:g}", _pct(row["cpu_share_of_latency"]), _f(row["cores_per_accelerator"], 1))
+        table.add_row(
+            f"{row['speedup']:g}",
+            _pct(row["cpu_share_of_latency"]),
+            _pct(row.get("simulated_cpu_share_of_latency")),
+            _f(row["cores_per_accelerator"], 1),
+        )
     knee = what_if["knee_speedup"]
     table.caption = f"CPU time equals model time at k ≈ {knee:.1f}" if knee is not None else ""
     parts.append(table)
@@ -111,26 +120,83 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
+def assumed_fields(notes: list[str]) -> str:
+    """The preset fields an assumption stands for, by name (the notes say why)."""
+    return ", ".join(note.split(":")[0] for note in notes) or "–"
+
+
+def render_units(units: dict[str, Any]) -> list[RenderableType]:
+    """The run replayed at each preset, in units that compare across every preset (two 80-column tables)."""
+    machine = units["machine"]
+    load = _table(
+        f"The run replayed at each preset (simulated; {machine['concurrency']} at a time on {machine['cores']:g} "
+        "cores, one event loop per process)",
+        ["preset", "CPU share", "wall/run s", "D_cpu ms", f"cores per {units['sessions']} sessions", "runs/s per core"],
+    )
+    capacity = _table(
+        "Cores per unit of capacity and cost per 1k runs, by preset",
+        ["preset", "cores per 1k out tok/s", "cores/acc", "$ CPU", "$ inference"],
+    )
+    assumed = []
+    for row in units["rows"]:
+        cost = row["cost_per_1k_runs"]
+        load.add_row(
+            row["preset"],
+            _pct(row["cpu_share_of_latency"]),
+            _f(row["wall_per_run_s"], 2),
+            _f(1000 * row["d_cpu_s"], 0),
+            _f(row["cores_per_sessions"], 1),
+            _f(row["runs_per_core_s"], 2),
+        )
+        capacity.add_row(
+            row["preset"],
+            _f(row["cores_per_1k_output_tok_s"], 2),
+            _f(row["cores_per_accelerator"], 1),
+            _f(cost["cpu_usd"], 4),
+            _f(cost["inference"]["usd"], 3),
+        )
+        assumed.append(f"assumed, {row['preset']}: {assumed_fields(row['assumed'])}")
+    capacity.caption = escape(
+        "cores at the CPU utilisation target; cores/acc only where the preset says what one accelerator is; "
+        "costs are the work itself (inference: the preset's published price); " + "; ".join(units["assumptions"])
+    )
+    return [load, capacity, Text("\n".join(assumed))]
+
+
 def render_sweep(result: dict[str, Any]) -> RenderableType:
-    title = f"Sweep: measured vs predicted from the {result['reference_preset']} run"
-    shares = _table(title, ["preset", "decode tok/s", "CPU share measured", "predicted", "error (pp)"])
-    demand = _table("Cores per accelerator and demand", ["preset", "cores/acc measured", "predicted", "D_cpu ms/run"])
-    demand.add_column("D_acc s/run", justify="right", min_width=7, max_width=7)
+    shares = _table(
+        f"Sweep: measured vs simulated and closed form, both from the {result['reference_preset']} run",
+        ["preset", "decode tok/s", "CPU share measured", "simulated", "error (pp)", "closed form", "error (pp)"],
+    )
+    cores = _table(
+        "Cores and CPU per agent run",
+        ["preset", "at its interference", "cores measured", "simulated", "closed form", "D_cpu ms", "simulated"],
+    )
+    units = []
     for row in result["rows"]:
         shares.add_row(
             row["preset"],
             "–" if row["synthetic"] else _f(row["decode_tok_s"], 0),
             _pct(row["measured_cpu_share"]),
+            _pct(row["simulated_cpu_share"]),
+            _f(row["simulated_error_pp"], 1),
             _pct(row["predicted_cpu_share"]),
             _f(row["error_pp"], 1),
         )
-        demand.add_row(
+        cores.add_row(
             row["preset"],
-            _f(row["measured_cores_per_accelerator"], 1),
-            _f(row["predicted_cores_per_accelerator"], 1),
-            _f(1000 * row["d_cpu_s"], 1),
-            _f(row["d_acc_s"], 4),
+            f"{_pct(row['simulated_at_its_interference'])} ({100 * row['interference']:.0f}%)",
+            _f(row["measured_cores"], 2),
+            _f(row["simulated_cores"], 2),
+            _f(row["closed_form_cores"], 2),
+            _f(1000 * row["d_cpu_s"], 0),
+            _f(1000 * row["simulated_d_cpu_s"], 0),
         )
-    shares.caption = escape(result["method"])
+        units.append(f"cores, {row['preset']}: {row['cores_unit']}")
+    shares.caption = escape(f"closed form: {result['method']}; simulated: {result['simulation']}")
+    cores.caption = escape(
+        "'at its interference': simulated with the other processes taking the CPU as often as in that preset's own "
+        "run (in brackets), to tell the model's error from the machine's"
+    )
     runs = "\n".join(f"{r['preset']}: {r['run_dir']} ({r['status']})" for r in result["runs"])
-    return Group(shares, demand, Text(runs))
+    return Group(shares, cores, Text("\n".join(units)), Text(runs))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from profiler.errors import UsageError
-from profiler.modelserver.presets import preset_from_dict
+from profiler.modelserver.presets import recorded_preset
 from profiler.sizing.model import Targets, measure_demand, size_preset
 from profiler.store.session import Session
 
@@ -20,12 +20,17 @@ def _cores_per_accelerator(session: Session, report: dict[str, Any]) -> tuple[fl
     if not preset_data:
         return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
     try:
-        preset = preset_from_dict(preset_data, origin="the run's preset")
+        preset = recorded_preset(preset_data)
         demand = measure_demand(session, report)
     except UsageError as exc:
         return None, str(exc)
     if preset.synthetic:
         return None, f"{preset.name} is synthetic (no model time): size it with `orchestrace size RUN --presets PRESET`"
+    if not preset.accelerator:
+        return None, (
+            f"{preset.name} does not say what one accelerator is (an API replica): `orchestrace size RUN` gives "
+            "cores per 1k output tokens/s instead"
+        )
     targets = Targets()
     sized = size_preset(demand, preset, targets)
     return sized["cores_per_accelerator"], (

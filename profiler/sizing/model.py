@@ -151,6 +151,11 @@ class Targets:
                 raise UsageError(f"{name} must be >= 0, got {price}")
 
 
+def cores_per_accelerator(d_cpu: float, d_acc: float, targets: Targets) -> float | None:
+    """(D_cpu/D_acc)·(ρ_acc/ρ_cpu): cores that keep pace with one accelerator at the targets."""
+    return (d_cpu / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
+
+
 def cpu_share(t_cpu: float, t_model: float) -> float | None:
     total = t_cpu + t_model
     return t_cpu / total if total > 0 else None
@@ -175,6 +180,7 @@ def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, A
         "accelerators": accelerators,
         "accelerators_whole": whole_accelerators,
         "cores_per_accelerator": ratio,
+        "accelerator_unit": preset.accelerator or None,  # without one, the ratio is per API replica
         "engine_floor_cores": floor,
         "cores_per_accelerator_with_floor": ((cores + floor) / accelerators) if accelerators else None,
         "t_model_s": t_model,
@@ -242,9 +248,23 @@ def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
 
 
 def size(
-    session: Session, report: dict[str, Any], presets: list[Preset], targets: Targets, base: Preset
+    session: Session,
+    report: dict[str, Any],
+    presets: list[Preset],
+    targets: Targets,
+    base: Preset,
+    cores: float | None = None,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
+    """The closed form per preset and k× faster, and the recorded run replayed (on the run's own
+    machine and concurrency unless `cores` or `concurrency` say otherwise)."""
+    from profiler.sizing.units import replay_of, simulated_what_if, units  # the simulation builds on Demand
+
     targets.check()
+    if cores is not None and cores <= 0:
+        raise UsageError(f"--cores must be > 0, got {cores}")
+    if concurrency is not None and concurrency < 1:
+        raise UsageError(f"--concurrency must be >= 1, got {concurrency}")
     demand = measure_demand(session, report)
     estimates = [
         "D_acc and accelerator counts are estimates: tokens at each preset's saturated throughput",
@@ -257,13 +277,22 @@ def size(
         estimates.append("no SERVER spans: the measured model wait is client-side (it includes the network)")
     if demand.rss_per_run_bytes is not None:
         estimates.append("memory per in-flight run is estimated from RSS growth over the concurrency")
+    replay = replay_of(session, demand, cores, concurrency)
+    estimates.append(
+        "'simulated' figures replay the recorded agent runs at each preset (a simulation; its assumptions "
+        "are listed with them)"
+    )
+    closed_form = what_if(demand, base, targets)
+    for row, share in zip(closed_form["rows"], simulated_what_if(replay, base, WHAT_IF_FACTORS), strict=True):
+        row["simulated_cpu_share_of_latency"] = share
     return {
         "run_id": session.run_id,
         "targets": asdict(targets),
         "demand": asdict(demand),
         "presets": [size_preset(demand, preset, targets) for preset in presets],
         "base": size_preset(demand, base, targets),  # the headline: the run's own preset (or --base)
-        "what_if": what_if(demand, base, targets),
+        "what_if": closed_form,
+        "units": units(replay, presets, targets),
         "estimates": estimates,
         "notes": [
             VLLM_FLOOR_NOTE + " — added to self-hosted presets",

@@ -11,16 +11,16 @@ from profiler.errors import UsageError
 from profiler.modelserver.presets import Preset
 from profiler.runner.plan import RunOptions
 from profiler.runner.run import RunResult
-from profiler.sizing.model import Demand, Targets, cpu_share, measure_demand
-from profiler.store.session import load_session
+from profiler.sizing.model import Demand, Targets, cores_per_accelerator, cpu_share, measure_demand
+from profiler.sizing.plan import plan_runs
+from profiler.sizing.simulate import simulate
+from profiler.sizing.units import Replay, cores, cores_unit, replay_of
+from profiler.store.session import Session, load_session
 
 
 def _ratio(d_cpu: float, preset: Preset, demand: Demand, targets: Targets) -> float | None:
     """Cores per accelerator; none for a synthetic preset, which has no accelerator time."""
-    d_acc = demand.accelerator_s(preset)
-    if preset.synthetic or not d_acc:
-        return None
-    return (d_cpu / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation)
+    return None if preset.synthetic else cores_per_accelerator(d_cpu, demand.accelerator_s(preset), targets)
 
 
 def compare(
@@ -55,6 +55,31 @@ def compare(
     return rows
 
 
+def simulated(
+    replay: Replay, preset: Preset, session: Session, demand: Demand, share: float | None, targets: Targets
+) -> dict[str, Any]:
+    """The reference run replayed at `preset`, next to that preset's own run. As a diagnostic, also
+    replayed with the other processes taking the CPU as often as they did in that run."""
+    result = simulate(replay.recording, preset, replay.machine, replay.assumptions)
+    interference = plan_runs(session.spans).interference  # the machine during that run
+    same_machine = replace(replay.recording, interference=interference)
+    matched = simulate(same_machine, preset, replay.machine, replay.assumptions).cpu_share
+    reference = replay.demand
+    return {
+        "simulated_cpu_share": result.cpu_share,
+        "simulated_error_pp": (
+            100 * (result.cpu_share - share) if result.cpu_share is not None and share is not None else None
+        ),
+        "interference": interference,
+        "simulated_at_its_interference": matched,
+        "simulated_d_cpu_s": replay.d_cpu_s(result),
+        "cores_unit": cores_unit(preset),
+        "measured_cores": cores(demand.d_cpu_s, demand, preset, targets),
+        "simulated_cores": cores(replay.d_cpu_s(result), reference, preset, targets),
+        "closed_form_cores": cores(reference.d_cpu_s, reference, preset, targets),
+    }
+
+
 def sweep(
     options: RunOptions, presets: list[Preset], targets: Targets, execute: Callable[[RunOptions], RunResult]
 ) -> dict[str, Any]:
@@ -68,6 +93,7 @@ def sweep(
         )
     targets.check()
     measured: list[tuple[Preset, Demand, float | None]] = []
+    sessions: list[Session] = []
     runs = []
     recording: RunOptions | None = None
     for preset in presets:
@@ -83,14 +109,21 @@ def sweep(
         session = load_session(result.run_dir.path)
         report = build_report(session)
         measured.append((preset, measure_demand(session, report), report["cpu_share_of_latency"]))
+        sessions.append(session)
         runs.append({"preset": preset.name, "run_dir": str(result.run_dir.path), "status": result.status})
     reference = measured[0][1]
+    replay = replay_of(sessions[0], reference)
+    rows = compare(reference, measured, targets)
+    for row, (preset, demand, share), session in zip(rows, measured, sessions, strict=True):
+        row.update(simulated(replay, preset, session, demand, share, targets))
     return {
         "reference_preset": presets[0].name,
         "reference_t_cpu_s": reference.t_cpu_s,
         "runs": runs,
         "targets": vars(targets),
-        "rows": compare(reference, measured, targets),
+        "rows": rows,
         "method": "predictions use the reference run's CPU time on the critical path and its tokens; "
         "model time at each preset is recomputed from those tokens at per-stream speed",
+        "simulation": "the reference run's agent runs replayed at each preset (model calls re-timed, CPU "
+        "scheduled on the run's cores and one event loop); " + "; ".join(replay.assumptions.describe(replay.recording)),
     }

@@ -35,6 +35,10 @@ MODEL_REQUESTS = "orchestrace.model.requests"  # HTTP requests of the model clie
 INCOMPLETE = "orchestrace.incomplete"  # a span ended for it when the run stopped (Ctrl-C, crash)
 INTERRUPTED = "interrupted"  # the status description of an agent run cut short (cancelled, Ctrl-C)
 
+# ---- the simulated model server's span (per request) -----------------------------------------
+SERVER_DECODE = "orchestrace.server.decode_s"  # time decoding the reply after its first token
+SERVER_WRITES = "orchestrace.server.writes"  # writes of a streamed reply (the chunks the client reads)
+
 READY_BLAME = (
     READY_ORCHESTRATION,
     READY_TOOL,

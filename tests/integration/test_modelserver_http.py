@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from profiler.runner.processes import ServerProcess
+from profiler.store import fields
 from profiler.store.spans import KIND_SERVER, read_span_file
 
 pytestmark = pytest.mark.integration
@@ -149,3 +150,17 @@ def test_server_span_joins_the_callers_trace(server, tmp_path):
     assert span.attributes["orchestrace.server.prefill_s"] > 0.0103
     assert span.attributes["orchestrace.server.decode_s"] == pytest.approx(29 / 215, rel=1e-6)
     assert span.attributes["gen_ai.usage.output_tokens"] == 30
+
+
+def test_server_span_counts_the_writes_of_a_stream(server, tmp_path):
+    stream = client(server).chat.completions.create(
+        model="llama-3.1-8b-instruct", messages=[{"role": "user", "content": "q"}], tools=TOOLS, stream=True
+    )
+    chunks = list(stream)
+    server.stop()
+    (span,) = [s for s in read_span_file(tmp_path / "spans.jsonl").spans if s.kind == KIND_SERVER]
+    writes = span.attributes[fields.SERVER_WRITES]
+    # the first token on its own, then what was decoded every 10 ms flush: 29 tokens at 215 tok/s
+    # take 0.135 s, so about 14 flushes (a late flush on a busy machine only merges some)
+    assert 2 <= writes <= 1 + 29 and writes <= len(chunks)
+    assert writes >= 1 + span.attributes[fields.SERVER_DECODE] / 0.01 / 2

@@ -165,6 +165,8 @@ def test_size_html(cli, tmp_path):
     # the answer first: cores per accelerator at the run's preset, then the demand behind it
     headline = html.index("Cores per accelerator at h100-llama3.1-8b")
     assert headline < html.index("What one agent run needs") and "estimate" in html[headline : headline + 300]
+    assert "The run replayed at each preset" in html and "cores per 100 sessions" in html
+    assert "price, groq-llama3-8b" in html and "assumed, groq-llama3-8b" in html
     assert html.count("Plotly.newPlot") == 1
 
 
@@ -189,5 +191,5 @@ def test_sweep_html(cli, tmp_path):
     assert result.code == 0, result.err
     html = out.read_text()
     assert_self_contained(html)
-    assert "Measured vs predicted CPU share of latency" in html and "Not on the chart" in html
-    assert "instant" in html and "groq-llama3-8b measured" in html
+    assert "Measured vs simulated and closed-form CPU share of latency" in html and "Not on the chart" in html
+    assert "instant" in html and "groq-llama3-8b measured" in html and "groq-llama3-8b simulated" in html

@@ -79,3 +79,41 @@ def test_preset_file_loads_and_bad_json_is_reported(tmp_path):
         load_preset(str(bad))
     with pytest.raises(UsageError, match="does not exist"):
         load_preset(str(tmp_path / "missing.json"))
+
+
+def test_builtin_prices_and_accelerator_units_say_where_they_come_from():
+    for preset in builtin_presets().values():
+        if preset.name == "instant":
+            assert preset.price is None and not preset.accelerator
+            continue
+        assert preset.price is not None and preset.price.source.strip() and preset.price.date.strip()
+        if preset.self_hosted:  # a GPU anyone can rent: priced by the hour, cores per accelerator hold
+            assert preset.price.per_accelerator_hour and preset.accelerator
+        else:  # an API: priced per token, its accelerator is not a published unit
+            assert preset.price.input_per_mtok is not None and preset.price.output_per_mtok is not None
+            assert not preset.accelerator
+
+
+def test_assumed_fields_are_found_by_name():
+    preset = builtin_presets()["groq-llama3-8b"]
+    assert [note.split(":")[0] for note in preset.assumed("max_batch")] == ["aggregate_tok_s, max_batch"]
+    assert preset.assumed("decode_tok_s") == []  # published (cited in source)
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ({"input_per_mtok": 0.1, "output_per_mtok": 0.1, "date": "2026"}, "'price.source' is missing"),
+        ({"input_per_mtok": 0.1, "source": "x", "date": "2026"}, "needs input_per_mtok and output_per_mtok"),
+        ({"per_accelerator_hour": -1, "source": "x", "date": "2026"}, "'price.per_accelerator_hour' must be"),
+        ({"per_accelerator_hour": 2, "input_per_mtok": 0.1, "output_per_mtok": 0.1, "source": "x", "date": "d"}, "or"),
+    ],
+)
+def test_bad_prices_are_named(price, message):
+    with pytest.raises(UsageError, match=message):
+        preset_from_dict({**VALID, "price": price})
+
+
+def test_a_stored_preset_loads_back():
+    preset = builtin_presets()["cerebras-llama3.1-8b"]
+    assert preset_from_dict(preset.to_dict(), origin="a manifest") == preset

@@ -1,0 +1,239 @@
+"""What each recorded agent run did, as steps a simulation can replay at another speed.
+
+A span's lifetime is its self time (gaps) around its children; children whose lifetimes overlap
+ran in parallel (a fork, joined when the last ends). Each gap gets the span's share of:
+
+- loop CPU: the span's own CPU and orchestrace's sections in it: it needs the workload process's
+  one loop (the GIL) and a core;
+- inherent waiting: the rest of its self time apart from delays (I/O, sleeps, subprocesses,
+  whose CPU needs a core but not the loop).
+
+Delays are not replayed: run-queue delays and GIL waits came from sharing the loop and the GIL,
+which the simulation recomputes, and the time the OS ran other processes instead is kept as the
+recording's `interference` (per second of loop work), a property of the machine it ran on, as is
+the event loop's own work between steps (`loop_overhead`).
+
+A chat span is a model call: client CPU before the request and after the reply, and the
+streaming CPU between. The streaming CPU is the client CPU the pre/post gaps cannot hold (at the
+span's ratio of delays to CPU); the simulation re-times the call and the reads of its stream.
+Nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from profiler.analysis.outcomes import Outcomes
+from profiler.analysis.traces import CHAT, AgentRun, agent_runs, span_kind
+from profiler.modelserver.driver import DEFAULT_FLUSH_INTERVAL_S
+from profiler.store import fields
+from profiler.store.spans import KIND_SERVER, SpanRecord
+
+# the meter's figures a plan is made of (seconds; delays are recomputed, not replayed)
+_CPU_SELF, _CPU_PROFILER, _CHILDREN = fields.CPU_SELF, fields.CPU_PROFILER, fields.CPU_CHILDREN
+_READY, _HOST, _GIL, _PROFILER_WAIT = fields.READY_WAIT, fields.OFFCPU_HOST, fields.OFFCPU_GIL, fields.PROFILER_WAIT
+
+
+class Cpu(NamedTuple):
+    """CPU work: on the process's event loop (`loop`), or in a child process (a core only)."""
+
+    seconds: float
+    loop: bool = True
+
+
+class Wait(NamedTuple):
+    seconds: float
+
+
+class Call(NamedTuple):
+    """A model call, with its stream's client CPU at the recorded preset, the deliveries it read
+    there and how many streams shared each delivery on average (`reads` is None without the
+    server's span: the stream's CPU is then kept as recorded)."""
+
+    input_tokens: int
+    output_tokens: int
+    stream_cpu_s: float
+    reads: float | None
+    sharing: float = 1.0
+
+
+class Fork(NamedTuple):
+    branches: tuple[tuple[Step, ...], ...]
+
+
+Step = Cpu | Wait | Call | Fork
+
+
+class RunPlan(NamedTuple):
+    steps: tuple[Step, ...]
+    recorded_wall_s: float
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A run's agent runs as plans, with what the machine and the server did to them."""
+
+    runs: tuple[RunPlan, ...]
+    interference: float  # time the OS ran other processes per second of loop work
+    loop_overhead: float  # the event loop's own work (between steps, outside spans) per second of span work
+    delivery_interval_s: float  # between a stream's writes (the server's flush period), as recorded
+
+
+def reads(output_tokens: int, decode_s: float, delivery_interval_s: float) -> float:
+    """Reads of a streamed reply: the server delivers what was decoded every interval, at most a
+    token per delivery, the first token on its own."""
+    return max(1.0, min(float(output_tokens), 1.0 + decode_s / delivery_interval_s))
+
+
+def _start(span: SpanRecord) -> int:
+    return span.start_ns
+
+
+def _gap(steps: list[Step], cpu: float, wait: float, child_cpu: float = 0.0) -> None:
+    """A span's self time: its loop CPU, then waiting, during which its child processes ran. Loop CPU
+    right after loop CPU, or a wait after a wait, adds to the step before."""
+    last = steps[-1] if steps else None
+    if cpu > 0:
+        if type(last) is Cpu and last.loop:
+            steps[-1] = Cpu(last.seconds + cpu)
+        else:
+            steps.append(Cpu(cpu))
+    if child_cpu > 0:
+        steps.append(Cpu(child_cpu, loop=False))
+    wait -= child_cpu
+    if wait > 0:
+        last = steps[-1] if steps else None
+        if type(last) is Wait:
+            steps[-1] = Wait(last.seconds + wait)
+        else:
+            steps.append(Wait(wait))
+
+
+class _Decoding:
+    """How many streams the server was decoding at once, on average over a stretch of time."""
+
+    def __init__(self, windows: list[tuple[float, float]]) -> None:
+        edges = sorted([(start, 1) for start, _ in windows] + [(end, -1) for _, end in windows])
+        self.times: list[float] = []
+        self.area: list[float] = []  # stream-seconds up to each time
+        self.level: list[int] = []  # streams decoding from each time on
+        area, level = 0.0, 0
+        for at, change in edges:
+            if self.times:
+                area += level * (at - self.times[-1])
+            level += change
+            self.times.append(at)
+            self.area.append(area)
+            self.level.append(level)
+
+    def _cumulative(self, at: float) -> float:
+        index = bisect.bisect_right(self.times, at) - 1
+        return 0.0 if index < 0 else self.area[index] + self.level[index] * (at - self.times[index])
+
+    def mean(self, start: float, end: float) -> float:
+        if end <= start:
+            return 1.0
+        return max(1.0, (self._cumulative(end) - self._cumulative(start)) / (end - start))
+
+
+def _decode_window(server: SpanRecord) -> tuple[float, float]:
+    end = server.end_ns / 1e9
+    return end - float(server.attributes.get(fields.SERVER_DECODE, 0.0)), end
+
+
+class _Planner:
+    def __init__(self, nominal_interval_s: float, decoding: _Decoding) -> None:
+        self.nominal_interval_s = nominal_interval_s
+        self.decoding = decoding
+        self.decode_s = 0.0  # of streams whose writes were recorded
+        self.intervals = 0.0  # their writes after the first
+        self.busy = self.host = 0.0
+
+    def chat(self, steps: list[Step], run: AgentRun, span: SpanRecord, busy: float, delays: float) -> None:
+        servers = run.server.get(span.span_id, [])
+        input_tokens = int(span.attributes.get("gen_ai.usage.input_tokens", 0))
+        output_tokens = int(span.attributes.get("gen_ai.usage.output_tokens", 0))
+        if not servers:  # a real endpoint: no gaps to place client CPU in, no chunking to re-time
+            steps.append(Call(input_tokens, output_tokens, busy, None))
+            return
+        windows = [_decode_window(s) for s in servers]
+        first, last = min(s.start_ns for s in servers), max(s.end_ns for s in servers)
+        pre, post = max(0, first - span.start_ns) / 1e9, max(0, span.end_ns - last) / 1e9
+        outside = min(busy, (pre + post) / (1 + delays / busy)) if busy > 0 else 0.0
+        writes = sum(int(s.attributes.get(fields.SERVER_WRITES, 0)) for s in servers)
+        decode = sum(end - start for start, end in windows)
+        if writes:
+            self.decode_s += decode
+            self.intervals += writes - 1
+        count = float(writes) if writes else reads(output_tokens, decode, self.nominal_interval_s)
+        sharing = self.decoding.mean(min(w[0] for w in windows), max(w[1] for w in windows))
+        share = pre / (pre + post) if pre + post > 0 else 0.5
+        _gap(steps, outside * share, 0.0)
+        steps.append(Call(input_tokens, output_tokens, busy - outside, count, sharing))
+        _gap(steps, outside * (1 - share), 0.0)
+
+    def span(self, steps: list[Step], run: AgentRun, span: SpanRecord) -> None:
+        """Add the steps of `span` to `steps`."""
+        get = span.attributes.get
+        busy = get(_CPU_SELF, 0.0) + get(_CPU_PROFILER, 0.0)
+        host = get(_HOST, 0.0)
+        delays = host + get(_READY, 0.0) + get(_GIL, 0.0) + get(_PROFILER_WAIT, 0.0)
+        self.busy += busy
+        self.host += host
+        if span_kind(span) == CHAT:
+            self.chat(steps, run, span, busy, delays)
+            return
+        children = run.children.get(span.span_id)
+        if not children:
+            wait = max(0.0, span.duration_s - busy - delays)
+            _gap(steps, busy, wait, min(get(_CHILDREN, 0.0), wait))
+            return
+        clusters: list[tuple[int, list[SpanRecord]]] = []  # end, members
+        for child in sorted(children, key=_start):
+            if clusters and child.start_ns < clusters[-1][0]:
+                end, members = clusters[-1]
+                members.append(child)
+                clusters[-1] = (max(end, child.end_ns), members)
+            else:
+                clusters.append((child.end_ns, [child]))
+        gaps, reach = [], span.start_ns
+        for end, members in clusters:
+            gaps.append(max(0, members[0].start_ns - reach) / 1e9)
+            reach = max(reach, end)
+        gaps.append(max(0, span.end_ns - reach) / 1e9)
+        self_time = sum(gaps)
+        wait = max(0.0, self_time - busy - delays)
+        child_cpu = min(get(_CHILDREN, 0.0), wait)
+        for index, gap in enumerate(gaps):
+            share = gap / self_time if self_time > 0 else (1.0 if index == 0 else 0.0)
+            _gap(steps, busy * share, wait * share, child_cpu * share)
+            if index < len(clusters):
+                members = clusters[index][1]
+                if len(members) == 1:
+                    self.span(steps, run, members[0])
+                else:
+                    steps.append(Fork(tuple(self.steps(run, member) for member in members)))
+
+    def steps(self, run: AgentRun, span: SpanRecord) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        self.span(steps, run, span)
+        return tuple(steps)
+
+
+def plan_runs(
+    spans: list[SpanRecord], loop_work_s: float = 0.0, nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+) -> Recording:
+    """Every completed agent run's plan, in the order the runs started. `loop_work_s`: the CPU the
+    event loop spent on its own and outside spans in the run (the CPU meter's buckets). Streams
+    whose writes the server did not record are taken as delivered every `nominal_interval_s`."""
+    decoding = _Decoding([_decode_window(s) for s in spans if s.kind == KIND_SERVER])
+    planner = _Planner(nominal_interval_s, decoding)
+    runs = tuple(RunPlan(planner.steps(run, run.root), run.wall_s) for run in Outcomes(agent_runs(spans)).completed)
+    return Recording(
+        runs=runs,
+        interference=planner.host / planner.busy if planner.busy > 0 else 0.0,
+        loop_overhead=loop_work_s / planner.busy if planner.busy > 0 else 0.0,
+        delivery_interval_s=planner.decode_s / planner.intervals if planner.intervals > 0 else nominal_interval_s,
+    )
