@@ -26,8 +26,8 @@ import resource, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 mode, path = sys.argv[1], Path(sys.argv[2])
-from profiler.render.jaeger import write_jaeger_json
-from profiler.render.otlp_export import encoded_batches
+from profiler.export.jaeger import write_jaeger_json
+from profiler.export.otlp import encoded_batches
 start = time.perf_counter()  # throughput, not import time
 if mode == "otlp":
     count = sum(spans for spans, _body in encoded_batches(path))

@@ -274,9 +274,9 @@ def _cmd_overhead(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
-    from profiler.otlp import OtlpTarget
-    from profiler.render.jaeger import write_jaeger_json
-    from profiler.render.otlp_export import export_run
+    from profiler.export.jaeger import write_jaeger_json
+    from profiler.export.otlp import export_run
+    from profiler.export.target import OtlpTarget
     from profiler.store.session import load_session
 
     session = load_session(args.run)  # validates the directory and its schema

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from profiler.errors import UsageError
-from profiler.otlp import OtlpTarget
+from profiler.export.target import OtlpTarget
 
 SERVER_START_TIMEOUT_S = 30.0
 

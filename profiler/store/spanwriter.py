@@ -21,7 +21,7 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from profiler.otlp import EXPORT_TIMEOUT_S, CountingExporter, OtlpTarget
+from profiler.export.target import EXPORT_TIMEOUT_S, CountingExporter, OtlpTarget
 from profiler.store.spanfile import JsonlSpanExporter
 from profiler.store.spanrelay import FRAME_HEADER, decode_frame
 

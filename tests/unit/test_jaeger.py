@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from profiler.render.jaeger import read_jaeger_json, write_jaeger_json
+from profiler.export.jaeger import read_jaeger_json, write_jaeger_json
 from profiler.store.spans import read_span_file
 from tests.conftest import edited_example
 

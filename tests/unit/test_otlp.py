@@ -6,7 +6,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from profiler.errors import UsageError
-from profiler.otlp import GIVE_UP_AFTER, CountingExporter, OtlpTarget, cause
+from profiler.export.target import GIVE_UP_AFTER, CountingExporter, OtlpTarget, cause
 
 ENV = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",

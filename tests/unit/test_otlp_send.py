@@ -15,9 +15,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from profiler import otlp_send
-from profiler.otlp import OtlpTarget
-from profiler.render.otlp_export import export_run
+from profiler.export import send as otlp_send
+from profiler.export.otlp import export_run
+from profiler.export.target import OtlpTarget
 from profiler.store.spans import read_span_file
 from tests.conftest import EXAMPLE_RUN
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from profiler.render.otlp_wire import MALFORMED, RequestBuilder
+from profiler.export.wire import MALFORMED, RequestBuilder
 from profiler.store.spans import attributes_of
 from tests.conftest import EXAMPLE_RUN
 

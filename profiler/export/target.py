@@ -3,7 +3,7 @@
 Argument, then `OTEL_EXPORTER_OTLP_TRACES_*`, then `OTEL_EXPORTER_OTLP_*`, then the default
 (`http/protobuf`). For live export the official OTLP exporters do the sending; a counting
 wrapper records how many spans arrived and how many did not, so a down backend is reported
-instead of hidden. (`orchestrace export` sends stored spans with profiler/otlp_send.py.)
+instead of hidden. (`orchestrace export` sends stored spans with profiler/export/send.py.)
 """
 
 from __future__ import annotations

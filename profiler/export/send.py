@@ -1,6 +1,6 @@
 """Send ready-encoded ExportTraceServiceRequest bytes over OTLP/HTTP or OTLP/gRPC.
 
-`orchestrace export` encodes stored spans itself (profiler/render/otlp_wire.py), so it needs a
+`orchestrace export` encodes stored spans itself (profiler/export/wire.py), so it needs a
 transport that takes bytes; the official exporters take SDK spans. Same contract as theirs:
 headers, compression and TLS files from `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` / `_COMPRESSION` /
 `_CERTIFICATE` / `_CLIENT_CERTIFICATE` / `_CLIENT_KEY`, retries with backoff on the retryable
@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from opentelemetry.util.re import parse_env_headers
 
 from profiler.errors import UsageError
-from profiler.otlp import EXPORT_TIMEOUT_S, OtlpTarget, cause, env
+from profiler.export.target import EXPORT_TIMEOUT_S, OtlpTarget, cause, env
 
 BACKOFF_S = 0.25  # doubled after each failed attempt
 _GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from profiler.otlp import ExportTally, OtlpTarget
-from profiler.otlp_send import sender_for
-from profiler.render.otlp_wire import MALFORMED, RequestBuilder
+from profiler.export.send import sender_for
+from profiler.export.target import ExportTally, OtlpTarget
+from profiler.export.wire import MALFORMED, RequestBuilder
 
 BATCH = 512
 
