@@ -25,8 +25,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler.modelserver.accelerator import Accelerator
-from profiler.modelserver.presets import load_preset
+from profiler.accelerators.presets import load_preset
+from profiler.accelerators.timing import Accelerator
 from profiler.modelserver.trajectory import prompt_tokens
 from profiler.runner.processes import ServerProcess, SpanWriter
 from profiler.store.spans import read_span_file

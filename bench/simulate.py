@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from profiler.accelerators.presets import load_preset
 from profiler.analysis.report import build_report
-from profiler.modelserver.presets import load_preset
 from profiler.sizing.model import measure_demand
 from profiler.sizing.plan import plan_runs
 from profiler.sizing.simulate import simulate

@@ -27,11 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from profiler.accelerators.presets import builtin_presets
 from profiler.analysis.traces import CHAT, agent_runs, cpu_self, span_kind
-from profiler.modelserver.presets import builtin_presets
 from profiler.runner import environment
 from profiler.runner.plan import RunOptions
 from profiler.runner.run import execute
+from profiler.runner.sweep import run_at_presets
 from profiler.runner.ui import PlainDisplay
 from profiler.sizing.model import Targets
 from profiler.sizing.plan import Call, Fork, Step, plan_runs
@@ -109,7 +110,8 @@ def main() -> int:
         out = args.out or Path(scratch)
         for agent in args.agents.split(","):
             options = RunOptions(agent=agent, tasks=args.tasks, concurrency=args.concurrency, sampler=False, out=out)
-            result = sweep(options, presets, targets, lambda o: execute(o, PlainDisplay(io.StringIO())))
+            runs = run_at_presets(options, presets, lambda o: execute(o, PlainDisplay(io.StringIO())))
+            result = sweep(runs, targets)
             everything[agent] = result
             fits[agent] = delivery_fit([run["run_dir"] for run in result["runs"]])
             for row in result["rows"]:

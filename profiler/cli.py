@@ -168,7 +168,7 @@ def _report_comparison(args: argparse.Namespace, console: Console, session: Any,
 
 
 def _presets(spec: str | None) -> list[Any]:
-    from profiler.modelserver.presets import load_preset, real_presets
+    from profiler.accelerators.presets import load_preset, real_presets
 
     if spec is None:
         return real_presets()
@@ -213,8 +213,8 @@ def _emit(
 
 
 def _cmd_size(args: argparse.Namespace, console: Console) -> int:
+    from profiler.accelerators.presets import load_preset, recorded_preset
     from profiler.analysis.report import build_report
-    from profiler.modelserver.presets import load_preset, recorded_preset
     from profiler.render.html_sizing import render_size_html
     from profiler.render.sizing import render_sizing
     from profiler.sizing.model import size
@@ -222,7 +222,6 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
 
     _check_file_output(args)
     targets = _targets(args)
-    targets.check()
     session = load_session(args.run)
     presets = _presets(args.presets)
     run_preset = session.manifest.get("model", {}).get("preset")
@@ -243,15 +242,15 @@ def _cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from profiler.render.html_sizing import render_sweep_html
     from profiler.render.sizing import render_sweep
     from profiler.runner.run import execute
+    from profiler.runner.sweep import run_at_presets
     from profiler.runner.ui import make_display
     from profiler.sizing.sweep import sweep
 
     _check_file_output(args)
     targets = _targets(args)
-    targets.check()
     presets = _presets(args.presets or ",".join(DEFAULT_SWEEP))
     options = _run_options(args)
-    result = sweep(options, presets, targets, lambda opts: execute(opts, make_display(console)))
+    result = sweep(run_at_presets(options, presets, lambda opts: execute(opts, make_display(console))), targets)
     _emit(args, console, result, render_sweep(result), lambda: render_sweep_html(result, _regenerate(args)))
     return 0
 
@@ -312,7 +311,7 @@ def _cmd_serve_model(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace, console: Console) -> int:
-    from profiler.modelserver.presets import builtin_presets
+    from profiler.accelerators.presets import builtin_presets
 
     table = Table(title="Accelerator presets (timing of the SIMULATED model server)", show_lines=True)
     for column in ("name", "model", "TTFT s", "decode tok/s", "aggregate tok/s", "max batch", "source"):

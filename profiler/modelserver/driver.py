@@ -6,9 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from profiler.modelserver.accelerator import Accelerator, Event, RequestTiming
-
-DEFAULT_FLUSH_INTERVAL_S = 0.01
+from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S, Accelerator, Event, RequestTiming
 
 
 @dataclass(eq=False)  # identity: waiters live in a set

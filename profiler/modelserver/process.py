@@ -12,9 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from profiler.accelerators.presets import load_preset
 from profiler.errors import UsageError
 from profiler.instrument.telemetry import Telemetry, resource_for
-from profiler.modelserver.presets import load_preset
 from profiler.modelserver.server import ModelServer
 from profiler.modelserver.trajectory import Script
 

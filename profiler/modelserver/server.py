@@ -19,9 +19,9 @@ from opentelemetry import baggage, propagate, trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from profiler.modelserver.accelerator import Accelerator
+from profiler.accelerators.presets import Preset
+from profiler.accelerators.timing import Accelerator
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
-from profiler.modelserver.presets import Preset
 from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, choose_reply, prompt_tokens
 from profiler.store import fields
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 
 from profiler import __version__
+from profiler.accelerators.presets import load_preset
 from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.errors import UsageError
 from profiler.export.target import OtlpTarget
-from profiler.modelserver.presets import load_preset
 from profiler.runner import environment
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess

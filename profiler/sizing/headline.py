@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiler.accelerators.presets import recorded_preset
 from profiler.errors import UsageError
-from profiler.modelserver.presets import recorded_preset
 from profiler.sizing.model import Targets, measure_demand, size_preset
 from profiler.store.session import Session
 

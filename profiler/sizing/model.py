@@ -16,12 +16,12 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from profiler.accelerators.presets import Preset
 from profiler.analysis.outcomes import Outcomes
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, call_usage
 from profiler.analysis.traces import CHAT, agent_runs, critical_path, span_kind
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
-from profiler.modelserver.presets import Preset
 from profiler.sizing.queueing import in_flight, servers_for_wait, servers_needed
 from profiler.store.session import Session
 
@@ -136,7 +136,8 @@ class Targets:
     accelerator_hour: float | None = None
     core_hour: float | None = None
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
+        """Impossible targets are refused when made, so no sizing ever runs on them."""
         if self.rate < 0:
             raise UsageError(f"--target-rps must be >= 0, got {self.rate}")
         for name, value in (("--cpu-util", self.cpu_utilisation), ("--acc-util", self.accelerator_utilisation)):
@@ -260,7 +261,6 @@ def size(
     machine and concurrency unless `cores` or `concurrency` say otherwise)."""
     from profiler.sizing.units import replay_of, simulated_what_if, units  # the simulation builds on Demand
 
-    targets.check()
     if cores is not None and cores <= 0:
         raise UsageError(f"--cores must be > 0, got {cores}")
     if concurrency is not None and concurrency < 1:

@@ -25,9 +25,9 @@ import bisect
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S
 from profiler.analysis.outcomes import Outcomes
 from profiler.analysis.traces import CHAT, AgentRun, agent_runs, span_kind
-from profiler.modelserver.driver import DEFAULT_FLUSH_INTERVAL_S
 from profiler.store import fields
 from profiler.store.spans import KIND_SERVER, SpanRecord
 

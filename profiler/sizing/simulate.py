@@ -27,8 +27,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from profiler.modelserver.accelerator import Accelerator, Event
-from profiler.modelserver.presets import Preset
+from profiler.accelerators.presets import Preset
+from profiler.accelerators.timing import Accelerator, Event
 from profiler.sizing.plan import Call, Cpu, Fork, Recording, Step, Wait, reads
 
 _EPS = 1e-12

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from profiler.accelerators.presets import Preset
 from profiler.analysis.report import build_report
-from profiler.errors import UsageError
-from profiler.modelserver.presets import Preset
-from profiler.runner.plan import RunOptions
-from profiler.runner.run import RunResult
 from profiler.sizing.model import Demand, Targets, cores_per_accelerator, cpu_share, measure_demand
 from profiler.sizing.plan import plan_runs
 from profiler.sizing.simulate import simulate
@@ -80,46 +77,33 @@ def simulated(
     }
 
 
-def sweep(
-    options: RunOptions, presets: list[Preset], targets: Targets, execute: Callable[[RunOptions], RunResult]
-) -> dict[str, Any]:
-    """Run the workload at the first preset, replay its trajectories at the others; compare against the first."""
-    if len(presets) < 2:
-        raise UsageError("--presets needs at least two presets to compare")
-    if presets[0].synthetic:
-        raise UsageError(
-            f"--presets: the first preset is the reference the others are predicted from, and {presets[0].name} is "
-            "synthetic (no model time); put a real preset first"
-        )
-    targets.check()
+@dataclass(frozen=True)
+class PresetRun:
+    """One run of the sweep: the preset it ran at and its run directory."""
+
+    preset: Preset
+    run_dir: Path
+    status: str
+
+
+def sweep(runs: list[PresetRun], targets: Targets) -> dict[str, Any]:
+    """Compare every run with the first one's prediction (closed form and simulated) at its preset."""
     measured: list[tuple[Preset, Demand, float | None]] = []
     sessions: list[Session] = []
-    runs = []
-    recording: RunOptions | None = None
-    for preset in presets:
-        result = execute(replace(recording or options, model=preset.name))
-        if result.status == "interrupted":
-            raise KeyboardInterrupt
-        if result.status == "failed":
-            raise UsageError(f"the run at preset {preset.name} failed: {result.message}; see {result.run_dir.path}")
-        if recording is None:  # the other presets replay this run's trajectories
-            recording = replace(options, replay=result.run_dir.path, agent=None, inputs=None, tasks=None, script=None)
-        if result.report is None:
-            raise UsageError(f"the run at preset {preset.name} produced no report; see {result.run_dir.path}")
-        session = load_session(result.run_dir.path)
+    for run in runs:
+        session = load_session(run.run_dir)
         report = build_report(session)
-        measured.append((preset, measure_demand(session, report), report["cpu_share_of_latency"]))
+        measured.append((run.preset, measure_demand(session, report), report["cpu_share_of_latency"]))
         sessions.append(session)
-        runs.append({"preset": preset.name, "run_dir": str(result.run_dir.path), "status": result.status})
     reference = measured[0][1]
     replay = replay_of(sessions[0], reference)
     rows = compare(reference, measured, targets)
     for row, (preset, demand, share), session in zip(rows, measured, sessions, strict=True):
         row.update(simulated(replay, preset, session, demand, share, targets))
     return {
-        "reference_preset": presets[0].name,
+        "reference_preset": runs[0].preset.name,
         "reference_t_cpu_s": reference.t_cpu_s,
-        "runs": runs,
+        "runs": [{"preset": r.preset.name, "run_dir": str(r.run_dir), "status": r.status} for r in runs],
         "targets": vars(targets),
         "rows": rows,
         "method": "predictions use the reference run's CPU time on the critical path and its tokens; "

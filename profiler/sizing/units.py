@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from profiler.modelserver.presets import TIMING_FIELDS, Preset
+from profiler.accelerators.presets import TIMING_FIELDS, Preset
 from profiler.sizing.model import DEFAULT_CORE_HOUR, Demand, Targets, cores_per_accelerator
 from profiler.sizing.plan import Recording, plan_runs
 from profiler.sizing.simulate import Assumptions, Machine, Simulated, faster, simulate

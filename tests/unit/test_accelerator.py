@@ -2,8 +2,8 @@
 
 import pytest
 
-from profiler.modelserver.accelerator import Accelerator
-from profiler.modelserver.presets import preset_from_dict
+from profiler.accelerators.presets import preset_from_dict
+from profiler.accelerators.timing import Accelerator
 
 PRESET = preset_from_dict(
     {

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from profiler.accelerators.presets import builtin_presets, load_preset, preset_from_dict
 from profiler.errors import UsageError
-from profiler.modelserver.presets import builtin_presets, load_preset, preset_from_dict
 
 VALID = {
     "name": "x",

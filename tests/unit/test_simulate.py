@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profiler.modelserver.presets import preset_from_dict
+from profiler.accelerators.presets import preset_from_dict
 from profiler.sizing.plan import Call, Cpu, Fork, Recording, RunPlan, Step, Wait
 from profiler.sizing.simulate import Assumptions, Machine, faster, simulate
 

@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from profiler.accelerators.presets import builtin_presets
 from profiler.analysis.report import build_report
 from profiler.cli import main
 from profiler.errors import UsageError
-from profiler.modelserver.presets import builtin_presets
+from profiler.runner import sweep as runner_sweep
 from profiler.runner.plan import RunOptions
-from profiler.sizing import sweep as sweep_module
+from profiler.runner.sweep import run_at_presets
+from profiler.sizing import sweep as sizing_sweep
 from profiler.sizing.headline import headline
 from profiler.sizing.model import Targets, measure_demand, size, size_preset
 from profiler.store.session import load_session
@@ -80,20 +82,18 @@ def test_size_report_shape_and_estimates_are_labelled():
 
 
 @pytest.mark.parametrize(
-    ("targets", "message"),
+    ("fields", "message"),
     [
-        (Targets(cpu_utilisation=1.0), "--cpu-util must be between 0 and 1"),
-        (Targets(accelerator_utilisation=0.0), "--acc-util must be between 0 and 1"),
-        (Targets(rate=-1), "--target-rps must be >= 0"),
-        (Targets(latency_target_ms=-5), "--latency-target-ms must be > 0"),
-        (Targets(latency_target_ms=0), "--latency-target-ms must be > 0"),
+        ({"cpu_utilisation": 1.0}, "--cpu-util must be between 0 and 1"),
+        ({"accelerator_utilisation": 0.0}, "--acc-util must be between 0 and 1"),
+        ({"rate": -1}, "--target-rps must be >= 0"),
+        ({"latency_target_ms": -5}, "--latency-target-ms must be > 0"),
+        ({"latency_target_ms": 0}, "--latency-target-ms must be > 0"),
     ],
 )
-def test_impossible_targets_name_the_option(targets, message):
-    session = load_session(EXAMPLE)
-    preset = builtin_presets()["h100-llama3.1-8b"]
+def test_impossible_targets_are_refused_when_made(fields, message):
     with pytest.raises(UsageError, match=message):
-        size(session, build_report(session), [preset], targets, preset)
+        Targets(**fields)
 
 
 def test_the_synthetic_instant_preset_gets_no_accelerator_figures(demand):
@@ -122,9 +122,10 @@ def test_a_run_at_instant_has_no_headline_ratio(tmp_path):
 def test_a_sweep_is_predicted_from_a_real_preset(monkeypatch):
     instant, h100 = builtin_presets()["instant"], builtin_presets()["h100-llama3.1-8b"]
     with pytest.raises(UsageError, match=r"instant is synthetic .*put a real preset first"):
-        sweep_module.sweep(RunOptions(), [instant, h100], Targets(), lambda options: pytest.fail("ran"))
+        run_at_presets(RunOptions(), [instant, h100], lambda options: pytest.fail("ran"))
     seen = []
-    monkeypatch.setattr(sweep_module, "sweep", lambda options, presets, targets, execute: seen.extend(presets) or {})
+    monkeypatch.setattr(runner_sweep, "run_at_presets", lambda options, presets, execute: seen.extend(presets) or [])
+    monkeypatch.setattr(sizing_sweep, "sweep", lambda runs, targets: {})
     monkeypatch.setattr("profiler.render.sizing.render_sweep", lambda result: "")
     assert main(["sweep", "--tasks", "1"]) == 0
     assert seen and not any(p.synthetic for p in seen) and seen[0].name == "h100-llama3.1-8b"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from profiler.accelerators.presets import builtin_presets
 from profiler.analysis.report import build_report
-from profiler.modelserver.presets import builtin_presets
 from profiler.sizing.model import DEFAULT_CORE_HOUR, Targets, measure_demand, size
 from profiler.sizing.units import SESSIONS, preset_units, replay_of
 from profiler.store.session import load_session

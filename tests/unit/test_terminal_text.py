@@ -5,8 +5,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from profiler.accelerators.presets import real_presets
 from profiler.analysis.report import build_report
-from profiler.modelserver.presets import real_presets
 from profiler.render.sizing import render_sizing
 from profiler.render.text import render
 from profiler.sizing.headline import headline

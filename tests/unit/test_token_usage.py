@@ -6,9 +6,9 @@ import json
 import pytest
 from rich.console import Console
 
+from profiler.accelerators.presets import load_preset
 from profiler.analysis.report import build_report
 from profiler.analysis.traces import agent_runs
-from profiler.modelserver.presets import load_preset
 from profiler.render.sizing import render_sizing
 from profiler.render.text import render
 from profiler.sizing.headline import headline

@@ -13,11 +13,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from profiler.modelserver.presets import Preset
+from profiler.accelerators.presets import Preset
 
 # Events this close together are simultaneous: far below any timer's resolution, and far
 # above the rounding of float seconds on a monotonic clock (so `advance` always progresses).
 _TIME_EPS = 1e-9
+DEFAULT_FLUSH_INTERVAL_S = 0.01  # how often a streamed reply's tokens so far are written to the client
 
 EventKind = Literal["admitted", "first_token", "done"]
 

@@ -174,7 +174,7 @@ def _price(data: Any, origin: str) -> Price | None:
 
 def builtin_presets() -> dict[str, Preset]:
     """The presets shipped with orchestrace, by name, in file order."""
-    text = resources.files("profiler.modelserver").joinpath("presets.json").read_text(encoding="utf-8")
+    text = resources.files("profiler.accelerators").joinpath("presets.json").read_text(encoding="utf-8")
     raw: dict[str, Any] = json.loads(text)
     return {name: preset_from_dict(body, name=name, origin=f"built-in preset {name}") for name, body in raw.items()}
 
