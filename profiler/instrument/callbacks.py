@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -28,9 +28,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from profiler.instrument.cpumeter import SpanCpuMeter
-from profiler.modelserver.trajectory import thread_key, tokens_for_chars
+from profiler.instrument.llmresult import first_generation, usage
 from profiler.store import fields
-from profiler.store.trajectories import TrajectoryRecorder
 
 GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -67,6 +66,16 @@ def capture_content_enabled() -> bool:
         "span_only",
         "span_and_event",
     )
+
+
+class ChatObserver(Protocol):
+    """Told about every chat call the handler traces (e.g. the trajectory recorder)."""
+
+    def started(self, span: Span, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]: ...
+
+    def ended(self, step: dict[str, Any], response: Any) -> None: ...
+
+    def failed(self, step: dict[str, Any], error: BaseException) -> None: ...
 
 
 @dataclass
@@ -111,11 +120,11 @@ class SpanCallbackHandler(BaseCallbackHandler):
         agent_name: str = "agent",
         capture_content: bool | None = None,
         meter: SpanCpuMeter | None = None,
-        recorder: TrajectoryRecorder | None = None,
+        chats: ChatObserver | None = None,
     ) -> None:
         self._tracer = tracer
         self._meter = meter
-        self._recorder = recorder
+        self._chats = chats
         self._agent_name = agent_name
         self._capture = capture_content_enabled() if capture_content is None else capture_content
         self._runs: dict[UUID, _Run] = {}  # runs we emit a span for
@@ -273,8 +282,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
         if self._capture:
             attributes[gen_ai.GEN_AI_INPUT_MESSAGES] = _messages_json(messages[0] if messages else [])
         span = self._start(run_id, parent_run_id, f"chat {model}", SpanKind.CLIENT, attributes)
-        if self._recorder is not None:
-            self._runs[run_id].step = _trajectory_step(span, messages[0] if messages else [], params)
+        if self._chats is not None:
+            self._runs[run_id].step = self._chats.started(span, messages[0] if messages else [], params)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self.note_token(run_id)
@@ -290,8 +299,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
         run = self._runs.get(run_id)
         if run is not None:
             _set_llm_result(run.span, response, self._capture)
-            if self._recorder is not None and run.step is not None:
-                self._recorder.record({**run.step, **_trajectory_result(response, run.step)})
+            if self._chats is not None and run.step is not None:
+                self._chats.ended(run.step, response)
             if run.first_chunk_ns is not None:
                 run.span.set_attribute(
                     gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (run.first_chunk_ns - run.start_ns) / 1e9
@@ -301,9 +310,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
     @_instrumentation
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
-        if self._recorder is not None and run is not None and run.step is not None:
-            status = getattr(error, "status_code", None)
-            self._recorder.record({**run.step, "error": {"status": status if isinstance(status, int) else 500}})
+        if self._chats is not None and run is not None and run.step is not None:
+            self._chats.failed(run.step, error)
         self._end(run_id, error)
 
     # ---- tools ---------------------------------------------------------------------
@@ -342,70 +350,6 @@ class SpanCallbackHandler(BaseCallbackHandler):
         self._end(run_id, error)
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def _trajectory_step(span: Span, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Where this call sits in the agent run: the same rule the simulated server uses to pick a turn."""
-    first_user = next((_text(m.content) for m in messages if getattr(m, "type", "") == "human"), "")
-    tools = [t.get("function", {}).get("name", t.get("name")) for t in params.get("tools") or [] if isinstance(t, dict)]
-    context = span.get_span_context()
-    return {
-        "trace_id": format(context.trace_id, "032x"),
-        "span_id": format(context.span_id, "016x"),
-        "thread": thread_key(first_user),
-        "turn": sum(1 for m in messages if getattr(m, "type", "") == "ai"),
-        "tools": [str(name) for name in tools],
-        "prompt_chars": _prompt_chars(messages, params),
-    }
-
-
-def _prompt_chars(messages: list[Any], params: dict[str, Any]) -> int:
-    """The request's text as the model reads it (messages, tool calls, tool definitions), for estimates."""
-    chars = sum(len(_text(m.content)) for m in messages)
-    chars += sum(len(json.dumps(calls, default=str)) for m in messages if (calls := getattr(m, "tool_calls", None)))
-    return chars + (len(json.dumps(params["tools"], default=str)) if params.get("tools") else 0)
-
-
-def _trajectory_result(response: Any, step: dict[str, Any]) -> dict[str, Any]:
-    _, message = _first_generation(response)
-    input_tokens, output_tokens = _usage(response, message)
-    calls = getattr(message, "tool_calls", None) or []
-    result = {
-        "tool_calls": [{"name": c["name"], "args": c.get("args", {})} for c in calls],
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-    }
-    # the endpoint reported no usage: ~4 characters per token, marked
-    if input_tokens is None:
-        result |= {"input_tokens": tokens_for_chars(step["prompt_chars"]), "input_tokens_estimated": True}
-    if output_tokens is None:
-        text = _text(getattr(message, "content", "")) + json.dumps(result["tool_calls"]) * bool(calls)
-        result |= {"output_tokens": tokens_for_chars(len(text)), "output_tokens_estimated": True}
-    return result
-
-
-def _first_generation(response: Any) -> tuple[Any, Any]:
-    generations = getattr(response, "generations", None) or [[]]
-    first = generations[0][0] if generations and generations[0] else None
-    return first, getattr(first, "message", None)
-
-
-def _usage(response: Any, message: Any) -> tuple[Any, Any]:
-    """Input and output tokens: the message's usage metadata, else the provider's token_usage."""
-    usage = getattr(message, "usage_metadata", None) or {}
-    token_usage = (getattr(response, "llm_output", None) or {}).get("token_usage") or {}
-    return (
-        usage.get("input_tokens", token_usage.get("prompt_tokens")),
-        usage.get("output_tokens", token_usage.get("completion_tokens")),
-    )
-
-
 def _messages_json(messages: list[Any]) -> str:
     return json.dumps(
         [{"role": getattr(m, "type", "unknown"), "content": getattr(m, "content", str(m))} for m in messages],
@@ -415,9 +359,9 @@ def _messages_json(messages: list[Any]) -> str:
 
 def _set_llm_result(span: Span, response: Any, capture: bool) -> None:
     """Usage, finish reasons and response ids from a LangChain LLMResult."""
-    first, message = _first_generation(response)
+    first, message = first_generation(response)
     llm_output = getattr(response, "llm_output", None) or {}
-    input_tokens, output_tokens = _usage(response, message)
+    input_tokens, output_tokens = usage(response, message)
     if input_tokens is not None:
         span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, int(input_tokens))
     if output_tokens is not None:

@@ -22,6 +22,7 @@ from profiler.instrument import modelwait, toolfn
 from profiler.instrument.callbacks import SpanCallbackHandler, install_token_fast_path
 from profiler.instrument.cpumeter import MeterCosts, SpanCpuMeter, calibrate
 from profiler.instrument.telemetry import Telemetry
+from profiler.instrument.trajectory import TrajectoryObserver
 from profiler.store.trajectories import TrajectoryRecorder
 
 TELEMETRY_THREAD_PREFIX = "OtelBatch"  # the span processor's export thread
@@ -111,7 +112,8 @@ class ProcessProbe:
         self._handlers: list[SpanCallbackHandler] = []
 
     def handler(self, agent_name: str) -> SpanCallbackHandler:
-        handler = SpanCallbackHandler(self.tracer, agent_name=agent_name, meter=self.meter, recorder=self.recorder)
+        chats = TrajectoryObserver(self.recorder) if self.recorder is not None else None
+        handler = SpanCallbackHandler(self.tracer, agent_name=agent_name, meter=self.meter, chats=chats)
         self._handlers.append(handler)
         return handler
 

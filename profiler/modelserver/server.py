@@ -22,8 +22,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from profiler.accelerators.presets import Preset
 from profiler.accelerators.timing import Accelerator
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
-from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, choose_reply, prompt_tokens
+from profiler.modelserver.trajectory import Reply, Script, choose_reply, prompt_tokens
 from profiler.store import fields
+from profiler.store.trajectories import CHARS_PER_TOKEN
 
 _log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from profiler.errors import UsageError
+from profiler.store.trajectories import CHARS_PER_TOKEN, thread_key, tokens_for_chars
 
-CHARS_PER_TOKEN = 4
 GENERIC_TOOL_TURN_TOKENS = 40
 GENERIC_ANSWER_TOKENS = 120
 
@@ -134,16 +134,6 @@ def prompt_tokens(request: dict[str, Any]) -> int:
     if request.get("tools"):
         chars += len(json.dumps(request["tools"]))
     return tokens_for_chars(chars)
-
-
-def tokens_for_chars(chars: int) -> int:
-    """The token count of a text of `chars` characters, by the ~4-characters-per-token rule."""
-    return max(1, math.ceil(chars / CHARS_PER_TOKEN))
-
-
-def thread_key(first_user_message: str) -> str:
-    """A thread's name in recorded trajectories: a hash of its first user message, not the text."""
-    return "sha256:" + hashlib.sha256(first_user_message.encode()).hexdigest()[:16]
 
 
 def choose_reply(request: dict[str, Any], script: Script | None, key: str) -> Reply:

@@ -12,7 +12,9 @@ are kept (replay needs them); prompt and answer text are not.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import threading
 from collections import defaultdict
@@ -20,6 +22,17 @@ from pathlib import Path
 from typing import Any
 
 TRAJECTORIES = "trajectories.jsonl"
+CHARS_PER_TOKEN = 4  # the rule for estimates, and how much text the simulated model writes per token
+
+
+def tokens_for_chars(chars: int) -> int:
+    """The token count of a text of `chars` characters, by the ~4-characters-per-token rule."""
+    return max(1, math.ceil(chars / CHARS_PER_TOKEN))
+
+
+def thread_key(first_user_message: str) -> str:
+    """A thread's name in recorded trajectories: a hash of its first user message, not the text."""
+    return "sha256:" + hashlib.sha256(first_user_message.encode()).hexdigest()[:16]
 
 
 class TrajectoryRecorder:

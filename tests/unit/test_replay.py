@@ -1,7 +1,8 @@
 """Replay scripts from recorded calls, and the first-mismatch message (pure functions)."""
 
-from profiler.modelserver.trajectory import Script, choose_reply, thread_key
+from profiler.modelserver.trajectory import Script, choose_reply
 from profiler.runner.replay import first_mismatch, script_of
+from profiler.store.trajectories import thread_key
 
 MAIN, SUB = thread_key("main task"), thread_key("Research task: sockets")
 

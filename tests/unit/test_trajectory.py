@@ -5,13 +5,8 @@ import jsonschema
 import pytest
 
 from profiler.errors import UsageError
-from profiler.modelserver.trajectory import (
-    CHARS_PER_TOKEN,
-    Script,
-    choose_reply,
-    example_arguments,
-    prompt_tokens,
-)
+from profiler.modelserver.trajectory import Script, choose_reply, example_arguments, prompt_tokens
+from profiler.store.trajectories import CHARS_PER_TOKEN
 
 SCRIPT = Script.from_dict(
     {
