@@ -168,7 +168,7 @@ def size_preset(demand: Demand, preset: Preset, targets: Targets) -> dict[str, A
     d_acc = None if preset.synthetic else demand.accelerator_s(preset)
     cores = servers_needed(targets.rate, demand.d_cpu_s, targets.cpu_utilisation)
     accelerators = None if d_acc is None else servers_needed(targets.rate, d_acc, targets.accelerator_utilisation)
-    ratio = (demand.d_cpu_s / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation) if d_acc else None
+    ratio = cores_per_accelerator(demand.d_cpu_s, d_acc, targets) if d_acc else None
     whole_accelerators = math.ceil(accelerators) if accelerators else 0
     floor = 2 + whole_accelerators if preset.self_hosted and whole_accelerators else 0
     t_model = demand.model_time(preset)
@@ -220,11 +220,7 @@ def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
     t_model, d_acc = demand.model_time(base), demand.accelerator_s(base)
     rows = []
     for k in WHAT_IF_FACTORS:
-        ratio = (
-            (demand.d_cpu_s / (d_acc / k)) * (targets.accelerator_utilisation / targets.cpu_utilisation)
-            if d_acc
-            else None
-        )
+        ratio = cores_per_accelerator(demand.d_cpu_s, d_acc / k, targets)
         rows.append(
             {
                 "speedup": k,
@@ -235,9 +231,9 @@ def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
     knee = t_model / demand.t_cpu_s if demand.t_cpu_s > 0 else None
     exceeds = {}
     if d_acc:
-        base_ratio = (demand.d_cpu_s / d_acc) * (targets.accelerator_utilisation / targets.cpu_utilisation)
+        base_ratio = cores_per_accelerator(demand.d_cpu_s, d_acc, targets)
         for name, cores in HARDWARE_CORES_PER_ACCELERATOR.items():
-            exceeds[name] = cores / base_ratio if base_ratio > 0 else None
+            exceeds[name] = cores / base_ratio if base_ratio else None
     return {
         "base_preset": base.name,
         "base_t_model_s": t_model,  # model wait on the critical path per run at the base preset
