@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from profiler.analysis.outcomes import FAILED, INCOMPLETE, root_outcome
+from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes
+from profiler.analysis.traces import agent_runs
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
 
@@ -21,22 +22,26 @@ class RunSummary:
     server_spans: int
 
 
-def summarize(spans: Iterable[SpanRecord]) -> RunSummary:
-    agent_runs = errors = incomplete = llm_calls = llm_errors = tool_calls = tool_errors = server_spans = 0
+def summarize(spans: Sequence[SpanRecord]) -> RunSummary:
+    """Agent runs by the one rule the analysis uses (`agent_runs`), and model and tool calls."""
+    outcomes = Outcomes(agent_runs(spans))
+    llm_calls = llm_errors = tool_calls = tool_errors = server_spans = 0
     for span in spans:
         if span.kind == KIND_SERVER:
             server_spans += 1
-            continue
-        op = span.operation
-        if op == "invoke_agent" and span.parent_id is None:
-            agent_runs += 1
-            outcome = root_outcome(span)
-            errors += outcome == FAILED
-            incomplete += outcome == INCOMPLETE
-        elif op == "chat" and span.kind == KIND_CLIENT:
+        elif span.operation == "chat" and span.kind == KIND_CLIENT:
             llm_calls += 1
             llm_errors += span.is_error
-        elif op == "execute_tool":
+        elif span.operation == "execute_tool":
             tool_calls += 1
             tool_errors += span.is_error
-    return RunSummary(agent_runs, errors, incomplete, llm_calls, llm_errors, tool_calls, tool_errors, server_spans)
+    return RunSummary(
+        len(outcomes.runs),
+        len(outcomes.of(FAILED)),
+        len(outcomes.of(INCOMPLETE)),
+        llm_calls,
+        llm_errors,
+        tool_calls,
+        tool_errors,
+        server_spans,
+    )

@@ -128,3 +128,18 @@ def test_a_large_unexplained_share_is_reported(tmp_path):
     assert wall["other_wait"] > 0.05 * wall["total"]
     assert any("unexplained (other_wait)" in problem for problem in report["problems"])
     assert not any("unexplained" in problem for problem in build_report(load_session(EXAMPLE))["problems"])
+
+
+def test_the_summary_and_the_report_count_agent_runs_by_one_rule(tmp_path):
+    """A trace with two roots is no agent run for either (the manifest and the report used to disagree)."""
+    from profiler.analysis.summary import summarize
+
+    def second_root(spans):
+        roots = [s for s in spans if not s.get("parentSpanId") and s["name"].startswith("invoke_agent")]
+        if roots:
+            spans.append({**roots[0], "spanId": "00000000000000ab"})
+        return spans
+
+    session = load_session(edited_example(tmp_path / "run", second_root))
+    report = build_report(session)
+    assert summarize(session.spans).agent_runs == report["agent_runs"] < 3
