@@ -36,10 +36,18 @@ from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
-from profiler.runner.replay import WORKLOAD_CONFIG
 from profiler.runner.run import new_manifest, write_report
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
-from profiler.store.rundir import CPU_FILE, PROCESS, SAMPLER_LOG, SAMPLES, RunDir, iso, write_json_atomic
+from profiler.store.rundir import (
+    CPU_FILE,
+    PROCESS,
+    SAMPLER_LOG,
+    WORKLOAD_CONFIG,
+    WORKLOAD_SAMPLES,
+    RunDir,
+    iso,
+    write_json_atomic,
+)
 from profiler.store.spans import read_span_file
 from profiler.store.trajectories import TRAJECTORIES
 
@@ -158,7 +166,7 @@ class profile:
             self._rundir.file(SAMPLES).mkdir(exist_ok=True)
             self._sampler = StackSampler(
                 int(pid),
-                self._rundir.file(f"{SAMPLES}/workload.raw"),
+                self._rundir.file(WORKLOAD_SAMPLES),
                 self._rundir.file(SAMPLER_LOG),
                 self.sample_rate,
             )

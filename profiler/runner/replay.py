@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
-from profiler.store.rundir import MANIFEST
+from profiler.store.rundir import MANIFEST, SPANS, WORKLOAD_CONFIG
 from profiler.store.spans import read_span_file
 from profiler.store.trajectories import TRAJECTORIES, read_trajectories
 
-WORKLOAD_CONFIG = "workload.json"
 NOT_RECORDED = {"error": {"status": 500, "message": "this call was not recorded (it failed in the recording)"}}
 
 
@@ -46,7 +45,7 @@ def calls_by_agent_run(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
     by_trace = read_trajectories(run_dir / TRAJECTORIES)
     index_of = {
         span.trace_id: int(span.attributes["orchestrace.task.index"])
-        for span in read_span_file(run_dir / "spans.jsonl").spans
+        for span in read_span_file(run_dir / SPANS).spans
         if span.operation == "invoke_agent" and "orchestrace.task.index" in span.attributes
     }
     return {index: by_trace.get(trace, []) for trace, index in index_of.items()}  # runs that started

@@ -18,6 +18,15 @@ REPORT = "report.json"
 SAMPLES = "samples"
 SAMPLER_LOG = "pyspy.log"
 CPU_FILE = "cpu.json"
+WORKLOAD_CONFIG = "workload.json"  # what the workload process was asked to run (replay reads it)
+SCRIPTS = "scripts.json"  # the simulated model's trajectory script per task
+SCRIPT = "script.json"  # the simulated model's script for every task (--script, or the generic policy)
+WORKLOAD_SAMPLES = f"{SAMPLES}/workload.raw"  # py-spy's raw stacks of the workload process
+WORKLOAD_LOG = "workload.log"
+SERVER_LOG = "modelserver.log"
+WRITER_LOG = "spanwriter.log"
+EXPORT_SUMMARY = "otlp_export.json"  # live OTLP export: spans exported / failed and the first cause
+REPORT_ERROR = "report.error"  # why report.json could not be built (the recorded data stays)
 LATEST = "latest"  # a symlink beside the run directories to the last finished one: `traces/latest`
 
 
