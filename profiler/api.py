@@ -42,6 +42,7 @@ from profiler.store.rundir import (
     CPU_FILE,
     PROCESS,
     SAMPLER_LOG,
+    SAMPLES,
     WORKLOAD_CONFIG,
     WORKLOAD_SAMPLES,
     RunDir,
