@@ -15,10 +15,11 @@ from aiohttp import web
 from profiler.errors import UsageError
 from profiler.instrument.telemetry import Telemetry, resource_for
 from profiler.modelserver.presets import load_preset
-from profiler.modelserver.server import ModelServer
+from profiler.modelserver.server import Limits, ModelServer
 from profiler.modelserver.trajectory import Script
 
 SERVICE_NAME = "orchestrace-modelserver"
+SHUTDOWN_GRACE_S = 2.0  # on SIGTERM, requests in flight get this long (the runner waits 10 s in all)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accelerator preset name or JSON file (default: %(default)s)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=Limits.timeout_s,
+        help="close connections idle, half-sent or not reading for this many seconds (default: %(default)s)",
+    )
     parser.add_argument("--script", help="trajectory script JSON used for every request")
     parser.add_argument(
         "--scripts",
@@ -42,6 +49,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--span-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535; 0 picks a free one)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _load_json(path: str, what: str) -> object:
@@ -62,11 +85,18 @@ def build_server(args: argparse.Namespace) -> ModelServer:
         if not isinstance(raw, dict):
             raise UsageError(f"scripts file {args.scripts}: expected an object of name -> script")
         scripts = {k: Script.from_dict(v, f"scripts file {args.scripts}: {k}") for k, v in raw.items()}
-    return ModelServer(preset, scripts=scripts, default_script=default)
+    return ModelServer(preset, scripts=scripts, default_script=default, limits=Limits(timeout_s=args.timeout))
 
 
 async def serve(server: ModelServer, host: str, port: int, announce_json: bool, listen_fd: int | None) -> None:
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    # aiohttp's keep-alive timer also closes connections that never finish their request headers
+    runner = web.AppRunner(
+        server.app(),
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=server.limits.timeout_s,
+        shutdown_timeout=SHUTDOWN_GRACE_S,
+    )
     await runner.setup()
     if listen_fd is not None:  # a socket the parent already bound: clients may connect before we serve
         site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=listen_fd))

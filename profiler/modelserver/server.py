@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from profiler.modelserver.accelerator import Accelerator
+from profiler.modelserver.chatrequest import BadRequest, parse_chat_request
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
 from profiler.modelserver.presets import Preset
 from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, choose_reply, prompt_tokens
@@ -33,6 +35,14 @@ PROVIDER = "orchestrace.simulated"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server: body size, and how long it may stay silent."""
+
+    max_body_bytes: int = 8 * 1024 * 1024  # a 2M-token prompt; larger bodies get 413
+    timeout_s: float = 30.0  # idle or half-sent connections, bodies and clients not reading a stream
+
+
 def openai_error(
     status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
 ) -> web.Response:
@@ -40,18 +50,32 @@ def openai_error(
     return web.json_response(body, status=status)
 
 
+class ClientGone(ConnectionResetError):
+    """The client closed the connection or stopped reading: nobody is left to answer."""
+
+
 @web.middleware
 async def _never_die(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes an OpenAI-style JSON error; the server keeps serving."""
+    """Every failure becomes an OpenAI-style JSON error; the server keeps serving.
+
+    Once a response has started, no second one may be written into it: the connection is
+    closed instead, so the client sees a cut stream rather than an HTTP status inside it.
+    """
     try:
         return await handler(request)
     except web.HTTPException as exc:
         return openai_error(exc.status, exc.reason or "error", "invalid_request_error")
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionResetError as exc:
+        _log.warning("client %s went away: %s", request.remote, exc or type(exc).__name__)
     except Exception as exc:
         _log.exception("internal error")
-        return openai_error(500, f"internal error: {exc}", "server_error")
+        if not request.writer.output_size:
+            return openai_error(500, f"internal error: {exc}", "server_error")
+    if request.transport is not None:
+        request.transport.close()  # the reply below is then dropped quietly
+    return web.Response(status=499)
 
 
 class ModelServer:
@@ -64,8 +88,10 @@ class ModelServer:
         scripts: dict[str, Script] | None = None,
         default_script: Script | None = None,
         tracer: trace.Tracer | None = None,
+        limits: Limits = Limits(),
     ) -> None:
         self.preset = preset
+        self.limits = limits
         self.scripts = scripts or {}
         self.default_script = default_script
         self.tracer = tracer or trace.get_tracer("orchestrace.modelserver")
@@ -74,7 +100,7 @@ class ModelServer:
         self.requests_served = 0
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_never_die], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[_never_die], client_max_size=self.limits.max_body_bytes)
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/health", self.health)
@@ -109,12 +135,14 @@ class ModelServer:
         arrived_ns = time.time_ns()
         arrived = self.driver.now()
         try:
-            body = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return openai_error(400, f"request body is not valid JSON: {exc}")
-        problem = _validate(body)
-        if problem:
-            return openai_error(400, problem)
+            async with asyncio.timeout(self.limits.timeout_s):
+                raw = await request.read()
+        except TimeoutError:
+            return openai_error(408, f"the request body did not arrive within {self.limits.timeout_s:g} s")
+        try:
+            body = parse_chat_request(raw)
+        except BadRequest as exc:
+            return openai_error(400, str(exc))
         if body["model"] != self.preset.model:
             return openai_error(
                 404,
@@ -127,7 +155,10 @@ class ModelServer:
         if key and key not in self.scripts:
             return openai_error(400, f"unknown trajectory script '{key}'")
         script = self.scripts.get(key) if key else self.default_script
-        reply = choose_reply(body, script, key)
+        try:
+            reply = choose_reply(body, script, key)
+        except BadRequest as exc:
+            return openai_error(400, str(exc))
         stream = bool(body.get("stream"))
         span = self.tracer.start_span(
             f"chat {self.preset.model}", context=parent, kind=SpanKind.SERVER, start_time=arrived_ns
@@ -196,6 +227,14 @@ class ModelServer:
                 }
             )
 
+    async def _send(self, request: web.Request, response: web.StreamResponse, text: str) -> None:
+        """Write stream chunks; a client that reads nothing for the timeout is dropped."""
+        try:
+            async with asyncio.timeout(self.limits.timeout_s):
+                await response.write(text.encode())
+        except TimeoutError:
+            raise ClientGone(f"read nothing of the stream for {self.limits.timeout_s:g} s") from None
+
     async def _stream(
         self, request: web.Request, body: dict[str, Any], reply: Reply, rid: str, waiter: Waiter, n_prompt: int
     ) -> web.StreamResponse:
@@ -212,7 +251,7 @@ class ModelServer:
             pending += "".join(itertools.islice(events, ready - sent))
             sent = max(sent, ready)
             if pending:
-                await response.write(pending.encode())
+                await self._send(request, response, pending)
                 pending = ""
                 if waiter.first_sent is None:
                     waiter.first_sent = self.driver.now()
@@ -221,29 +260,13 @@ class ModelServer:
             waiter.progress.clear()
             await waiter.progress.wait()
         tail = chunks.delta("{}", reply.finish_reason)
-        options = body.get("stream_options") or {}
+        options = body.get("stream_options") or {}  # checked by chatrequest
         if options.get("include_usage"):
             tail += chunks.usage(_usage(n_prompt, reply.output_tokens))
-        await response.write((tail + "data: [DONE]\n\n").encode())
+        await self._send(request, response, tail + "data: [DONE]\n\n")
         await response.write_eof()
         waiter.done_sent = self.driver.now()
         return response
-
-
-def _validate(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "request body must be a JSON object"
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        return "missing required parameter: 'model'"
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "missing required parameter: 'messages' (a non-empty list)"
-    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
-        return "each message needs a 'role'"
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        return "'tools' must be a list"
-    return None
 
 
 def _usage(n_prompt: int, n_output: int) -> dict[str, int]:
