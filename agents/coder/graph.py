@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
 import tempfile
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -20,8 +23,35 @@ SYSTEM_PROMPT = (
 )
 
 
+WORKSPACES_PREFIX = "orchestrace-coder-"
+_workspaces: Path | None = None
+
+
 class CoderState(MessagesState):
     workspace: str
+
+
+def workspaces() -> Path:
+    """This process's folder of run workspaces: removed at exit, or by the next process if this one was killed."""
+    global _workspaces
+    if _workspaces is None:
+        for stale in Path(tempfile.gettempdir()).glob(f"{WORKSPACES_PREFIX}*-*"):
+            owner = stale.name.removeprefix(WORKSPACES_PREFIX).split("-")[0]
+            if owner.isdigit() and not _alive(int(owner)):
+                shutil.rmtree(stale, ignore_errors=True)
+        _workspaces = Path(tempfile.mkdtemp(prefix=f"{WORKSPACES_PREFIX}{os.getpid()}-"))
+        atexit.register(shutil.rmtree, _workspaces, ignore_errors=True)
+    return _workspaces
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        pass
+    return True
 
 
 def _template() -> str:
@@ -33,12 +63,16 @@ def build(model: BaseChatModel) -> Any:
     bound = model.bind_tools(tools)
 
     def setup(state: CoderState) -> dict[str, Any]:
-        workspace = tempfile.mkdtemp(prefix="orchestrace-coder-")
+        workspace = tempfile.mkdtemp(dir=workspaces())
         shutil.copytree(_template(), workspace, dirs_exist_ok=True)
         return {"workspace": workspace}
 
     async def call_model(state: CoderState) -> dict[str, Any]:
-        return {"messages": [await bound.ainvoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])]}
+        try:
+            return {"messages": [await bound.ainvoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])]}
+        except BaseException:  # the run ends here: its workspace goes with it
+            shutil.rmtree(state["workspace"], ignore_errors=True)
+            raise
 
     def cleanup(state: CoderState) -> dict[str, Any]:
         shutil.rmtree(state["workspace"], ignore_errors=True)

@@ -50,13 +50,21 @@ class SpanWriter:
     """`python -m profiler.store.spanwriter`: one pipe per producer process, spans.jsonl out."""
 
     def __init__(
-        self, out: Path, producers: int, log: Path, target: OtlpTarget | None = None, summary: Path | None = None
+        self,
+        out: Path,
+        producers: int,
+        log: Path,
+        target: OtlpTarget | None = None,
+        summary: Path | None = None,
+        secret_env: str | None = None,
     ) -> None:
         pipes = [os.pipe() for _ in range(producers)]
         for _, write_end in pipes:
             _grow_pipe(write_end)
         read_ends = [r for r, _ in pipes]
         command = [sys.executable, "-m", "profiler.store.spanwriter", str(out), *map(str, read_ends)]
+        if secret_env:
+            command += ["--secret-env", secret_env]
         if target is not None:
             command += ["--otlp-url", target.traces_url, "--otlp-protocol", target.protocol]
             if summary is not None:

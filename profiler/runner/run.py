@@ -137,6 +137,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         run_dir.file("spanwriter.log"),
         target,
         run_dir.file(EXPORT_SUMMARY),
+        options.api_key_env,
     )
     if target is not None:
         display.note(f"exporting spans live to {target.traces_url} ({target.protocol})")

@@ -22,6 +22,7 @@ from pathlib import Path
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from profiler.otlp import EXPORT_TIMEOUT_S, CountingExporter, OtlpTarget
+from profiler.store.redact import Redactor
 from profiler.store.spanfile import JsonlSpanExporter
 from profiler.store.spanrelay import FRAME_HEADER, decode_frame
 
@@ -89,8 +90,15 @@ class LiveExport:
         return summary
 
 
-def run(out: str, fds: list[int], live: LiveExport | None = None, summary_path: Path | None = None) -> int:
-    exporter = JsonlSpanExporter(out)
+def run(
+    out: str,
+    fds: list[int],
+    live: LiveExport | None = None,
+    summary_path: Path | None = None,
+    redactor: Redactor | None = None,
+) -> int:
+    redactor = redactor or Redactor()
+    exporter = JsonlSpanExporter(out, redact=False)  # redacted once below, for the file and live export
     selector = selectors.DefaultSelector()
     for fd in fds:
         selector.register(fd, selectors.EVENT_READ, FrameReader(fd))
@@ -106,7 +114,7 @@ def run(out: str, fds: list[int], live: LiveExport | None = None, summary_path: 
                 continue
             for frame in reader.feed(chunk):
                 try:
-                    spans = decode_frame(frame)
+                    spans = [redactor.span(span) for span in decode_frame(frame)]
                 except Exception as exc:  # a bad frame must not lose the others
                     print(f"spanwriter: skipped a bad frame: {exc}", file=sys.stderr)
                     continue
@@ -133,9 +141,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--otlp-url", help="the exact URL to send to (the runner resolved it)")
     parser.add_argument("--otlp-protocol", default="http/protobuf")
     parser.add_argument("--export-summary", type=Path)
+    parser.add_argument("--secret-env", action="append", default=[], help="redact this variable's value too")
     args = parser.parse_args(argv)
     target = OtlpTarget(args.otlp_url, args.otlp_protocol, signal_url=True) if args.otlp_url else None
-    return run(args.out, args.fds, LiveExport(target) if target else None, args.export_summary)
+    live = LiveExport(target) if target else None
+    return run(args.out, args.fds, live, args.export_summary, Redactor(names=args.secret_env))
 
 
 if __name__ == "__main__":
