@@ -68,9 +68,9 @@ class Redactor:
         attributes = self.mapping(span.attributes)
         event_attributes = [self.mapping(event.attributes) for event in span.events]
         description = span.status.description and self.text(span.status.description)
-        if attributes is None and event_attributes.count(None) == len(event_attributes):
-            if description == span.status.description:
-                return span
+        unchanged = attributes is None and event_attributes.count(None) == len(event_attributes)
+        if unchanged and description == span.status.description:
+            return span
         events = [
             Event(e.name, e.attributes if new is None else new, e.timestamp)
             for e, new in zip(span.events, event_attributes, strict=True)
