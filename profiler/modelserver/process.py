@@ -14,6 +14,7 @@ from aiohttp import web
 
 from profiler.errors import UsageError
 from profiler.instrument.telemetry import Telemetry, resource_for
+from profiler.lifeline import die_with_parent
 from profiler.modelserver.presets import load_preset
 from profiler.modelserver.server import Limits, ModelServer
 from profiler.modelserver.trajectory import Script
@@ -126,6 +127,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def run(args: argparse.Namespace) -> int:
+    die_with_parent(signal.SIGTERM)  # started by `orchestrace run`: stop (and flush spans) when it dies
     server = build_server(args)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     telemetry = Telemetry(
@@ -145,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     finally:
         telemetry.shutdown()
+        if args.ready_json and telemetry.exporter is not None:  # for the runner's check of spans written
+            print(json.dumps({"event": "stopped", "spans_sent": telemetry.exporter.exported}), flush=True)
     return 0
 
 

@@ -14,9 +14,11 @@ from profiler import __version__
 from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.errors import UsageError
+from profiler.lifeline import Interrupted, signals_deferred, signals_interrupt
 from profiler.modelserver.presets import load_preset
 from profiler.otlp import OtlpTarget
 from profiler.runner import environment
+from profiler.runner.checks import check_completeness
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
@@ -126,92 +128,142 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     run_dir.write_manifest(_manifest(options, run_dir, model, len(run_plan.runs)))
     display.note(f"run directory: {run_dir.path}")
     started = time.monotonic()
-    server: ServerProcess | None = None
-    workload: WorkloadProcess | None = None
-    sampler: StackSampler | None = None
-    poller: ProcessPoller | None = None
     target = OtlpTarget.resolve(options.otlp_endpoint, options.otlp_protocol)
-    writer = SpanWriter(
-        run_dir.spans,
-        2 if options.simulated else 1,
-        run_dir.file("spanwriter.log"),
-        target,
-        run_dir.file(EXPORT_SUMMARY),
-        options.api_key_env,
+    parts = _Parts(
+        SpanWriter(
+            run_dir.spans,
+            2 if options.simulated else 1,
+            run_dir.file("spanwriter.log"),
+            target,
+            run_dir.file(EXPORT_SUMMARY),
+            options.api_key_env,
+            run_dir.manifest_path,
+        )
     )
     if target is not None:
         display.note(f"exporting spans live to {target.traces_url} ({target.protocol})")
     status, message = "failed", ""
     finished: dict[str, Any] = {}
     try:
-        if options.simulated:
-            server = _start_server(options, run_plan, run_dir, writer.fds[1])
-            base_url, model_name = server.base_url, preset.model
-            display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
-        else:
-            assert options.endpoint is not None and options.model_name is not None
-            base_url, model_name = options.endpoint, options.model_name
-        config = _workload_config(options, run_dir, run_plan, base_url, model_name)
-        workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
-        writer.release_parent_ends()
-        if options.sampler and not options.bare:
-            sampler = StackSampler(
-                workload.pid,
-                run_dir.file(f"{SAMPLES}/workload.raw"),
-                run_dir.file("pyspy.log"),
-                options.sample_rate,
-                children=options.sample_children,
-            )
-        roles = {"workload": workload.pid, **({"modelserver": server.pid} if server else {})}
-        if sampler is not None and sampler.process is not None:
-            roles["sampler"] = sampler.process.pid  # py-spy's own cost, outside the workload
-        poller = ProcessPoller(run_dir.file(PROCESS), roles)
-        poller.start()
-        if server is not None:
-            server.wait_ready()  # the workload imports meanwhile
-        if sampler is not None:
-            sampler.check_started()
-            if sampler.unavailable:
-                display.note(f"[sampler unavailable] {sampler.unavailable}; CPU per span still comes from the meter")
-        status, message, finished = _supervise(workload, run_dir, display)
-    except KeyboardInterrupt:
-        status, message = "interrupted", "interrupted before the workload started"
+        with signals_interrupt():
+            _start(options, run_plan, run_dir, parts, display)
+            assert parts.workload is not None
+            status, message, finished = _supervise(parts.workload, run_dir, display)
+    except KeyboardInterrupt as exc:
+        status, message = "interrupted", f"{_interruption(exc)} before the workload started"
     except UsageError as exc:
         message = str(exc)
         raise
     finally:
-        if workload is not None:
-            workload.stop(INTERRUPT_GRACE_S)
-        if sampler is not None:
-            sampler.stop()
-        if poller is not None:
-            poller.stop()
-        if server is not None:
-            server.stop()
-        writer.wait(SPAN_WRITER_TIMEOUT_S)
-        export = _export_summary(run_dir) if target is not None else None
-        wall = time.monotonic() - started
-        spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
-        summary = summarize(spans.spans if spans else [])
-        if status == "completed" and summary.errors:
-            status = "completed_with_errors"
-        replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
-        if replay is not None and replay["first_mismatch"]:
-            status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
-        run_dir.update_manifest(
-            degraded=_degraded(options, sampler),
-            status=status,
-            message=message,
-            ended_at=iso(time.time()),
-            ended_unix=time.time(),
-            wall_s=wall,
-            workload_result=finished,
-            otlp_export=export,
-            replay=replay,
-            summary=asdict(summary),
-        )
+        noted: list[str] = []
+        with signals_deferred(noted):  # a second signal must not cost the run directory its ending
+            status, message, checks, summary = _finish(
+                options, run_dir, parts, status, message, finished, len(run_plan.runs)
+            )
+            if noted:
+                display.note(f"{', '.join(noted)} received while finishing the run directory; finished it first")
+            wall = time.monotonic() - started
+            export = _export_summary(run_dir) if target is not None else None
+            run_dir.update_manifest(
+                degraded=_degraded(options, parts.sampler),
+                status=status,
+                message=message,
+                ended_at=iso(time.time()),
+                ended_unix=time.time(),
+                wall_s=wall,
+                workload_result=finished,
+                otlp_export=export,
+                replay=checks.pop("replay"),
+                checks=checks,
+                summary=asdict(summary),
+            )
     report = None if options.bare else write_report(run_dir)
     return RunResult(run_dir, status, wall, summary, message, report, export)
+
+
+@dataclass
+class _Parts:
+    """The processes of one run, as far as they were started."""
+
+    writer: SpanWriter
+    server: ServerProcess | None = None
+    workload: WorkloadProcess | None = None
+    sampler: StackSampler | None = None
+    poller: ProcessPoller | None = None
+
+
+def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Parts, display: RunDisplay) -> None:
+    """Model server (simulated), workload, py-spy and the psutil poller, each kept in `parts` at once."""
+    if options.simulated:
+        assert options.model is not None
+        preset = load_preset(options.model)
+        parts.server = _start_server(options, run_plan, run_dir, parts.writer.fds[1])
+        base_url, model_name = parts.server.base_url, preset.model
+        display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
+    else:
+        assert options.endpoint is not None and options.model_name is not None
+        base_url, model_name = options.endpoint, options.model_name
+    config = _workload_config(options, run_dir, run_plan, base_url, model_name)
+    workload = parts.workload = WorkloadProcess(config, run_dir.file("workload.log"), parts.writer.fds[0])
+    parts.writer.release_parent_ends()
+    if options.sampler and not options.bare:
+        parts.sampler = StackSampler(
+            workload.pid,
+            run_dir.file(f"{SAMPLES}/workload.raw"),
+            run_dir.file("pyspy.log"),
+            options.sample_rate,
+            children=options.sample_children,
+        )
+    roles = {"workload": workload.pid, **({"modelserver": parts.server.pid} if parts.server else {})}
+    if parts.sampler is not None and parts.sampler.process is not None:
+        roles["sampler"] = parts.sampler.process.pid  # py-spy's own cost, outside the workload
+    parts.poller = ProcessPoller(run_dir.file(PROCESS), roles)
+    parts.poller.start()
+    if parts.server is not None:
+        parts.server.wait_ready()  # the workload imports meanwhile
+    if parts.sampler is not None:
+        parts.sampler.check_started()
+        if parts.sampler.unavailable:
+            display.note(f"[sampler unavailable] {parts.sampler.unavailable}; CPU per span still comes from the meter")
+
+
+def _finish(
+    options: RunOptions,
+    run_dir: RunDir,
+    parts: _Parts,
+    status: str,
+    message: str,
+    finished: dict[str, Any],
+    planned: int,
+) -> tuple[str, str, dict[str, Any], RunSummary]:
+    """Stop every part, then check that what the parts produced was recorded; the final status."""
+    if parts.workload is not None:
+        parts.workload.stop(INTERRUPT_GRACE_S)
+    if parts.sampler is not None:
+        parts.sampler.stop()
+    if parts.poller is not None:
+        parts.poller.stop()
+    server_death = parts.server.died() if parts.server is not None else None
+    if parts.server is not None:
+        parts.server.stop()
+    written = parts.writer.wait(SPAN_WRITER_TIMEOUT_S)
+    spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
+    summary = summarize(spans.spans if spans else [])
+    sent = [finished.get("spans_written"), *([parts.server.spans_sent] if parts.server else [])]
+    completeness = check_completeness(planned, finished, summary.agent_runs, sent, written, server_death)
+    if status == "completed" and summary.errors:
+        status = "completed_with_errors"
+    if completeness.problems:
+        status = "failed" if server_death or not status.startswith("completed") else "incomplete"
+        message = "; ".join(filter(None, [message, *completeness.problems]))
+    replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
+    if replay is not None and replay["first_mismatch"]:
+        status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
+    return status, message, {**completeness.to_dict(), "replay": replay}, summary
+
+
+def _interruption(exc: KeyboardInterrupt) -> str:
+    return f"interrupted by {exc.name}" if isinstance(exc, Interrupted) else "interrupted by the user"
 
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
@@ -291,6 +343,7 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
 def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) -> tuple[str, str, dict[str, Any]]:
     """Follow the workload's progress; Ctrl-C asks it to stop and flush, a second one kills it."""
     interrupted_at: float | None = None
+    interruption = ""
     finished: dict[str, Any] = {}
     fatal = ""
     started = False
@@ -298,9 +351,10 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
         while True:
             try:
                 events = workload.poll()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 if interrupted_at is None:
                     interrupted_at = time.monotonic()
+                    interruption = _interruption(exc)
                     display.note("interrupting: flushing what was recorded (Ctrl-C again to kill)")
                     workload.interrupt()
                     continue
@@ -327,7 +381,7 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
             display.close()
         code = workload.wait()
     if interrupted_at is not None or finished.get("status") == "interrupted":
-        return "interrupted", "interrupted by the user", finished
+        return "interrupted", interruption or "interrupted by the user", finished
     if fatal:
         if not started:
             raise UsageError(fatal)

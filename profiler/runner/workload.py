@@ -31,6 +31,7 @@ from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
+from profiler.lifeline import die_with_parent
 from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
 from profiler.store.rundir import CPU_FILE, write_json_atomic
 from profiler.store.spanfile import append_line
@@ -188,6 +189,7 @@ def _bare_window(started: tuple[float, float, float]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    die_with_parent(signal.SIGINT)  # the runner died: stop as on Ctrl-C, flushing what was recorded
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     fd = os.environ.get(PROGRESS_FD_ENV)
     progress = Progress(int(fd) if fd else None)

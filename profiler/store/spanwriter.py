@@ -1,12 +1,15 @@
 """The span writer process: frames from span relays in, OTLP JSON lines out (and live OTLP export).
 
-    python -m profiler.store.spanwriter OUT.jsonl FD [FD ...] [--otlp-url URL --otlp-protocol P
-                                                              --export-summary FILE]
+    python -m profiler.store.spanwriter OUT.jsonl FD [FD ...] [--summary FILE] [--runner-fd FD --manifest FILE]
+                                                              [--otlp-url URL --otlp-protocol P --export-summary FILE]
 
 Reads length-prefixed frames from each inherited pipe until all reach end of file, rebuilds
 the spans and appends one OTLP JSON `ExportTraceServiceRequest` line per frame. With an OTLP
 endpoint it also exports them live through the official exporter on its own thread: the file
 is written first and never waits for the backend, and a down backend only costs a count.
+
+It outlives the runner on purpose: if the runner was killed (its end of `--runner-fd` closed
+before the writer finished), the writer is the one left to finalise the manifest.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import selectors
 import signal
 import sys
+import time
 from pathlib import Path
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from profiler.otlp import EXPORT_TIMEOUT_S, CountingExporter, OtlpTarget
 from profiler.store.redact import Redactor
+from profiler.store.rundir import RunDir, iso, write_json_atomic
 from profiler.store.spanfile import JsonlSpanExporter
 from profiler.store.spanrelay import FRAME_HEADER, decode_frame
 
@@ -90,19 +96,42 @@ class LiveExport:
         return summary
 
 
+def runner_gone(fd: int) -> bool:
+    """The runner's end of the watchdog pipe is closed: it died (it never writes, only holds it)."""
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable) and os.read(fd, 1) == b""
+
+
+def finalise_for_dead_runner(manifest: Path, written: int) -> None:
+    """Mark the run as ended without its runner, so it does not say `running` forever."""
+    if not manifest.exists():
+        return
+    RunDir(manifest.parent).update_manifest(
+        status="failed",
+        message=f"the orchestrace run process died before finishing the run (killed?); the span writer kept "
+        f"the {written} spans it received",
+        ended_at=iso(time.time()),
+        ended_unix=time.time(),
+    )
+
+
 def run(
     out: str,
     fds: list[int],
     live: LiveExport | None = None,
     summary_path: Path | None = None,
+    *,
     redactor: Redactor | None = None,
+    written_path: Path | None = None,
+    runner_fd: int | None = None,
+    manifest: Path | None = None,
 ) -> int:
     redactor = redactor or Redactor()
     exporter = JsonlSpanExporter(out, redact=False)  # redacted once below, for the file and live export
     selector = selectors.DefaultSelector()
     for fd in fds:
         selector.register(fd, selectors.EVENT_READ, FrameReader(fd))
-    truncated = 0
+    truncated = bad_frames = 0
     while selector.get_map():
         for key, _ in selector.select():
             reader: FrameReader = key.data
@@ -117,6 +146,7 @@ def run(
                     spans = [redactor.span(span) for span in decode_frame(frame)]
                 except Exception as exc:  # a bad frame must not lose the others
                     print(f"spanwriter: skipped a bad frame: {exc}", file=sys.stderr)
+                    bad_frames += 1
                     continue
                 exporter.export(spans)
                 if live is not None:
@@ -124,6 +154,11 @@ def run(
     exporter.shutdown()
     if truncated:
         print(f"spanwriter: {truncated} bytes of an unfinished frame were dropped", file=sys.stderr)
+    if written_path is not None:
+        written = {"spans": exporter.exported, "failed": exporter.failed, "bad_frames": bad_frames}
+        write_json_atomic(written_path, {**written, "truncated_bytes": truncated})
+    if runner_fd is not None and manifest is not None and runner_gone(runner_fd):
+        finalise_for_dead_runner(manifest, exporter.exported)
     if live is not None:
         summary = live.finish()
         if summary_path is not None:
@@ -142,10 +177,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--otlp-protocol", default="http/protobuf")
     parser.add_argument("--export-summary", type=Path)
     parser.add_argument("--secret-env", action="append", default=[], help="redact this variable's value too")
+    parser.add_argument("--summary", type=Path, help="write what was written (spans, bad frames) here")
+    parser.add_argument("--runner-fd", type=int, help="the runner's watchdog pipe (its end closes when it dies)")
+    parser.add_argument("--manifest", type=Path, help="the manifest to finalise if the runner died")
     args = parser.parse_args(argv)
     target = OtlpTarget(args.otlp_url, args.otlp_protocol, signal_url=True) if args.otlp_url else None
     live = LiveExport(target) if target else None
-    return run(args.out, args.fds, live, args.export_summary, Redactor(names=args.secret_env))
+    return run(
+        args.out,
+        args.fds,
+        live,
+        args.export_summary,
+        redactor=Redactor(names=args.secret_env),
+        written_path=args.summary,
+        runner_fd=args.runner_fd,
+        manifest=args.manifest,
+    )
 
 
 if __name__ == "__main__":
