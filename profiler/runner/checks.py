@@ -31,9 +31,17 @@ def check_completeness(
     sent: list[int | None],
     written: dict[str, Any],
     server_death: str | None,
+    write_errors: list[str | None],
 ) -> Completeness:
-    """`finished`: the workload's last progress event; `sent`: spans each producer reported sending."""
+    """`finished`: the workload's last progress event; `sent`: spans each producer reported sending;
+    `write_errors`: "FILE: reason" for each file that could not be written (a full or unwritable disk)."""
     problems = []
+    files_by_reason: dict[str, list[str]] = {}
+    for error in filter(None, write_errors):
+        file, _, reason = error.partition(": ")
+        files_by_reason.setdefault(reason, []).append(file)
+    for reason, files in files_by_reason.items():
+        problems.append(f"the disk refused writes ({reason}: {', '.join(files)}); what was written before is kept")
     if server_death is not None:
         problems.append(
             f"the simulated model server died during the run ({server_death}); "

@@ -20,7 +20,6 @@ from profiler.lifeline import child_environment
 from profiler.otlp import OtlpTarget
 
 SERVER_START_TIMEOUT_S = 30.0
-WRITER_SUMMARY = "spanwriter.json"
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -71,9 +70,9 @@ class SpanWriter:
         read_ends = [r for r, _ in pipes]
         self.target = target
         watchdog_read, self._watchdog = os.pipe()
-        self.written = out.with_name(WRITER_SUMMARY)
+        self._summary, summary_write = os.pipe()
         command = [sys.executable, "-m", "profiler.store.spanwriter", str(out), *map(str, read_ends)]
-        command += ["--summary", str(self.written), "--runner-fd", str(watchdog_read)]
+        command += ["--summary-fd", str(summary_write), "--runner-fd", str(watchdog_read)]
         if manifest is not None:
             command += ["--manifest", str(manifest)]
         if secret_env:
@@ -88,10 +87,10 @@ class SpanWriter:
                 stdin=subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=log_handle,
-                pass_fds=(*read_ends, watchdog_read),
+                pass_fds=(*read_ends, watchdog_read, summary_write),
                 start_new_session=True,
             )
-        for fd in (*read_ends, watchdog_read):
+        for fd in (*read_ends, watchdog_read, summary_write):
             os.close(fd)
         self.fds = [w for _, w in pipes]
 
@@ -113,12 +112,14 @@ class SpanWriter:
             return {"error": f"the span writer did not finish within {timeout_s:g} s and was killed"}
         finally:
             os.close(self._watchdog)
+        with os.fdopen(self._summary, "rb") as summary:
+            said = summary.read()
         if code != 0:
             return {"error": f"the span writer died ({exit_description(code)}); spans sent after that were lost"}
         try:
-            written: dict[str, Any] = json.loads(self.written.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"error": "the span writer left no summary of what it wrote"}
+            written: dict[str, Any] = json.loads(said)
+        except ValueError:
+            return {"error": "the span writer ended without saying what it wrote"}
         return written
 
 
@@ -205,7 +206,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         _stop(self.process, signal.SIGTERM, 10.0)
-        if self.process.stdout is not None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
             for line in self.process.stdout.read().splitlines():  # its last words: the spans it sent
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     self.spans_sent = int(json.loads(line)["spans_sent"])

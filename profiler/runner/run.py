@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
-from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.rundir import PROCESS, REPORT, SAMPLES, SCHEMA, SPANS, RunDir, iso, write_json_atomic
 from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
 
@@ -164,19 +165,25 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
                 display.note(f"{', '.join(noted)} received while finishing the run directory; finished it first")
             wall = time.monotonic() - started
             export = _export_summary(run_dir) if target is not None else None
-            run_dir.update_manifest(
-                degraded=_degraded(options, parts.sampler),
-                status=status,
-                message=message,
-                ended_at=iso(time.time()),
-                ended_unix=time.time(),
-                wall_s=wall,
-                workload_result=finished,
-                otlp_export=export,
-                replay=checks.pop("replay"),
-                checks=checks,
-                summary=asdict(summary),
-            )
+            try:
+                run_dir.finish(
+                    degraded=_degraded(options, parts.sampler),
+                    status=status,
+                    message=message,
+                    ended_at=iso(time.time()),
+                    ended_unix=time.time(),
+                    wall_s=wall,
+                    workload_result=finished,
+                    otlp_export=export,
+                    replay=checks.pop("replay"),
+                    checks=checks,
+                    summary=asdict(summary),
+                )
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot write the manifest of {run_dir.path}: {exc.strerror or exc} (is the disk full?); "
+                    "spans.jsonl holds what was recorded"
+                ) from None
     report = None if options.bare else write_report(run_dir)
     return RunResult(run_dir, status, wall, summary, message, report, export)
 
@@ -250,7 +257,10 @@ def _finish(
     spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
     summary = summarize(spans.spans if spans else [])
     sent = [finished.get("spans_written"), *([parts.server.spans_sent] if parts.server else [])]
-    completeness = check_completeness(planned, finished, summary.agent_runs, sent, written, server_death)
+    poller_error = parts.poller.error if parts.poller else None
+    writer_error = written.get("last_error") and f"{SPANS}: {written['last_error']}"
+    write_errors = [poller_error, finished.get("write_error"), writer_error]
+    completeness = check_completeness(planned, finished, summary.agent_runs, sent, written, server_death, write_errors)
     if status == "completed" and summary.errors:
         status = "completed_with_errors"
     if completeness.problems:
@@ -288,9 +298,13 @@ def write_report(run_dir: RunDir) -> dict[str, Any] | None:
     try:
         report = build_report(load_session(run_dir.path))
     except Exception as exc:  # a bug in analysis must not cost the recorded run
-        (run_dir.path / "report.error").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+        with contextlib.suppress(OSError):
+            (run_dir.path / "report.error").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
         return None
-    write_json_atomic(run_dir.file(REPORT), report)
+    try:
+        write_json_atomic(run_dir.file(REPORT), report)
+    except OSError as exc:  # a full disk: the report is still shown, `orchestrace report` can redo it
+        report["problems"] = [*report["problems"], f"{REPORT} not written: {exc.strerror or exc}"]
     return report
 
 

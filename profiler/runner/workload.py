@@ -201,6 +201,7 @@ def main(argv: list[str]) -> int:
     ]
     handler: SpanCallbackHandler | None = None
     status = "completed"
+    write_error: str | None = None
     try:
         try:
             graph, handler, name = workload.build()
@@ -233,7 +234,10 @@ def main(argv: list[str]) -> int:
                 **workload.window,
                 "spans": _exported(workload),
             }
-            write_json_atomic(Path(config["run_dir"]) / CPU_FILE, window)
+            try:
+                write_json_atomic(Path(config["run_dir"]) / CPU_FILE, window)
+            except OSError as exc:  # a full disk: the runner reports it
+                write_error = f"{CPU_FILE}: {exc.strerror or exc}"
         progress.send(
             "finished",
             status=status,
@@ -241,6 +245,7 @@ def main(argv: list[str]) -> int:
             errors=workload.errors,
             incomplete_spans=incomplete,
             spans_written=_exported(workload),
+            write_error=write_error,
         )
     return {"completed": 0, "interrupted": 130}.get(status, 1)
 

@@ -50,6 +50,7 @@ class JsonlSpanExporter(SpanExporter):
         self._closed = False
         self.exported = 0
         self.failed = 0
+        self.last_error: str | None = None  # e.g. a full disk
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -68,8 +69,10 @@ class JsonlSpanExporter(SpanExporter):
                 append_line(self._fd, line)
             self.exported += len(spans)
             return SpanExportResult.SUCCESS
-        except Exception:  # profiling must never crash the workload
-            _log.exception("writing spans failed")
+        except Exception as exc:  # profiling must never crash the workload
+            if self.last_error is None:  # once: a full disk would log it for every batch
+                _log.exception("writing spans failed")
+            self.last_error = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
             self.failed += len(spans)
             return SpanExportResult.FAILURE
 

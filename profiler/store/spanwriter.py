@@ -1,6 +1,6 @@
 """The span writer process: frames from span relays in, OTLP JSON lines out (and live OTLP export).
 
-    python -m profiler.store.spanwriter OUT.jsonl FD [FD ...] [--summary FILE] [--runner-fd FD --manifest FILE]
+    python -m profiler.store.spanwriter OUT.jsonl FD [FD ...] [--summary-fd FD] [--runner-fd FD --manifest FILE]
                                                               [--otlp-url URL --otlp-protocol P --export-summary FILE]
 
 Reads length-prefixed frames from each inherited pipe until all reach end of file, rebuilds
@@ -15,6 +15,7 @@ before the writer finished), the writer is the one left to finalise the manifest
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -28,8 +29,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from profiler.otlp import EXPORT_TIMEOUT_S, CountingExporter, OtlpTarget
 from profiler.store.redact import Redactor
-from profiler.store.rundir import RunDir, iso, write_json_atomic
-from profiler.store.spanfile import JsonlSpanExporter
+from profiler.store.rundir import RunDir, iso
+from profiler.store.spanfile import JsonlSpanExporter, append_line
 from profiler.store.spanrelay import FRAME_HEADER, decode_frame
 
 
@@ -106,7 +107,7 @@ def finalise_for_dead_runner(manifest: Path, written: int) -> None:
     """Mark the run as ended without its runner, so it does not say `running` forever."""
     if not manifest.exists():
         return
-    RunDir(manifest.parent).update_manifest(
+    RunDir(manifest.parent).finish(
         status="failed",
         message=f"the orchestrace run process died before finishing the run (killed?); the span writer kept "
         f"the {written} spans it received",
@@ -122,7 +123,7 @@ def run(
     summary_path: Path | None = None,
     *,
     redactor: Redactor | None = None,
-    written_path: Path | None = None,
+    summary_fd: int | None = None,
     runner_fd: int | None = None,
     manifest: Path | None = None,
 ) -> int:
@@ -154,11 +155,16 @@ def run(
     exporter.shutdown()
     if truncated:
         print(f"spanwriter: {truncated} bytes of an unfinished frame were dropped", file=sys.stderr)
-    if written_path is not None:
-        written = {"spans": exporter.exported, "failed": exporter.failed, "bad_frames": bad_frames}
-        write_json_atomic(written_path, {**written, "truncated_bytes": truncated})
     if runner_fd is not None and manifest is not None and runner_gone(runner_fd):
-        finalise_for_dead_runner(manifest, exporter.exported)
+        try:
+            finalise_for_dead_runner(manifest, exporter.exported)
+        except OSError as exc:
+            print(f"spanwriter: could not finalise the manifest: {exc}", file=sys.stderr)
+    if summary_fd is not None:  # a pipe, not a file: it must get through when the disk is full
+        written = {"spans": exporter.exported, "failed": exporter.failed, "last_error": exporter.last_error}
+        with contextlib.suppress(OSError):  # the runner may be gone
+            append_line(summary_fd, json.dumps({**written, "bad_frames": bad_frames, "truncated": truncated}).encode())
+        os.close(summary_fd)
     if live is not None:
         summary = live.finish()
         if summary_path is not None:
@@ -177,7 +183,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--otlp-protocol", default="http/protobuf")
     parser.add_argument("--export-summary", type=Path)
     parser.add_argument("--secret-env", action="append", default=[], help="redact this variable's value too")
-    parser.add_argument("--summary", type=Path, help="write what was written (spans, bad frames) here")
+    parser.add_argument("--summary-fd", type=int, help="write what was written (spans, errors) to this pipe")
     parser.add_argument("--runner-fd", type=int, help="the runner's watchdog pipe (its end closes when it dies)")
     parser.add_argument("--manifest", type=Path, help="the manifest to finalise if the runner died")
     args = parser.parse_args(argv)
@@ -189,7 +195,7 @@ def main(argv: list[str]) -> int:
         live,
         args.export_summary,
         redactor=Redactor(names=args.secret_env),
-        written_path=args.summary,
+        summary_fd=args.summary_fd,
         runner_fd=args.runner_fd,
         manifest=args.manifest,
     )
