@@ -8,7 +8,7 @@ from typing import Any
 
 from profiler.analysis.cpu import cpu_breakdown
 from profiler.analysis.stacks import stack_breakdown
-from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, span_kind
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, model_attempts, span_kind
 from profiler.analysis.wall import KEYS, decompose
 from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER
@@ -55,6 +55,17 @@ def _table(runs: list[AgentRun], select: str) -> list[dict[str, Any]]:
     return sorted(table, key=lambda r: -r["cpu_s"])
 
 
+def _attempts(runs: list[AgentRun]) -> dict[str, Any]:
+    """HTTP attempts of the chat calls, failed attempts and retries: in all, and per agent run."""
+    per_run = []
+    for run in runs:
+        counts = [model_attempts(run, s) for s in run.spans if span_kind(s) == CHAT]
+        attempts, failed = sum(a for a, _ in counts), sum(f for _, f in counts)
+        per_run.append({"attempts": attempts, "failed_attempts": failed, "retries": attempts - len(counts)})
+    totals = {key: sum(row[key] for row in per_run) for key in ("attempts", "failed_attempts", "retries")}
+    return {**totals, "per_run": {key: _summary([float(row[key]) for row in per_run]) for key in totals}}
+
+
 def _inference(session: Session, runs: list[AgentRun]) -> dict[str, Any]:
     chats = [s for run in runs for s in run.spans if span_kind(s) == CHAT]
     servers = [s for s in session.spans if s.kind == KIND_SERVER]
@@ -68,6 +79,7 @@ def _inference(session: Session, runs: list[AgentRun]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "calls": len(chats),
         "errors": sum(s.is_error for s in chats),
+        **_attempts(runs),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "ttft_s": {"p50": _quantile(ttft, 0.5), "p95": _quantile(ttft, 0.95)},

@@ -15,6 +15,7 @@ from aiohttp import web
 from profiler.errors import UsageError
 from profiler.instrument.telemetry import Telemetry, resource_for
 from profiler.lifeline import die_with_parent
+from profiler.modelserver.faults import Faults, read_spec
 from profiler.modelserver.presets import load_preset
 from profiler.modelserver.server import Limits, ModelServer
 from profiler.modelserver.trajectory import Script
@@ -46,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'orchestrace.script' baggage entry or X-Orchestrace-Script header",
     )
     parser.add_argument("--spans", help="append the server's SERVER spans to this OTLP JSON lines file")
+    parser.add_argument(
+        "--faults", help="fault spec JSON file: error rates by status, latency spikes, dropped or malformed streams"
+    )
     parser.add_argument("--run-id", help=argparse.SUPPRESS)
     parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--span-fd", type=int, help=argparse.SUPPRESS)
@@ -86,7 +90,9 @@ def build_server(args: argparse.Namespace) -> ModelServer:
         if not isinstance(raw, dict):
             raise UsageError(f"scripts file {args.scripts}: expected an object of name -> script")
         scripts = {k: Script.from_dict(v, f"scripts file {args.scripts}: {k}") for k, v in raw.items()}
-    return ModelServer(preset, scripts=scripts, default_script=default, limits=Limits(timeout_s=args.timeout))
+    faults = Faults.from_dict(read_spec(args.faults), f"fault spec {args.faults}") if args.faults else None
+    limits = Limits(timeout_s=args.timeout)
+    return ModelServer(preset, scripts=scripts, default_script=default, limits=limits, faults=faults)
 
 
 async def serve(server: ModelServer, host: str, port: int, announce_json: bool, listen_fd: int | None) -> None:

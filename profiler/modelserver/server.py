@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from profiler.modelserver.accelerator import Accelerator
 from profiler.modelserver.chatrequest import BadRequest, parse_chat_request
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
+from profiler.modelserver.faults import FAULT_ATTRIBUTE, Fault, Faults
 from profiler.modelserver.presets import Preset
-from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, choose_reply, prompt_tokens
+from profiler.modelserver.trajectory import CHARS_PER_TOKEN, Reply, Script, TurnError, choose_reply, prompt_tokens
 
 _log = logging.getLogger(__name__)
 
@@ -44,10 +46,14 @@ class Limits:
 
 
 def openai_error(
-    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, headers=headers)
 
 
 class ClientGone(ConnectionResetError):
@@ -89,9 +95,12 @@ class ModelServer:
         default_script: Script | None = None,
         tracer: trace.Tracer | None = None,
         limits: Limits = Limits(),
+        faults: Faults | None = None,
     ) -> None:
         self.preset = preset
         self.limits = limits
+        self.faults = faults
+        self._failed: Counter[str] = Counter()  # attempts of each failing script turn so far
         self.scripts = scripts or {}
         self.default_script = default_script
         self.tracer = tracer or trace.get_tracer("orchestrace.modelserver")
@@ -187,18 +196,25 @@ class ModelServer:
                 "orchestrace.preset": self.preset.name,
             }
         )
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
-        if reply.error is not None:
-            span.set_status(Status(StatusCode.ERROR, reply.error.message))
-            span.set_attribute("http.response.status_code", reply.error.status)
-            return openai_error(reply.error.status, reply.error.message, "server_error")
+        fault = self._fault(reply, stream)
+        if fault.name:
+            span.set_attribute(FAULT_ATTRIBUTE, fault.name)
+        delay = reply.delay_s + fault.spike_s
+        if delay:
+            await asyncio.sleep(delay)
+        error = reply.error
+        if fault.status is not None:
+            error = TurnError(fault.status, f"simulated fault: HTTP {fault.status}")
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error.message))
+            span.set_attribute("http.response.status_code", error.status)
+            return openai_error(error.status, error.message, "server_error", headers=fault.headers)
         rid = f"chatcmpl-{next(self._ids):08x}"
         n_prompt = prompt_tokens(body)
-        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens, arrived + reply.delay_s)
+        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens, arrived + delay)
         try:
             if stream:
-                response = await self._stream(request, body, reply, rid, waiter, n_prompt)
+                response = await self._stream(request, body, reply, rid, waiter, n_prompt, fault)
             else:
                 await waiter.done
                 response = web.json_response(_completion(rid, body["model"], reply, n_prompt))
@@ -227,6 +243,14 @@ class ModelServer:
                 }
             )
 
+    def _fault(self, reply: Reply, stream: bool) -> Fault:
+        """A failing script turn's next attempt fails while it has failures left; else the spec's draw."""
+        failing = reply.failing
+        if failing is not None and self._failed[reply.turn] < failing.times:
+            self._failed[reply.turn] += 1
+            return Fault(status=failing.status, retry_after_s=failing.retry_after_s)
+        return self.faults.draw(stream) if self.faults is not None else Fault()
+
     async def _send(self, request: web.Request, response: web.StreamResponse, text: str) -> None:
         """Write stream chunks; a client that reads nothing for the timeout is dropped."""
         try:
@@ -236,7 +260,14 @@ class ModelServer:
             raise ClientGone(f"read nothing of the stream for {self.limits.timeout_s:g} s") from None
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: Reply, rid: str, waiter: Waiter, n_prompt: int
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        reply: Reply,
+        rid: str,
+        waiter: Waiter,
+        n_prompt: int,
+        fault: Fault,
     ) -> web.StreamResponse:
         await waiter.first_token
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -255,6 +286,11 @@ class ModelServer:
                 pending = ""
                 if waiter.first_sent is None:
                     waiter.first_sent = self.driver.now()
+                    if fault.drop and request.transport is not None:
+                        request.transport.close()  # the connection dropped mid-stream
+                        return response
+                    if fault.malformed:
+                        await self._send(request, response, "data: {malformed\n\n")
             if sent >= reply.output_tokens:
                 break
             waiter.progress.clear()

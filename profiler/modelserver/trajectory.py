@@ -5,8 +5,9 @@ used for a request is the number of assistant messages already in it; `threads` 
 sub-agents that start from a known first user message follow their own turns (recorded
 trajectories key threads by `thread_key`, a hash, so no prompt text is stored). A turn is
 `{"tool_calls": [{"name", "args"}], "output_tokens": N}`, `{"content": "...",
-"output_tokens": N}`, or `{"error": {"status": 500}}` (optionally with `"delay_s"`).
-Generated text is ~4 characters per reported token.
+"output_tokens": N}`, or `{"error": {"status": 500}}` (optionally with `"delay_s"`). Any turn may carry
+`"fail": {"status": 503, "times": 2, "retry_after_s": 0.5}`: its first two attempts get that
+error, the third its reply (a retried call). Generated text is ~4 characters per reported token.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from profiler.errors import UsageError
@@ -51,6 +52,15 @@ class TurnError:
 
 
 @dataclass(frozen=True)
+class Failing:
+    """A turn's first `times` attempts fail with `status` (then it answers)."""
+
+    status: int
+    times: int
+    retry_after_s: float
+
+
+@dataclass(frozen=True)
 class Reply:
     """One rendered model response."""
 
@@ -60,6 +70,8 @@ class Reply:
     error: TurnError | None = None
     delay_s: float = 0.0
     overrun: bool = False
+    failing: Failing | None = None
+    turn: str = ""  # which call of which conversation this is (the attempts of one call share it)
 
     @property
     def finish_reason(self) -> str:
@@ -117,7 +129,22 @@ def _validate_turn(turn: Any, where: str) -> dict[str, Any]:
     delay = turn.get("delay_s", 0)
     if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
         raise UsageError(f"{where}: 'delay_s' must be a number >= 0")
+    if "fail" in turn:
+        _failing(turn["fail"], where)
     return turn
+
+
+def _failing(fail: Any, where: str) -> Failing:
+    problem = f"{where}: 'fail' is {{'status': 400-599, 'times': N >= 1, 'retry_after_s': optional seconds}}"
+    if not isinstance(fail, dict):
+        raise UsageError(problem)
+    status, times, after = fail.get("status"), fail.get("times"), fail.get("retry_after_s", 1.0)
+    numbers = (status, times, after)
+    if any(isinstance(v, bool) for v in numbers) or not (isinstance(status, int) and isinstance(times, int)):
+        raise UsageError(problem)
+    if not (400 <= status <= 599 and times >= 1 and isinstance(after, int | float) and 0 <= after <= 60):
+        raise UsageError(problem)
+    return Failing(status, times, float(after))
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -152,18 +179,22 @@ def choose_reply(request: dict[str, Any], script: Script | None, key: str) -> Re
     messages = request.get("messages", [])
     turn_index = sum(1 for m in messages if m.get("role") == "assistant")
     first_user = next((message_text(m) for m in messages if m.get("role") == "user"), "")
-    if script is not None:
-        thread = script.threads.get(first_user) or script.threads.get(thread_key(first_user))
-        active = thread if thread is not None else script
-        thread_name = first_user if thread is not None else ""
-        if turn_index < len(active.turns):
-            return _render(active.turns[turn_index], f"{key}|{thread_name}|{turn_index}")
-        return _render(
-            {"content": "I have what I need; here is the final answer."},
-            f"{key}|{thread_name}|{turn_index}",
-            overrun=True,
-        )
-    return _generic_reply(request, turn_index, f"{key}|{first_user}|{turn_index}")
+    if script is None:
+        reply = _generic_reply(request, turn_index, f"{key}|{first_user}|{turn_index}")
+    else:
+        reply = _scripted_reply(script, key, first_user, turn_index)
+    return replace(reply, turn=f"{key}|{thread_key(first_user)}|{turn_index}")
+
+
+def _scripted_reply(script: Script, key: str, first_user: str, turn_index: int) -> Reply:
+    thread = script.threads.get(first_user) or script.threads.get(thread_key(first_user))
+    active = thread if thread is not None else script
+    thread_name = first_user if thread is not None else ""
+    if turn_index < len(active.turns):
+        return _render(active.turns[turn_index], f"{key}|{thread_name}|{turn_index}")
+    return _render(
+        {"content": "I have what I need; here is the final answer."}, f"{key}|{thread_name}|{turn_index}", overrun=True
+    )
 
 
 def _generic_reply(request: dict[str, Any], turn_index: int, seed_key: str) -> Reply:
@@ -185,9 +216,11 @@ def _generic_reply(request: dict[str, Any], turn_index: int, seed_key: str) -> R
 
 def _render(turn: dict[str, Any], seed_key: str, *, overrun: bool = False) -> Reply:
     delay = float(turn.get("delay_s", 0))
+    failing = _failing(turn["fail"], seed_key) if "fail" in turn else None
     if "error" in turn:
         err = turn["error"]
-        return Reply("", (), 0, TurnError(int(err["status"]), str(err.get("message", "simulated error"))), delay)
+        error = TurnError(int(err["status"]), str(err.get("message", "simulated error")))
+        return Reply("", (), 0, error, delay, failing=failing)
     calls = tuple(
         ToolCall(_call_id(seed_key, i), c["name"], json.dumps(c.get("args", {}), separators=(",", ":")))
         for i, c in enumerate(turn.get("tool_calls", []))
@@ -202,7 +235,7 @@ def _render(turn: dict[str, Any], seed_key: str, *, overrun: bool = False) -> Re
         content = _pad(content, missing, seed_key)
         used += missing
     tokens = max(wanted, math.ceil(used / CHARS_PER_TOKEN))
-    return Reply(content, calls, tokens, None, delay, overrun)
+    return Reply(content, calls, tokens, None, delay, overrun, failing)
 
 
 def _pad(content: str, extra: int, seed_key: str) -> str:

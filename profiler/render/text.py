@@ -140,9 +140,14 @@ def render(report: dict[str, Any]) -> RenderableType:
     inference = report["inference"]
     ttft = inference["ttft_s"]
     overhead = report["overhead"]
+    retried = (
+        f"; {inference['attempts']} attempts, {inference['failed_attempts']} failed, {inference['retries']} retries"
+        if inference.get("retries")
+        else ""
+    )
     lines = [
         escape(
-            f"LLM calls {inference['calls']} ({inference['errors']} failed) · "
+            f"LLM calls {inference['calls']} ({inference['errors']} failed{retried}) · "
             f"tokens in {inference['input_tokens']:,} / out {inference['output_tokens']:,} · "
             f"TTFT p50 {_s(ttft['p50'])} s p95 {_s(ttft['p95'])} s · "
             f"model time {_s(inference['model_time_s'], 2)} s (from {inference['source']})"

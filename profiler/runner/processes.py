@@ -146,6 +146,7 @@ class ServerProcess:
         scripts: Path | None,
         script: Path | None = None,
         span_fd: int | None = None,
+        faults: Path | None = None,
     ) -> None:
         self.log = run_dir / "modelserver.log"
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -169,6 +170,8 @@ class ServerProcess:
             cmd += ["--scripts", str(scripts)]
         if script is not None:
             cmd += ["--script", str(script)]
+        if faults is not None:
+            cmd += ["--faults", str(faults)]
         self._log_handle = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             cmd,

@@ -16,6 +16,7 @@ from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.errors import UsageError
 from profiler.lifeline import Interrupted, signals_deferred, signals_interrupt
+from profiler.modelserver.faults import read_spec
 from profiler.modelserver.presets import load_preset
 from profiler.otlp import OtlpTarget
 from profiler.runner import environment
@@ -118,6 +119,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             "preset": preset.to_dict(),
             "note": "model timing is SIMULATED from the preset; HTTP and JSON are real",
         }
+        if options.faults is not None:
+            model["faults"] = read_spec(options.faults)
     else:
         assert options.endpoint is not None
         check_endpoint(options.endpoint)
@@ -326,7 +329,11 @@ def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_
     if run_plan.default_script is not None:
         script_path = run_dir.file("script.json")
         write_json_atomic(script_path, run_plan.default_script)
-    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd)
+    faults_path = None
+    if options.faults is not None:
+        faults_path = run_dir.file("faults.json")
+        write_json_atomic(faults_path, read_spec(options.faults))
+    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path)
 
 
 def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str) -> Path:

@@ -68,24 +68,25 @@ _NANOS = re.compile(r"\d{1,20}")
 
 
 def any_value(value: Any) -> Any:
-    """Decode an OTLP JSON AnyValue (anything else decodes to None)."""
+    """Decode an OTLP JSON AnyValue; anything malformed decodes to None."""
     if not isinstance(value, dict):
         return None
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "arrayValue" in value:
-        return [any_value(v) for v in value["arrayValue"].get("values", [])]
-    if "kvlistValue" in value:
-        return attributes_of(value["kvlistValue"].get("values", []))
-    if "bytesValue" in value:
-        return value["bytesValue"]
-    return None
+    try:
+        if "stringValue" in value:
+            return value["stringValue"]
+        if "intValue" in value:
+            return int(value["intValue"])
+        if "doubleValue" in value:
+            return float(value["doubleValue"])
+        if "boolValue" in value:
+            return bool(value["boolValue"])
+        if "arrayValue" in value:
+            return [any_value(v) for v in _list(_dict(value["arrayValue"]).get("values"))]
+        if "kvlistValue" in value:
+            return attributes_of(_dict(value["kvlistValue"]).get("values"))
+    except (TypeError, ValueError):
+        return None
+    return value.get("bytesValue")
 
 
 def attributes_of(items: list[dict[str, Any]] | None) -> dict[str, Any]:
