@@ -193,4 +193,21 @@ def build_report(session: Session) -> dict[str, Any]:
     }
     if not any(s.kind == KIND_CLIENT for s in session.spans):
         report["problems"] = [*session.problems, "no chat spans: model wait cannot be measured"]
+    if starved := _server_starved(report["inference"]):
+        report["problems"] = [*report["problems"], starved]
     return report
+
+
+STARVED_SHARE = 0.05  # the simulated server's own lateness, as a share of model time, worth a warning
+
+
+def _server_starved(inference: dict[str, Any]) -> str | None:
+    """Whether the simulated server kept its timing model; if not, the model wait it caused is too long."""
+    late, model_time = inference.get("server_lateness_s"), inference["model_time_s"]
+    if not late or model_time <= 0 or late["total"] <= STARVED_SHARE * model_time:
+        return None
+    return (
+        f"the simulated server fell behind its timing model by {late['total']:.2f} s in all "
+        f"({100 * late['total'] / model_time:.0f}% of model time, p95 {late['p95']:.3f} s per reply): "
+        "the host is too busy for the simulated timing, so model wait is overstated; use fewer streams or more cores"
+    )
