@@ -17,7 +17,7 @@ import orjson
 from profiler.errors import UsageError
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanRecord, read_span_file
-from profiler.store.validate import check_cpu, check_manifest, check_process, check_spans
+from profiler.store.validate import check_cpu, check_manifest, check_process, check_spans, show
 
 MAX_STACK_FRAMES = 512  # py-spy stacks deeper than this are cut (flame graphs show a dozen levels)
 
@@ -116,7 +116,7 @@ def _schema(manifest: dict[str, Any], path: str | Path, problems: list[str]) -> 
     if isinstance(schema, str) and schema.isdigit():
         schema = int(schema)
     if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
-        problems.append(f"manifest.json: schema {_short(schema)} is not a schema number; read as schema {SCHEMA}")
+        problems.append(f"manifest.json: schema {show(schema)} is not a schema number; read as schema {SCHEMA}")
         schema = SCHEMA
     if schema > SCHEMA:
         raise UsageError(
@@ -124,11 +124,6 @@ def _schema(manifest: dict[str, Any], path: str | Path, problems: list[str]) -> 
             f"({SCHEMA}); upgrade orchestrace to read it"
         )
     manifest["schema"] = schema
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _samples(root: Path, problems: list[str]) -> list[StackSample]:

@@ -8,12 +8,13 @@ ends before it starts).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Union
+
+import orjson
 
 from profiler.store import fields
 from profiler.store.spans import SpanRecord
@@ -86,8 +87,12 @@ NUMERIC_ATTRIBUTES = frozenset({fields.MODEL_REQUESTS, "gen_ai.response.time_to_
 NAME_ATTRIBUTES = ("gen_ai.node.name", "gen_ai.tool.name", "orchestrace.task.id")
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value, default=str)
+def show(value: Any) -> str:
+    """A value as JSON, cut short for a problem line (too deep to print: its type)."""
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:
+        text = f"a deeply nested {type(value).__name__}"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -96,14 +101,14 @@ def mismatch(value: Any, spec: Spec, where: str) -> str | None:
     while isinstance(spec, Required):
         spec = spec.spec
     if isinstance(spec, Kind):
-        return None if spec.test(value) else f"{where} is {_show(value)}, not {spec.expected}"
+        return None if spec.test(value) else f"{where} is {show(value)}, not {spec.expected}"
     if isinstance(spec, Each):
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
         if items is None:
-            return f"{where} is {_show(value)}, not a list or an object"
+            return f"{where} is {show(value)}, not a list or an object"
         return next((m for key, item in items if (m := mismatch(item, spec.spec, f"{where}[{key!r}]"))), None)
     if not isinstance(value, dict):
-        return f"{where} is {_show(value)}, not an object"
+        return f"{where} is {show(value)}, not an object"
     for key, part in spec.items():
         if key not in value:
             if isinstance(part, Required):

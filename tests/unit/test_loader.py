@@ -93,25 +93,24 @@ def test_a_zero_sample_rate_and_a_damaged_cpu_file_are_named_and_skipped(tmp_pat
     assert report["cpu_s"]["process_total"] is None and report["stacks"]["rate_hz"] == 100
 
 
-def cli_report(run: Path, fmt: str, out: Path) -> tuple[int, str]:
+def cli_report(run: Path, fmt: str, out: Path) -> int:
+    """`orchestrace report` in-process, under a timeout; its exit code (stderr: capsys)."""
     args = ["report", str(run), "--format", fmt]
     if fmt in ("html", "speedscope"):
         args += ["-o", str(out / f"report.{fmt}")]
-    err = io.StringIO()
     with within(20):
-        code = main(args, console=Console(file=io.StringIO(), width=200))
-    return code, err.getvalue()
+        return main(args, console=Console(file=io.StringIO(), width=200))
 
 
 def test_a_schema_string_is_read_as_its_number(tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(EXAMPLE_RUN, run)
     edit_json(run / "manifest.json", lambda m: m.update(schema="99"))
-    assert cli_report(run, "text", tmp_path)[0] == 1
+    assert cli_report(run, "text", tmp_path) == 1
     assert "has run-directory schema 99, newer than this orchestrace understands" in capsys.readouterr().err
     edit_json(run / "manifest.json", lambda m: m.update(schema="one"))
     report = report_of(run)
-    assert "manifest.json: schema 'one' is not a schema number; read as schema 1" in problems_of(report)
+    assert 'manifest.json: schema "one" is not a schema number; read as schema 1' in problems_of(report)
     assert report["agent_runs"] == EXAMPLE_AGENT_RUNS
 
 
@@ -304,7 +303,7 @@ def test_damaged_run_directories_never_crash_or_hang_any_report_format(tmp_path_
     shutil.copytree(EXAMPLE_RUN, run)
     apply(run, edits)
     for fmt in ("text", "json", "html", "speedscope"):
-        code, _ = cli_report(run, fmt, run.parent)
+        code = cli_report(run, fmt, run.parent)
         err = capsys.readouterr().err
         assert "internal error" not in err and "Traceback" not in err, (fmt, err)
         assert code == 0 or (code == 1 and err.startswith("error: ") and err.count("\n") == 1), (fmt, code, err)
