@@ -29,9 +29,9 @@ def start_run():
     """Start `orchestrace run`; whatever a failing test leaves running (orphans too) is killed at teardown."""
     outs: list[str] = []
 
-    def start(out: Path, tasks: int, preset: str = "h100-llama3.1-70b") -> subprocess.Popen[str]:
+    def start(out: Path, tasks: int) -> subprocess.Popen[str]:
         command = [sys.executable, "-m", "profiler", "run", "--agent", "rag", "--tasks", str(tasks),
-                   "--concurrency", "2", "--model", preset, "--no-sampler", "--out", str(out)]  # fmt: skip
+                   "--concurrency", "2", "--model", "h100-llama3.1-8b", "--no-sampler", "--out", str(out)]  # fmt: skip
         outs.append(str(out))
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -103,7 +103,7 @@ def test_sigkill_of_the_runner_takes_its_children_and_the_writer_finalises_the_m
 
 
 def test_a_killed_span_writer_makes_the_run_incomplete_and_is_named(start_run, tmp_path):
-    runner = start_run(tmp_path, 6, "h100-llama3.1-8b")
+    runner = start_run(tmp_path, 6)
     run_dir = first_agent_run_recorded(tmp_path, runner)
     children(runner)["spanwriter"].kill()
     out, err = runner.communicate(timeout=120)
@@ -119,7 +119,7 @@ def test_a_killed_span_writer_makes_the_run_incomplete_and_is_named(start_run, t
 
 
 def test_a_killed_model_server_is_named_as_the_cause(start_run, tmp_path):
-    runner = start_run(tmp_path, 6, "h100-llama3.1-8b")
+    runner = start_run(tmp_path, 6)
     run_dir = first_agent_run_recorded(tmp_path, runner)
     children(runner)["modelserver"].kill()
     out, err = runner.communicate(timeout=120)
