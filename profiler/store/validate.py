@@ -96,45 +96,49 @@ def show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def mismatch(value: Any, spec: Spec, where: str) -> str | None:
-    """Where `value` first differs from `spec`, in words; None when it fits."""
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def mismatch(value: Any, spec: Spec, where: str = "") -> str | None:
+    """Where `value` first differs from `spec`, in words; None when it fits. `where`: its path in the file."""
     while isinstance(spec, Required):
         spec = spec.spec
     if isinstance(spec, Kind):
-        return None if spec.test(value) else f"{where} is {show(value)}, not {spec.expected}"
+        return None if spec.test(value) else f"{where or 'the file'} is {show(value)}, not {spec.expected}"
     if isinstance(spec, Each):
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
         if items is None:
-            return f"{where} is {show(value)}, not a list or an object"
+            return f"{where or 'the file'} is {show(value)}, not a list or an object"
         return next((m for key, item in items if (m := mismatch(item, spec.spec, f"{where}[{key!r}]"))), None)
     if not isinstance(value, dict):
-        return f"{where} is {show(value)}, not an object"
+        return f"{where or 'the file'} is {show(value)}, not an object"
     for key, part in spec.items():
         if key not in value:
             if isinstance(part, Required):
-                return f"{where}.{key} is missing"
+                return f"{_at(where, key)} is missing"
             continue
-        problem = mismatch(value[key], part, f"{where}.{key}")
+        problem = mismatch(value[key], part, _at(where, key))
         if problem:
             return problem
     return None
 
 
-def prune(value: dict[str, Any], spec: dict[str, Spec], where: str, problems: list[str]) -> dict[str, Any]:
-    """`value` without the fields that do not fit `spec` (each one named in `problems`)."""
+def prune(value: dict[str, Any], spec: dict[str, Spec], file: str, where: str, problems: list[str]) -> dict[str, Any]:
+    """`value` without the fields that do not fit `spec` (each one named in `problems`, as "FILE: path ...")."""
     kept = dict(value)
     for key, part in spec.items():
         if key not in kept:
             continue
         if isinstance(part, dict) and isinstance(kept[key], dict) and not _has_required(part):
-            kept[key] = prune(kept[key], part, f"{where}.{key}", problems)
+            kept[key] = prune(kept[key], part, file, _at(where, key), problems)
         elif isinstance(part, Each) and isinstance(kept[key], list):
-            good = [item for item in kept[key] if mismatch(item, part.spec, "") is None]
+            good = [item for item in kept[key] if mismatch(item, part.spec) is None]
             if len(good) < len(kept[key]):
-                problems.append(f"{where}.{key}: {len(kept[key]) - len(good)} malformed entries ignored")
+                problems.append(f"{file}: {_at(where, key)}: {len(kept[key]) - len(good)} malformed entries ignored")
             kept[key] = good
-        elif problem := mismatch(kept[key], part, f"{where}.{key}"):
-            problems.append(f"{problem}; ignored")
+        elif problem := mismatch(kept[key], part, _at(where, key)):
+            problems.append(f"{file}: {problem}; ignored")
             del kept[key]
     return kept
 
@@ -144,21 +148,21 @@ def _has_required(spec: dict[str, Spec]) -> bool:
 
 
 def check_manifest(manifest: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    return prune(manifest, MANIFEST, "manifest.json:", problems)
+    return prune(manifest, MANIFEST, "manifest.json", "", problems)
 
 
 def check_cpu(cpu: Any, problems: list[str]) -> dict[str, Any] | None:
     """cpu.json as a whole, or None: its figures only add up together."""
-    problem = mismatch(cpu, CPU, "cpu.json:")
+    problem = mismatch(cpu, CPU)
     if problem:
-        problems.append(f"{problem}; cpu.json ignored (no CPU window figures)")
+        problems.append(f"cpu.json: {problem}; ignored (no CPU window figures)")
         return None
     checked: dict[str, Any] = cpu
     return checked
 
 
 def check_process(rows: list[Any], problems: list[str]) -> list[dict[str, Any]]:
-    good = [row for row in rows if mismatch(row, PROCESS_ROW, "") is None]
+    good = [row for row in rows if mismatch(row, PROCESS_ROW) is None]
     if len(good) < len(rows):
         problems.append(f"process.jsonl: {len(rows) - len(good)} malformed row(s) skipped")
     return good
