@@ -182,7 +182,7 @@ class profile:
             self._probe.close()
         self._stop_observers()
         if self._rundir is not None:
-            self._rundir.update_manifest(status="failed", message="profile() could not start")
+            self._rundir.finish(status="failed", message="profile() could not start")
         _ONE_AT_A_TIME.release()
 
     def _stop_observers(self) -> None:
@@ -201,7 +201,7 @@ class profile:
             self._write_run(exc)
         except Exception as problem:  # the caller's own exception comes first
             if self._rundir is not None:
-                self._rundir.update_manifest(status="failed", message=f"profile() could not finish: {problem}")
+                self._rundir.finish(status="failed", message=f"profile() could not finish: {problem}")
             if exc is None:
                 raise
         finally:
@@ -228,7 +228,7 @@ class profile:
         summary = summarize(spans)
         if status == "completed" and summary.errors:
             status = "completed_with_errors"
-        self._rundir.update_manifest(
+        self._rundir.finish(
             status=status,
             message=first_line(exc) if exc is not None else "",
             degraded=self._degraded(),

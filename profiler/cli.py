@@ -58,6 +58,7 @@ def _run_options(args: argparse.Namespace) -> Any:
         concurrency_given=args.concurrency is not None,
         model=args.model,
         script=args.script,
+        faults=args.faults,
         endpoint=args.endpoint,
         model_name=args.model_name,
         api_key_env=args.api_key_env,
@@ -476,6 +477,13 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "or the generic tool-calling policy for --graph)",
     )
     model.add_argument(
+        "--faults",
+        type=Path,
+        metavar="FILE",
+        help="fault spec for the simulated server: error rates by status (429 with Retry-After, 500, 503), "
+        "latency spikes, dropped or malformed streams",
+    )
+    model.add_argument(
         "--endpoint",
         metavar="URL",
         help="a real OpenAI-compatible endpoint instead, e.g. "
@@ -573,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_cmd_sweep,
         model=None,
         script=None,
+        faults=None,
         endpoint=None,
         model_name=None,
         api_key_env="OPENAI_API_KEY",

@@ -5,7 +5,7 @@ from agents.coder.tasks import tasks
 
 SPEC = AgentSpec(
     name="coder",
-    description="SWE-style bug fixing in a temp workspace: read/search/edit files, unittest in limited subprocesses",
+    description="SWE-style bug fixing in a temp workspace: read/search/edit files, unittest in sandboxed subprocesses",
     workload_class="SWE agent (SWE-agent; Raj et al. 2025)",
     build=lazy_build("agents.coder.graph:build"),
     tasks=tasks,

@@ -1,11 +1,8 @@
-"""SWE-style tools over a per-run temporary workspace; tests run in limited child processes."""
+"""SWE-style tools over a per-run temporary workspace; model-written code runs in a sandbox."""
 
 from __future__ import annotations
 
-import os
 import re
-import resource
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,36 +10,11 @@ from typing import Annotated
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import InjectedState
 
-TEST_TIMEOUT_S = 30
-CPU_LIMIT_S = 30
-MEMORY_LIMIT_BYTES = 2 * 1024**3
-MAX_OUTPUT_CHARS = 3000
+from agents.coder.sandbox import run_sandboxed
+
+PYTHON = [sys.executable, "-B", "-S"]  # no bytecode files, standard library only
 
 Workspace = Annotated[str, InjectedState("workspace")]
-
-
-def _limit_child() -> None:
-    """Runs in the child before exec: cap its CPU time and address space."""
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-
-
-def run_limited(args: list[str], cwd: str) -> str:
-    """Run a command with a timeout and resource limits; report exit status and output tail."""
-    try:
-        done = subprocess.run(
-            args,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=TEST_TIMEOUT_S,
-            preexec_fn=_limit_child,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-    except subprocess.TimeoutExpired:
-        return f"timed out after {TEST_TIMEOUT_S}s"
-    output = (done.stdout + done.stderr)[-MAX_OUTPUT_CHARS:]
-    return f"exit status {done.returncode}\n{output}"
 
 
 def _inside(workspace: str, path: str) -> Path:
@@ -90,12 +62,12 @@ def make_tools() -> list[BaseTool]:
 
     @tool
     def run_tests(target: str, workspace: Workspace) -> str:
-        """Run a unittest module (for example 'tests.test_roman') in a separate, limited process."""
-        return run_limited([sys.executable, "-m", "unittest", "-q", target], workspace)
+        """Run a unittest module (for example 'tests.test_roman') in a sandboxed process."""
+        return run_sandboxed([*PYTHON, "-m", "unittest", "-q", target], workspace)
 
     @tool
     def run_python(code: str, workspace: Workspace) -> str:
-        """Run a Python snippet in the project directory in a separate, limited process."""
-        return run_limited([sys.executable, "-c", code], workspace)
+        """Run a Python snippet in the project directory in a sandbox (standard library only, no network)."""
+        return run_sandboxed([*PYTHON, "-c", code], workspace)
 
     return [list_files, read_file, search_code, edit_file, run_tests, run_python]

@@ -10,7 +10,7 @@ from profiler.analysis.cpu import cpu_breakdown
 from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes, no_headline_reason
 from profiler.analysis.stacks import Window, stack_breakdown
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, call_usage
-from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, span_kind
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, model_attempts, span_kind
 from profiler.analysis.wall import KEYS, decompose
 from profiler.store import fields
 from profiler.store.session import Session
@@ -59,6 +59,17 @@ def _table(runs: list[AgentRun], select: str) -> list[dict[str, Any]]:
     return sorted(table, key=lambda r: -r["cpu_s"])
 
 
+def _attempts(runs: list[AgentRun]) -> dict[str, Any]:
+    """HTTP attempts of the chat calls, failed attempts and retries: in all, and per agent run."""
+    per_run = []
+    for run in runs:
+        counts = [model_attempts(run, s) for s in run.spans if span_kind(s) == CHAT]
+        attempts, failed = sum(a for a, _ in counts), sum(f for _, f in counts)
+        per_run.append({"attempts": attempts, "failed_attempts": failed, "retries": attempts - len(counts)})
+    totals = {key: sum(row[key] for row in per_run) for key in ("attempts", "failed_attempts", "retries")}
+    return {**totals, "per_run": {key: _summary([float(row[key]) for row in per_run]) for key in totals}}
+
+
 def _inference(session: Session, runs: list[AgentRun], completed: list[AgentRun]) -> dict[str, Any]:
     """Model calls of every agent run; `per_run` means over the completed runs (what a headline may use)."""
     chats = [s for run in runs for s in run.spans if span_kind(s) == CHAT]
@@ -74,9 +85,11 @@ def _inference(session: Session, runs: list[AgentRun], completed: list[AgentRun]
     estimated = sum(u.source == ESTIMATED for u in usage.values())
     unknown = sum(usage[s.span_id].source == UNKNOWN for s in chats if not s.is_error)
     done = [usage[s.span_id] for run in completed for s in run.spans if span_kind(s) == CHAT]
+    attempts = _attempts(runs)
     result: dict[str, Any] = {
         "calls": len(chats),
         "errors": sum(s.is_error for s in chats),
+        **attempts,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "tokens_estimated_calls": estimated,
@@ -86,6 +99,7 @@ def _inference(session: Session, runs: list[AgentRun], completed: list[AgentRun]
             "calls": len(done) / len(completed) if completed else None,
             "input_tokens": sum(u.input for u in done) / len(completed) if completed else None,
             "output_tokens": sum(u.output for u in done) / len(completed) if completed else None,
+            **attempts["per_run"],  # attempts, failed attempts and retries: mean, p50, p95
         },
         "source": "server spans" if servers else "client spans",
         "server_lateness_s": _lateness(servers),
@@ -243,6 +257,8 @@ def build_report(session: Session) -> dict[str, Any]:
             "wait on it counts as other wait and the CPU share of latency is overstated; build your chat model on "
             "the one orchestrace passes to your graph factory",
         ]
+    if starved := _server_starved(report["inference"]):
+        report["problems"] = [*report["problems"], starved]
     if total > 0 and wall["other_wait"] > UNEXPLAINED_LIMIT * total:
         report["problems"] = [
             *report["problems"],
@@ -263,4 +279,19 @@ def _requests_not_seen(runs: list[AgentRun]) -> int:
         and fields.MODEL_WAIT in s.attributes
         and not s.attributes.get(fields.MODEL_REQUESTS)
         and not run.server.get(s.span_id)
+    )
+
+
+STARVED_SHARE = 0.05  # the simulated server's own lateness, as a share of model time, worth a warning
+
+
+def _server_starved(inference: dict[str, Any]) -> str | None:
+    """Whether the simulated server kept its timing model; if not, the model wait it caused is too long."""
+    late, model_time = inference.get("server_lateness_s"), inference["model_time_s"]
+    if not late or model_time <= 0 or late["total"] <= STARVED_SHARE * model_time:
+        return None
+    return (
+        f"the simulated server fell behind its timing model by {late['total']:.2f} s in all "
+        f"({100 * late['total'] / model_time:.0f}% of model time, p95 {late['p95']:.3f} s per reply): "
+        "the host is too busy for the simulated timing, so model wait is overstated; use fewer streams or more cores"
     )

@@ -35,6 +35,17 @@ def cpu_tool_fn(span: SpanRecord) -> float:
     return float(span.attributes.get(fields.CPU_TOOL_FN, cpu_self(span)))
 
 
+def model_attempts(run: AgentRun, span: SpanRecord) -> tuple[int, int]:
+    """HTTP attempts of one chat call and how many of them failed (a retried call makes several).
+
+    Counted from the server's spans where it joins the trace, else from the client's transport.
+    """
+    servers = run.server.get(span.span_id, [])
+    attempts = max(1, len(servers), int(span.attributes.get(fields.MODEL_REQUESTS, 0)))
+    failed = sum(s.is_error for s in servers) if servers else attempts - 1 + span.is_error
+    return attempts, failed
+
+
 @dataclass
 class AgentRun:
     """One `invoke_agent` root and its workload spans; SERVER spans kept by the chat span they serve."""

@@ -20,7 +20,8 @@ meter measured the span doing, scaled to the part of its self time that is on th
   from the request leaving (or the task last waiting for it) to the task waiting for it again,
   with the client's work and run-queue delays inside it, which ran while the model was still
   generating (the stream would not have ended sooner without them);
-- nothing to do otherwise: `tool_wait` in tools (async I/O), `other_wait` elsewhere.
+- nothing to do otherwise: `tool_wait` in tools (async I/O), `other_wait` elsewhere; in a chat
+  call that was retried (more than one HTTP attempt), the back-off between attempts: `retry_wait`.
 
 Parts are taken in that order, each capped by what is left of the window, so a run's parts add
 up to its wall time exactly. Runs recorded by an older orchestrace (no per-span blame) are split
@@ -38,6 +39,7 @@ from profiler.analysis.traces import (
     AgentRun,
     Segment,
     critical_path,
+    model_attempts,
     overlap_ns,
     self_time_s,
     span_kind,
@@ -55,6 +57,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "gil_wait": ("GIL wait", "a thread waiting for the GIL another thread held"),
     "profiler": ("profiler", "orchestrace's own work on the critical path"),
     "other_wait": ("other wait", "waiting that nothing measured explains"),
+    "retry_wait": ("retry wait", "a retried model call backing off between attempts"),
 }
 KEYS = tuple(CATEGORIES)
 
@@ -147,8 +150,11 @@ def _split(run: AgentRun, span: SpanRecord, segments: list[Segment], window: _Wi
     window.take("orchestration_cpu", blame[fields.READY_RUNTIME] + _figure(span, fields.HANDOFF))
     window.take("gil_wait", _figure(span, fields.OFFCPU_GIL))
     window.take("contention", _figure(span, fields.OFFCPU_HOST))
-    window.take("tool_wait" if in_tool else "other_wait", _figure(span, fields.OFFCPU_BLOCKED))
-    window.rest("tool_wait" if in_tool else "other_wait")
+    idle = "tool_wait" if in_tool else "other_wait"
+    if kind == CHAT and model_attempts(run, span)[0] > 1:
+        idle = "retry_wait"  # asleep between attempts (a sync client's sleep is a blocking system call)
+    window.take(idle, _figure(span, fields.OFFCPU_BLOCKED))
+    window.rest(idle)
 
 
 def _split_recorded_before_blame(run: AgentRun, span: SpanRecord, segments: list[Segment], window: _Window) -> None:

@@ -11,7 +11,9 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -21,8 +23,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from profiler.accelerators.presets import Preset
 from profiler.accelerators.timing import Accelerator
+from profiler.modelserver.chatrequest import BadRequest, parse_chat_request
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
-from profiler.modelserver.trajectory import Reply, Script, choose_reply, prompt_tokens
+from profiler.modelserver.faults import FAULT_ATTRIBUTE, Fault, Faults
+from profiler.modelserver.trajectory import Reply, Script, TurnError, choose_reply, prompt_tokens
 from profiler.store import fields
 from profiler.store.trajectories import CHARS_PER_TOKEN
 
@@ -35,25 +39,51 @@ PROVIDER = "orchestrace.simulated"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server: body size, and how long it may stay silent."""
+
+    max_body_bytes: int = 8 * 1024 * 1024  # a 2M-token prompt; larger bodies get 413
+    timeout_s: float = 30.0  # idle or half-sent connections, bodies and clients not reading a stream
+
+
 def openai_error(
-    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, headers=headers)
+
+
+class ClientGone(ConnectionResetError):
+    """The client closed the connection or stopped reading: nobody is left to answer."""
 
 
 @web.middleware
 async def _never_die(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes an OpenAI-style JSON error; the server keeps serving."""
+    """Every failure becomes an OpenAI-style JSON error; the server keeps serving.
+
+    Once a response has started, no second one may be written into it: the connection is
+    closed instead, so the client sees a cut stream rather than an HTTP status inside it.
+    """
     try:
         return await handler(request)
     except web.HTTPException as exc:
         return openai_error(exc.status, exc.reason or "error", "invalid_request_error")
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionResetError as exc:
+        _log.warning("client %s went away: %s", request.remote, exc or type(exc).__name__)
     except Exception as exc:
         _log.exception("internal error")
-        return openai_error(500, f"internal error: {exc}", "server_error")
+        if not request.writer.output_size:
+            return openai_error(500, f"internal error: {exc}", "server_error")
+    if request.transport is not None:
+        request.transport.close()  # the reply below is then dropped quietly
+    return web.Response(status=499)
 
 
 class ModelServer:
@@ -66,8 +96,13 @@ class ModelServer:
         scripts: dict[str, Script] | None = None,
         default_script: Script | None = None,
         tracer: trace.Tracer | None = None,
+        limits: Limits = Limits(),
+        faults: Faults | None = None,
     ) -> None:
         self.preset = preset
+        self.limits = limits
+        self.faults = faults
+        self._failed: Counter[str] = Counter()  # attempts of each failing script turn so far
         self.scripts = scripts or {}
         self.default_script = default_script
         self.tracer = tracer or trace.get_tracer("orchestrace.modelserver")
@@ -76,7 +111,7 @@ class ModelServer:
         self.requests_served = 0
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_never_die], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[_never_die], client_max_size=self.limits.max_body_bytes)
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/health", self.health)
@@ -111,12 +146,14 @@ class ModelServer:
         arrived_ns = time.time_ns()
         arrived = self.driver.now()
         try:
-            body = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return openai_error(400, f"request body is not valid JSON: {exc}")
-        problem = _validate(body)
-        if problem:
-            return openai_error(400, problem)
+            async with asyncio.timeout(self.limits.timeout_s):
+                raw = await request.read()
+        except TimeoutError:
+            return openai_error(408, f"the request body did not arrive within {self.limits.timeout_s:g} s")
+        try:
+            body = parse_chat_request(raw)
+        except BadRequest as exc:
+            return openai_error(400, str(exc))
         if body["model"] != self.preset.model:
             return openai_error(
                 404,
@@ -129,7 +166,10 @@ class ModelServer:
         if key and key not in self.scripts:
             return openai_error(400, f"unknown trajectory script '{key}'")
         script = self.scripts.get(key) if key else self.default_script
-        reply = choose_reply(body, script, key)
+        try:
+            reply = choose_reply(body, script, key)
+        except BadRequest as exc:
+            return openai_error(400, str(exc))
         stream = bool(body.get("stream"))
         span = self.tracer.start_span(
             f"chat {self.preset.model}", context=parent, kind=SpanKind.SERVER, start_time=arrived_ns
@@ -158,18 +198,25 @@ class ModelServer:
                 "orchestrace.preset": self.preset.name,
             }
         )
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
-        if reply.error is not None:
-            span.set_status(Status(StatusCode.ERROR, reply.error.message))
-            span.set_attribute("http.response.status_code", reply.error.status)
-            return openai_error(reply.error.status, reply.error.message, "server_error")
+        fault = self._fault(reply, stream)
+        if fault.name:
+            span.set_attribute(FAULT_ATTRIBUTE, fault.name)
+        delay = reply.delay_s + fault.spike_s
+        if delay:
+            await asyncio.sleep(delay)
+        error = reply.error
+        if fault.status is not None:
+            error = TurnError(fault.status, f"simulated fault: HTTP {fault.status}")
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error.message))
+            span.set_attribute("http.response.status_code", error.status)
+            return openai_error(error.status, error.message, "server_error", headers=fault.headers)
         rid = f"chatcmpl-{next(self._ids):08x}"
         n_prompt = prompt_tokens(body)
-        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens, arrived + reply.delay_s)
+        waiter = self.driver.submit(rid, n_prompt, reply.output_tokens, arrived + delay)
         try:
             if stream:
-                response = await self._stream(request, body, reply, rid, waiter, n_prompt)
+                response = await self._stream(request, body, reply, rid, waiter, n_prompt, fault)
             else:
                 await waiter.done
                 response = web.json_response(_completion(rid, body["model"], reply, n_prompt))
@@ -199,8 +246,31 @@ class ModelServer:
                 }
             )
 
+    def _fault(self, reply: Reply, stream: bool) -> Fault:
+        """A failing script turn's next attempt fails while it has failures left; else the spec's draw."""
+        failing = reply.failing
+        if failing is not None and self._failed[reply.turn] < failing.times:
+            self._failed[reply.turn] += 1
+            return Fault(status=failing.status, retry_after_s=failing.retry_after_s)
+        return self.faults.draw(stream) if self.faults is not None else Fault()
+
+    async def _send(self, request: web.Request, response: web.StreamResponse, text: str) -> None:
+        """Write stream chunks; a client that reads nothing for the timeout is dropped."""
+        try:
+            async with asyncio.timeout(self.limits.timeout_s):
+                await response.write(text.encode())
+        except TimeoutError:
+            raise ClientGone(f"read nothing of the stream for {self.limits.timeout_s:g} s") from None
+
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: Reply, rid: str, waiter: Waiter, n_prompt: int
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        reply: Reply,
+        rid: str,
+        waiter: Waiter,
+        n_prompt: int,
+        fault: Fault,
     ) -> web.StreamResponse:
         await waiter.first_token
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -215,39 +285,28 @@ class ModelServer:
             pending += "".join(itertools.islice(events, ready - sent))
             sent = max(sent, ready)
             if pending:
-                await response.write(pending.encode())
+                await self._send(request, response, pending)
                 waiter.writes += 1
                 pending = ""
                 if waiter.first_sent is None:
                     waiter.first_sent = self.driver.now()
+                    if fault.drop and request.transport is not None:
+                        request.transport.close()  # the connection dropped mid-stream
+                        return response
+                    if fault.malformed:
+                        await self._send(request, response, "data: {malformed\n\n")
             if sent >= reply.output_tokens:
                 break
             waiter.progress.clear()
             await waiter.progress.wait()
         tail = chunks.delta("{}", reply.finish_reason)
-        options = body.get("stream_options") or {}
+        options = body.get("stream_options") or {}  # checked by chatrequest
         if options.get("include_usage"):
             tail += chunks.usage(_usage(n_prompt, reply.output_tokens))
-        await response.write((tail + "data: [DONE]\n\n").encode())
+        await self._send(request, response, tail + "data: [DONE]\n\n")
         await response.write_eof()
         waiter.done_sent = self.driver.now()
         return response
-
-
-def _validate(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "request body must be a JSON object"
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        return "missing required parameter: 'model'"
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "missing required parameter: 'messages' (a non-empty list)"
-    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
-        return "each message needs a 'role'"
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        return "'tools' must be a list"
-    return None
 
 
 def _usage(n_prompt: int, n_output: int) -> dict[str, int]:

@@ -28,6 +28,7 @@ COLOURS = {
     "gil_wait": "#8f2d56",
     "profiler": "#7b8794",
     "other_wait": "#9b8dc7",
+    "retry_wait": "#6c4f3d",
     # CPU categories (meter and py-spy)
     "orchestration": "#1f6fb2",
     "framework": "#1f6fb2",

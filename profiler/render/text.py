@@ -128,9 +128,14 @@ def summary(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
         else Text(f"n/a: {headline['cores_per_accelerator_note']}"),
     )
     tokens = f"tokens in {inference['input_tokens']:,} / out {inference['output_tokens']:,}"
+    retried = (
+        f"; {inference['attempts']} attempts, {inference['failed_attempts']} failed, {inference['retries']} retries"
+        if inference.get("retries")
+        else ""
+    )
     grid.add_row(
         "LLM calls",
-        f"{inference['calls']:,} ({inference['errors']} failed) · "
+        f"{inference['calls']:,} ({inference['errors']} failed{retried}) · "
         + (f"{tokens} (estimated)" if inference.get("tokens_note") else tokens)
         + f" · TTFT p50 {_s(inference['ttft_s']['p50'])} s",
     )

@@ -25,6 +25,7 @@ class RunOptions:
     concurrency_given: bool = True  # else a replay takes the recording's
     model: str | None = None  # preset name or preset file (simulated server)
     script: Path | None = None
+    faults: Path | None = None  # fault spec for the simulated server
     endpoint: str | None = None
     model_name: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -97,6 +98,8 @@ def validate(options: RunOptions) -> RunOptions:
             raise UsageError("--model picks a simulated preset; with --endpoint use --model-name")
         if options.script is not None:
             raise UsageError("--script drives the simulated server; it cannot be used with --endpoint")
+        if options.faults is not None:
+            raise UsageError("--faults makes the simulated server fail; it cannot be used with --endpoint")
     if not options.agent and not options.graph:
         options = _replace(options, agent=DEFAULT_AGENT)
     if options.simulated and options.model is None:

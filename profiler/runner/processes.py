@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from profiler.errors import UsageError
 from profiler.export.target import OtlpTarget
+from profiler.lifeline import child_environment
 
 SERVER_START_TIMEOUT_S = 30.0
 
@@ -47,16 +48,35 @@ def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
 
 
 class SpanWriter:
-    """`python -m profiler.store.spanwriter`: one pipe per producer process, spans.jsonl out."""
+    """`python -m profiler.store.spanwriter`: one pipe per producer process, spans.jsonl out.
+
+    It also holds the read end of a watchdog pipe whose write end only this process holds: if
+    this process dies, the writer finalises the manifest (`manifest`) once it has drained the spans.
+    """
 
     def __init__(
-        self, out: Path, producers: int, log: Path, target: OtlpTarget | None = None, summary: Path | None = None
+        self,
+        out: Path,
+        producers: int,
+        log: Path,
+        target: OtlpTarget | None = None,
+        summary: Path | None = None,
+        secret_env: str | None = None,
+        manifest: Path | None = None,
     ) -> None:
         pipes = [os.pipe() for _ in range(producers)]
         for _, write_end in pipes:
             _grow_pipe(write_end)
         read_ends = [r for r, _ in pipes]
+        self.target = target
+        watchdog_read, self._watchdog = os.pipe()
+        self._summary, summary_write = os.pipe()
         command = [sys.executable, "-m", "profiler.store.spanwriter", str(out), *map(str, read_ends)]
+        command += ["--summary-fd", str(summary_write), "--runner-fd", str(watchdog_read)]
+        if manifest is not None:
+            command += ["--manifest", str(manifest)]
+        if secret_env:
+            command += ["--secret-env", secret_env]
         if target is not None:
             command += ["--otlp-url", target.traces_url, "--otlp-protocol", target.protocol]
             if summary is not None:
@@ -67,10 +87,10 @@ class SpanWriter:
                 stdin=subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=log_handle,
-                pass_fds=read_ends,
+                pass_fds=(*read_ends, watchdog_read, summary_write),
                 start_new_session=True,
             )
-        for fd in read_ends:
+        for fd in (*read_ends, watchdog_read, summary_write):
             os.close(fd)
         self.fds = [w for _, w in pipes]
 
@@ -81,13 +101,34 @@ class SpanWriter:
                 os.close(fd)
         self.fds = []
 
-    def wait(self, timeout_s: float) -> None:
+    def wait(self, timeout_s: float) -> dict[str, Any]:
+        """Wait for the writer to drain; what it wrote, or why nothing can be said about it."""
         self.release_parent_ends()
         try:
-            self.process.wait(timeout_s)
+            code = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            return {"error": f"the span writer did not finish within {timeout_s:g} s and was killed"}
+        finally:
+            os.close(self._watchdog)
+        with os.fdopen(self._summary, "rb") as summary:
+            said = summary.read()
+        if code != 0:
+            return {"error": f"the span writer died ({exit_description(code)}); spans sent after that were lost"}
+        try:
+            written: dict[str, Any] = json.loads(said)
+        except ValueError:
+            return {"error": "the span writer ended without saying what it wrote"}
+        return written
+
+
+def exit_description(code: int) -> str:
+    """`exit status 1`, or `killed by SIGKILL` for a process a signal ended."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
 
 
 class ServerProcess:
@@ -105,6 +146,7 @@ class ServerProcess:
         scripts: Path | None,
         script: Path | None = None,
         span_fd: int | None = None,
+        faults: Path | None = None,
     ) -> None:
         self.log = run_dir / "modelserver.log"
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -128,14 +170,18 @@ class ServerProcess:
             cmd += ["--scripts", str(scripts)]
         if script is not None:
             cmd += ["--script", str(script)]
+        if faults is not None:
+            cmd += ["--faults", str(faults)]
         self._log_handle = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
             stderr=self._log_handle,
             pass_fds=(listener.fileno(),) if span_fd is None else (listener.fileno(), span_fd),
+            env=child_environment(),
             start_new_session=True,
         )
+        self.spans_sent: int | None = None  # reported by the server as it stops
         listener.close()
 
     @property
@@ -156,9 +202,17 @@ class ServerProcess:
         self.stop()
         raise UsageError(f"the simulated model server did not start: {_tail(self.log) or 'no output'}")
 
+    def died(self) -> str | None:
+        """Why the server is no longer running, if it stopped on its own."""
+        code = self.process.poll()
+        return None if code is None else exit_description(code)
+
     def stop(self) -> None:
         _stop(self.process, signal.SIGTERM, 10.0)
-        if self.process.stdout is not None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            for line in self.process.stdout.read().splitlines():  # its last words: the spans it sent
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    self.spans_sent = int(json.loads(line)["spans_sent"])
             self.process.stdout.close()
         self._log_handle.close()
 
@@ -170,7 +224,7 @@ class WorkloadProcess:
         from profiler.runner.workload import PROGRESS_FD_ENV, SPAN_FD_ENV
 
         read_fd, write_fd = os.pipe()
-        env = {**os.environ, PROGRESS_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
+        env = {**child_environment(), PROGRESS_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
         inherited = [write_fd]
         if span_fd is not None:
             env[SPAN_FD_ENV] = str(span_fd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -17,19 +18,38 @@ from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.errors import UsageError
 from profiler.export.target import OtlpTarget
+from profiler.lifeline import Interrupted, signals_deferred, signals_interrupt
+from profiler.modelserver.faults import read_spec
 from profiler.runner import environment
+from profiler.runner.checks import check_completeness
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.sizing.headline import headline
-from profiler.store.rundir import PROCESS, REPORT, SAMPLER_LOG, SAMPLES, SCHEMA, RunDir, iso, write_json_atomic
+from profiler.store.rundir import (
+    EXPORT_SUMMARY,
+    PROCESS,
+    REPORT,
+    REPORT_ERROR,
+    SAMPLER_LOG,
+    SCHEMA,
+    SCRIPT,
+    SCRIPTS,
+    SPANS,
+    WORKLOAD_CONFIG,
+    WORKLOAD_LOG,
+    WORKLOAD_SAMPLES,
+    WRITER_LOG,
+    RunDir,
+    iso,
+    write_json_atomic,
+)
 from profiler.store.session import load_session
 from profiler.store.spans import read_span_file
 
 ENDPOINT_CHECK_TIMEOUT_S = 5.0
-EXPORT_SUMMARY = "otlp_export.json"
 INTERRUPT_GRACE_S = 20.0
 SPAN_WRITER_TIMEOUT_S = 60.0
 
@@ -119,6 +139,8 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             "preset": preset.to_dict(),
             "note": "model timing is SIMULATED from the preset; HTTP and JSON are real",
         }
+        if options.faults is not None:
+            model["faults"] = read_spec(options.faults)
     else:
         assert options.endpoint is not None
         check_endpoint(options.endpoint)
@@ -129,17 +151,17 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
         raise UsageError(f"cannot create a run directory under {options.out}: {exc.strerror or exc}") from None
     run_dir.write_manifest(_manifest(options, run_dir, model, len(run_plan.runs)))
     started = time.monotonic()
-    server: ServerProcess | None = None
-    workload: WorkloadProcess | None = None
-    sampler: StackSampler | None = None
-    poller: ProcessPoller | None = None
     target = OtlpTarget.resolve(options.otlp_endpoint, options.otlp_protocol)
-    writer = SpanWriter(
-        run_dir.spans,
-        2 if options.simulated else 1,
-        run_dir.file("spanwriter.log"),
-        target,
-        run_dir.file(EXPORT_SUMMARY),
+    parts = _Parts(
+        SpanWriter(
+            run_dir.spans,
+            2 if options.simulated else 1,
+            run_dir.file(WRITER_LOG),
+            target,
+            run_dir.file(EXPORT_SUMMARY),
+            options.api_key_env,
+            run_dir.manifest_path,
+        )
     )
     if target is not None:
         display.note(f"exporting spans live to {target.traces_url} ({target.protocol})")
@@ -147,94 +169,167 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     finished: dict[str, Any] = {}
     abandoned = False  # the workload could not start (a --graph mistake): nothing to keep
     try:
-        if options.simulated:
-            server = _start_server(options, run_plan, run_dir, writer.fds[1])
-            base_url, model_name = server.base_url, preset.model
-            display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
-        else:
-            assert options.endpoint is not None and options.model_name is not None
-            base_url, model_name = options.endpoint, options.model_name
-        config = _workload_config(options, run_dir, run_plan, base_url, model_name)
-        workload = WorkloadProcess(config, run_dir.file("workload.log"), writer.fds[0])
-        writer.release_parent_ends()
-        what = f"--graph {options.graph}" if options.graph else f"the {options.agent} agent"
-        display.note(f"starting the workload: imports, building {what}, calibrating the meter")
-        if options.sampler and not options.bare:
-            sampler = StackSampler(
-                workload.pid,
-                run_dir.file(f"{SAMPLES}/workload.raw"),
-                run_dir.file(SAMPLER_LOG),
-                options.sample_rate,
-                children=options.sample_children,
-            )
-        roles = {"workload": workload.pid, **({"modelserver": server.pid} if server else {})}
-        if sampler is not None and sampler.process is not None:
-            roles["sampler"] = sampler.process.pid  # py-spy's own cost, outside the workload
-        poller = ProcessPoller(run_dir.file(PROCESS), roles)
-        poller.start()
-        if server is not None:
-            server.wait_ready()  # the workload imports meanwhile
-        if sampler is not None:
-            sampler.check_started()
-            if sampler.unavailable:
-                display.note(f"[sampler unavailable] {sampler.unavailable}; CPU per span still comes from the meter")
-        status, message, finished = _supervise(workload, run_dir, display)
-    except KeyboardInterrupt:
-        status, message = "interrupted", "interrupted before the workload started"
+        with signals_interrupt():
+            _start(options, run_plan, run_dir, parts, display)
+            assert parts.workload is not None
+            status, message, finished = _supervise(parts.workload, run_dir, display)
+    except KeyboardInterrupt as exc:
+        status, message = "interrupted", f"{_interruption(exc)} before the workload started"
     except UsageError:
         abandoned = True
         raise
     finally:
-        if workload is not None:
-            workload.stop(INTERRUPT_GRACE_S)
-        if sampler is not None:
-            sampler.stop()
-        if poller is not None:
-            poller.stop()
-        if server is not None:
-            server.stop()
-        writer.wait(SPAN_WRITER_TIMEOUT_S)
         if abandoned:
+            _stop(parts)
+            parts.writer.wait(SPAN_WRITER_TIMEOUT_S)
             shutil.rmtree(run_dir.path, ignore_errors=True)
-        else:
-            result = _record_end(options, run_dir, sampler, target, (status, message, finished), started)
-    report, headline = (None, None) if options.bare else analyse(run_dir)
+        else:  # whatever happened, the run directory gets its ending
+            result = _record_end(
+                options, run_dir, parts, target, (status, message, finished), started, run_plan, display
+            )
+    report, summary = (None, None) if options.bare else analyse(run_dir)
     run_dir.mark_latest()
-    return replace(result, report=report, headline=headline)
+    return replace(result, report=report, headline=summary)
 
 
 def _record_end(
     options: RunOptions,
     run_dir: RunDir,
-    sampler: StackSampler | None,
+    parts: _Parts,
     target: OtlpTarget | None,
     ending: tuple[str, str, dict[str, Any]],
     started: float,
+    run_plan: RunPlan,
+    display: RunDisplay,
 ) -> RunResult:
-    """How the run ended, in the manifest (a replay is checked against its recording first)."""
+    """Stop the parts, check what they recorded, and write how the run ended into the manifest."""
     status, message, finished = ending
-    export = _export_summary(run_dir) if target is not None else None
-    wall = time.monotonic() - started
+    noted: list[str] = []
+    with signals_deferred(noted):  # a second signal must not cost the run directory its ending
+        status, message, checks, summary = _finish(
+            options, run_dir, parts, status, message, finished, len(run_plan.runs)
+        )
+        if noted:
+            display.note(f"{', '.join(noted)} received while finishing the run directory; finished it first")
+        wall = time.monotonic() - started
+        export = _export_summary(run_dir) if target is not None else None
+        replay = checks.pop("replay")
+        try:
+            run_dir.finish(
+                degraded=_degraded(parts.sampler),
+                status=status,
+                message=message,
+                ended_at=iso(time.time()),
+                ended_unix=time.time(),
+                wall_s=wall,
+                workload_result=finished,
+                otlp_export=export,
+                replay=replay,
+                checks=checks,
+                summary=asdict(summary),
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the manifest of {run_dir.path}: {exc.strerror or exc} (is the disk full?); "
+                "spans.jsonl holds what was recorded"
+            ) from None
+    return RunResult(run_dir, status, wall, summary, message, export=export, replay=replay)
+
+
+@dataclass
+class _Parts:
+    """The processes of one run, as far as they were started."""
+
+    writer: SpanWriter
+    server: ServerProcess | None = None
+    workload: WorkloadProcess | None = None
+    sampler: StackSampler | None = None
+    poller: ProcessPoller | None = None
+
+
+def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Parts, display: RunDisplay) -> None:
+    """Model server (simulated), workload, py-spy and the psutil poller, each kept in `parts` at once."""
+    if options.simulated:
+        assert options.model is not None
+        preset = load_preset(options.model)
+        parts.server = _start_server(options, run_plan, run_dir, parts.writer.fds[1])
+        base_url, model_name = parts.server.base_url, preset.model
+        display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
+    else:
+        assert options.endpoint is not None and options.model_name is not None
+        base_url, model_name = options.endpoint, options.model_name
+    config = _workload_config(options, run_dir, run_plan, base_url, model_name)
+    workload = parts.workload = WorkloadProcess(config, run_dir.file(WORKLOAD_LOG), parts.writer.fds[0])
+    parts.writer.release_parent_ends()
+    what = f"--graph {options.graph}" if options.graph else f"the {options.agent} agent"
+    display.note(f"starting the workload: imports, building {what}, calibrating the meter")
+    if options.sampler and not options.bare:
+        parts.sampler = StackSampler(
+            workload.pid,
+            run_dir.file(WORKLOAD_SAMPLES),
+            run_dir.file(SAMPLER_LOG),
+            options.sample_rate,
+            children=options.sample_children,
+        )
+    roles = {"workload": workload.pid, **({"modelserver": parts.server.pid} if parts.server else {})}
+    if parts.sampler is not None and parts.sampler.process is not None:
+        roles["sampler"] = parts.sampler.process.pid  # py-spy's own cost, outside the workload
+    parts.poller = ProcessPoller(run_dir.file(PROCESS), roles)
+    parts.poller.start()
+    if parts.server is not None:
+        parts.server.wait_ready()  # the workload imports meanwhile
+    if parts.sampler is not None:
+        parts.sampler.check_started()
+        if parts.sampler.unavailable:
+            display.note(f"[sampler unavailable] {parts.sampler.unavailable}; CPU per span still comes from the meter")
+
+
+def _finish(
+    options: RunOptions,
+    run_dir: RunDir,
+    parts: _Parts,
+    status: str,
+    message: str,
+    finished: dict[str, Any],
+    planned: int,
+) -> tuple[str, str, dict[str, Any], RunSummary]:
+    """Stop every part, then check that what the parts produced was recorded; the final status."""
+    server_death = _stop(parts)
+    written = parts.writer.wait(SPAN_WRITER_TIMEOUT_S)
     spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
     summary = summarize(spans.spans if spans else [])
+    sent = [finished.get("spans_written"), *([parts.server.spans_sent] if parts.server else [])]
+    poller_error = parts.poller.error if parts.poller else None
+    writer_error = written.get("last_error") and f"{SPANS}: {written['last_error']}"
+    write_errors = [poller_error, finished.get("write_error"), writer_error]
+    completeness = check_completeness(planned, finished, summary.agent_runs, sent, written, server_death, write_errors)
     if status == "completed" and summary.errors:
         status = "completed_with_errors"
+    if completeness.problems:
+        status = "failed" if server_death or not status.startswith("completed") else "incomplete"
+        message = "; ".join(filter(None, [message, *completeness.problems]))
     replay = _check_replay(options.replay, run_dir) if options.replay and status.startswith("completed") else None
     if replay is not None and replay["first_mismatch"]:
         status, message = "failed", f"the replay diverged from {options.replay}: {replay['first_mismatch']}"
-    run_dir.update_manifest(
-        degraded=_degraded(sampler),
-        status=status,
-        message=message,
-        ended_at=iso(time.time()),
-        ended_unix=time.time(),
-        wall_s=wall,
-        workload_result=finished,
-        otlp_export=export,
-        replay=replay,
-        summary=asdict(summary),
-    )
-    return RunResult(run_dir, status, wall, summary, message, export=export, replay=replay)
+    return status, message, {**completeness.to_dict(), "replay": replay}, summary
+
+
+def _stop(parts: _Parts) -> str | None:
+    """Stop the workload, py-spy, the poller and the model server; how the server died, if it did."""
+    if parts.workload is not None:
+        parts.workload.stop(INTERRUPT_GRACE_S)
+    if parts.sampler is not None:
+        parts.sampler.stop()
+    if parts.poller is not None:
+        parts.poller.stop()
+    server_death = parts.server.died() if parts.server is not None else None
+    if parts.server is not None:
+        parts.server.stop()
+    return server_death
+
+
+def _interruption(exc: KeyboardInterrupt) -> str:
+    return f"interrupted by {exc.name}" if isinstance(exc, Interrupted) else "interrupted by the user"
 
 
 def _check_replay(recorded: Path, run_dir: RunDir) -> dict[str, Any]:
@@ -260,11 +355,16 @@ def analyse(run_dir: RunDir) -> tuple[dict[str, Any] | None, dict[str, Any] | No
     try:
         session = load_session(run_dir.path)
         report = build_report(session)
-        write_json_atomic(run_dir.file(REPORT), report)
-        return report, headline(session, report)
+        summary = headline(session, report)
     except Exception as exc:  # a bug in analysis must not cost the recorded run
-        (run_dir.path / "report.error").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+        with contextlib.suppress(OSError):
+            run_dir.file(REPORT_ERROR).write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
         return None, None
+    try:
+        write_json_atomic(run_dir.file(REPORT), report)
+    except OSError as exc:  # a full disk: the report is still shown, `orchestrace report` can redo it
+        report["problems"] = [*report["problems"], f"{REPORT} not written: {exc.strerror or exc}"]
+    return report, summary
 
 
 def write_report(run_dir: RunDir) -> dict[str, Any] | None:
@@ -283,12 +383,16 @@ def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_
     assert options.model is not None
     scripts_path = script_path = None
     if run_plan.scripts:
-        scripts_path = run_dir.file("scripts.json")
+        scripts_path = run_dir.file(SCRIPTS)
         write_json_atomic(scripts_path, run_plan.scripts)
     if run_plan.default_script is not None:
-        script_path = run_dir.file("script.json")
+        script_path = run_dir.file(SCRIPT)
         write_json_atomic(script_path, run_plan.default_script)
-    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd)
+    faults_path = None
+    if options.faults is not None:
+        faults_path = run_dir.file("faults.json")
+        write_json_atomic(faults_path, read_spec(options.faults))
+    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path)
 
 
 def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str) -> Path:
@@ -311,7 +415,7 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
         "seed": options.seed,
         "bare": options.bare,
     }
-    path = run_dir.file("workload.json")
+    path = run_dir.file(WORKLOAD_CONFIG)
     write_json_atomic(path, config)
     return path
 
@@ -319,6 +423,7 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
 def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) -> tuple[str, str, dict[str, Any]]:
     """Follow the workload's progress; Ctrl-C asks it to stop and flush, a second one kills it."""
     interrupted_at: float | None = None
+    interruption = ""
     finished: dict[str, Any] = {}
     fatal = ""
     started = False
@@ -343,9 +448,10 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
                         fatal = event["message"]
                     elif event["event"] == "finished":
                         finished = event
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 if interrupted_at is None:
                     interrupted_at = time.monotonic()
+                    interruption = _interruption(exc)
                     display.note("interrupting: flushing what was recorded (Ctrl-C again to kill)")
                     workload.interrupt()
                     continue
@@ -356,13 +462,13 @@ def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) 
             display.close()
         code = workload.wait()
     if interrupted_at is not None or finished.get("status") == "interrupted":
-        return "interrupted", "interrupted by the user", finished
+        return "interrupted", interruption or "interrupted by the user", finished
     if fatal:
         if not started:
             raise UsageError(fatal)
         return "failed", fatal, finished
     if code != 0 or not finished:
-        return "failed", f"the workload process exited with status {code}; see {run_dir.file('workload.log')}", finished
+        return "failed", f"the workload process exited with status {code}; see {run_dir.file(WORKLOAD_LOG)}", finished
     return "completed", "", finished
 
 

@@ -155,6 +155,7 @@ class ProcessPoller(threading.Thread):
         self.interval_s = interval_s
         self._halt = threading.Event()
         self._processes = {role: psutil.Process(pid) for role, pid in roles.items() if psutil.pid_exists(pid)}
+        self.error: str | None = None  # why the series stopped early (a full disk)
 
     def sample(self) -> dict[str, Any]:
         row: dict[str, Any] = {"t": time.time(), "host_cpu_percent": psutil.cpu_percent(None)}
@@ -179,11 +180,14 @@ class ProcessPoller(threading.Thread):
 
     def run(self) -> None:
         psutil.cpu_percent(None)
-        with open(self.out, "a", encoding="utf-8") as handle:
-            while not self._halt.is_set():
-                handle.write(json.dumps(self.sample()) + "\n")
-                handle.flush()
-                self._halt.wait(self.interval_s)
+        try:
+            with open(self.out, "a", encoding="utf-8") as handle:
+                while not self._halt.is_set():
+                    handle.write(json.dumps(self.sample()) + "\n")
+                    handle.flush()
+                    self._halt.wait(self.interval_s)
+        except OSError as exc:  # the series ends here; the run goes on and says so
+            self.error = f"{self.out.name}: {exc.strerror or exc}"
 
     def stop(self) -> None:
         self._halt.set()

@@ -31,6 +31,7 @@ from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
+from profiler.lifeline import die_with_parent
 from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
 from profiler.store.rundir import CPU_FILE, write_json_atomic
 from profiler.store.spanfile import append_line
@@ -188,6 +189,7 @@ def _bare_window(started: tuple[float, float, float]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    die_with_parent(signal.SIGINT)  # the runner died: stop as on Ctrl-C, flushing what was recorded
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     fd = os.environ.get(PROGRESS_FD_ENV)
     progress = Progress(int(fd) if fd else None)
@@ -199,6 +201,7 @@ def main(argv: list[str]) -> int:
     ]
     handler: SpanCallbackHandler | None = None
     status = "completed"
+    write_error: str | None = None
     try:
         try:
             graph, handler, name = workload.build()
@@ -231,7 +234,10 @@ def main(argv: list[str]) -> int:
                 **workload.window,
                 "spans": _exported(workload),
             }
-            write_json_atomic(Path(config["run_dir"]) / CPU_FILE, window)
+            try:
+                write_json_atomic(Path(config["run_dir"]) / CPU_FILE, window)
+            except OSError as exc:  # a full disk: the runner reports it
+                write_error = f"{CPU_FILE}: {exc.strerror or exc}"
         progress.send(
             "finished",
             status=status,
@@ -239,6 +245,7 @@ def main(argv: list[str]) -> int:
             errors=workload.errors,
             incomplete_spans=incomplete,
             spans_written=_exported(workload),
+            write_error=write_error,
         )
     return {"completed": 0, "interrupted": 130}.get(status, 1)
 

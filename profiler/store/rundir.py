@@ -40,14 +40,27 @@ def new_run_id(label: str, now: float | None = None) -> str:
     return f"{stamp}-{safe}-{secrets.token_hex(2)}"
 
 
+RESERVE = ".reserve"
+RESERVE_BYTES = 256 * 1024  # kept back at creation so a full disk still lets the run be finished
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace `path` whole or not at all; a failed write (a full disk) leaves no temporary file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class RunDir:
-    """One run's directory; the manifest is rewritten atomically on every update."""
+    """One run's directory; the manifest is rewritten atomically on every update.
+
+    A run directory is created with a reserve of disk space (`.reserve`), released just before
+    the run is finished: a disk that fills up mid-run cannot cost the run its manifest.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -62,6 +75,7 @@ class RunDir:
             except FileExistsError:
                 continue
             (path / SAMPLES).mkdir()
+            (path / RESERVE).write_bytes(bytes(RESERVE_BYTES))
             return cls(path)
         raise RuntimeError(f"could not create a unique run directory under {out}")
 
@@ -97,6 +111,11 @@ class RunDir:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)
+
+    def finish(self, **changes: Any) -> dict[str, Any]:
+        """The last manifest update of a run, written into the space kept back for it."""
+        (self.path / RESERVE).unlink(missing_ok=True)
+        return self.update_manifest(**changes)
 
     def update_manifest(self, **changes: Any) -> dict[str, Any]:
         manifest = self.read_manifest() if self.manifest_path.exists() else {}

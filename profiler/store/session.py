@@ -7,16 +7,20 @@ schema newer than this version understands, is an error.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from profiler.errors import UsageError
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanRecord, read_span_file
 from profiler.store.trajectories import TRAJECTORIES, read_trajectories
+from profiler.store.validate import check_cpu, check_manifest, check_process, check_spans, show
+
+MAX_STACK_FRAMES = 512  # py-spy stacks deeper than this are cut (flame graphs show a dozen levels)
 
 _PYSPY_COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
 _PROCESS_FRAME = re.compile(r'^process (\d+):"(.*)"$')
@@ -68,7 +72,7 @@ class Session:
 
 def _read_json(path: Path, problems: list[str]) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return orjson.loads(path.read_bytes())  # orjson: nesting over 1,024 levels is an error, not a crash
     except FileNotFoundError:
         problems.append(f"{path.name} is missing")
     except (OSError, ValueError) as exc:
@@ -76,7 +80,7 @@ def _read_json(path: Path, problems: list[str]) -> Any:
     return None
 
 
-def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, problems: list[str]) -> list[Any]:
     rows, bad = [], 0
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -84,11 +88,11 @@ def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    rows.append(json.loads(line))
+                    rows.append(orjson.loads(line))
                 except ValueError:
                     bad += 1
-    except FileNotFoundError:
-        problems.append(f"{path.name} is missing")
+    except OSError as exc:
+        problems.append(f"{path.name} is unreadable ({exc.strerror or exc}); ignored")
     if bad:
         problems.append(f"{path.name}: {bad} corrupt line(s) skipped")
     return rows
@@ -113,12 +117,54 @@ def parse_raw_stacks(text: str) -> list[StackSample]:
             else:
                 break
             frames = frames[1:]
-        samples.append(StackSample(pid, command, thread, tuple(frames), int(count)))
+        samples.append(StackSample(pid, command, thread, tuple(frames[:MAX_STACK_FRAMES]), int(count)))
     return samples
 
 
+def _schema(manifest: dict[str, Any], path: str | Path, problems: list[str]) -> None:
+    """A schema newer than this version is an error; one that is not a schema number is a problem."""
+    schema = manifest.get("schema", SCHEMA)
+    if isinstance(schema, str) and schema.isdigit():
+        schema = int(schema)
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        problems.append(f"manifest.json: schema {show(schema)} is not a schema number; read as schema {SCHEMA}")
+        schema = SCHEMA
+    if schema > SCHEMA:
+        raise UsageError(
+            f"{path} has run-directory schema {schema}, newer than this orchestrace understands "
+            f"({SCHEMA}); upgrade orchestrace to read it"
+        )
+    manifest["schema"] = schema
+
+
+def _samples(root: Path, problems: list[str]) -> list[StackSample]:
+    samples: list[StackSample] = []
+    for raw in sorted((root / SAMPLES).glob("*.raw")) if (root / SAMPLES).is_dir() else []:
+        try:
+            samples.extend(parse_raw_stacks(raw.read_text(encoding="utf-8", errors="replace")))
+        except OSError as exc:
+            problems.append(f"{SAMPLES}/{raw.name} is unreadable ({exc.strerror or exc}); ignored")
+    return samples
+
+
+def _spans(root: Path, problems: list[str]) -> list[SpanRecord]:
+    try:
+        span_file = read_span_file(root / SPANS)
+    except OSError as exc:
+        problems.append(f"spans.jsonl is unreadable ({exc.strerror or exc}): no span-level figures")
+        return []
+    if span_file.bad_lines:
+        problems.append(
+            f"spans.jsonl: {span_file.bad_lines} truncated or corrupt line(s) skipped "
+            f"(first at line {span_file.first_bad_line}); figures use the {len(span_file.spans)} valid spans"
+        )
+    if span_file.bad_spans:
+        problems.append(f"spans.jsonl: {span_file.bad_spans} span(s) with missing or mistyped ids or times skipped")
+    return check_spans(span_file.spans, problems)
+
+
 def load_session(path: str | Path) -> Session:
-    """The run directory at `path`, as far as it is readable."""
+    """The run directory at `path`, as far as it is readable; what is not is named in `problems`."""
     root = Path(path)
     if not root.is_dir():
         raise UsageError(f"{path} is not a run directory (expected a folder with manifest.json and spans.jsonl)")
@@ -127,38 +173,31 @@ def load_session(path: str | Path) -> Session:
     if manifest is not None and not isinstance(manifest, dict):
         problems.append("manifest.json is not an object; ignored")
         manifest = None
-    schema = (manifest or {}).get("schema", SCHEMA)
-    if isinstance(schema, int) and schema > SCHEMA:
-        raise UsageError(
-            f"{path} has run-directory schema {schema}, newer than this orchestrace understands "
-            f"({SCHEMA}); upgrade orchestrace to read it"
-        )
+    if manifest is not None:
+        _schema(manifest, path, problems)
+        manifest = check_manifest(manifest, problems)
     if not (root / SPANS).exists():
         if manifest is None:
             raise UsageError(f"{path} has neither manifest.json nor spans.jsonl: nothing to report")
         problems.append("spans.jsonl is missing: no span-level figures")
         spans = []
     else:
-        span_file = read_span_file(root / SPANS)
-        spans = span_file.spans
-        if span_file.bad_lines:
-            problems.append(
-                f"spans.jsonl: {span_file.bad_lines} truncated or corrupt line(s) skipped "
-                f"(first at line {span_file.first_bad_line}); figures use the {len(spans)} valid spans"
-            )
+        spans = _spans(root, problems)
     if manifest is None:
         manifest = {"schema": SCHEMA, "run_id": root.name}
     if manifest.get("status") == "running":
         problems.append("the run did not finish (manifest still says running): the workload may have died")
-    cpu = _read_json(root / CPU_FILE, problems) if (root / CPU_FILE).exists() else None
-    if cpu is None and not (root / CPU_FILE).exists():
+    cpu = None
+    if (root / CPU_FILE).exists():
+        raw_cpu = _read_json(root / CPU_FILE, problems)
+        cpu = None if raw_cpu is None else check_cpu(raw_cpu, problems)
+    else:
         problems.append("cpu.json is missing: no CPU window figures (the workload did not finish its window)")
-    process = _read_jsonl(root / PROCESS, problems) if (root / PROCESS).exists() else []
-    samples: list[StackSample] = []
-    for raw in sorted((root / SAMPLES).glob("*.raw")) if (root / SAMPLES).is_dir() else []:
-        samples.extend(parse_raw_stacks(raw.read_text(encoding="utf-8", errors="replace")))
+    process = check_process(_read_jsonl(root / PROCESS, problems), problems) if (root / PROCESS).exists() else []
     trajectories = read_trajectories(root / TRAJECTORIES)
-    return Session(root, manifest, spans, cpu, process, samples, problems, trajectories, _sampler_errors(root))
+    return Session(
+        root, manifest, spans, cpu, process, _samples(root, problems), problems, trajectories, _sampler_errors(root)
+    )
 
 
 def _sampler_errors(root: Path) -> int | None:

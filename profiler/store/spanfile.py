@@ -19,6 +19,8 @@ from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from profiler.store.redact import Redactor, with_changes
+
 _log = logging.getLogger(__name__)
 
 AttributeSource = Callable[[ReadableSpan], dict[str, Any] | None]  # figures added to a span at export
@@ -32,41 +34,30 @@ def append_line(fd: int, line: bytes) -> None:
         view = view[written:]
 
 
-def _with_attributes(span: ReadableSpan, extra: dict[str, Any] | None) -> ReadableSpan:
+def _with_extra(span: ReadableSpan, extra: dict[str, Any] | None) -> ReadableSpan:
     """The span with figures known only at export time (CPU per span) added to its attributes."""
-    if not extra:
-        return span
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes={**(span.attributes or {}), **extra},
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return with_changes(span, attributes={**(span.attributes or {}), **extra}) if extra else span
 
 
 class JsonlSpanExporter(SpanExporter):
-    """SpanExporter writing OTLP JSON lines; never raises into the SDK."""
+    """SpanExporter writing OTLP JSON lines, secrets redacted (unless done before); never raises into the SDK."""
 
-    def __init__(self, path: str | Path, extra_attributes: AttributeSource | None = None) -> None:
+    def __init__(self, path: str | Path, extra_attributes: AttributeSource | None = None, redact: bool = True) -> None:
         self._extra = extra_attributes
+        self._redactor = Redactor() if redact else None
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
         self._closed = False
         self.exported = 0
         self.failed = 0
+        self.last_error: str | None = None  # e.g. a full disk
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             if self._extra is not None:
-                spans = [_with_attributes(span, self._extra(span)) for span in spans]
+                spans = [_with_extra(span, self._extra(span)) for span in spans]
+            if self._redactor is not None:
+                spans = [self._redactor.span(span) for span in spans]
             request = encode_spans(spans).to_dict()
             if not request.get("resourceSpans"):
                 return SpanExportResult.SUCCESS
@@ -78,8 +69,10 @@ class JsonlSpanExporter(SpanExporter):
                 append_line(self._fd, line)
             self.exported += len(spans)
             return SpanExportResult.SUCCESS
-        except Exception:  # profiling must never crash the workload
-            _log.exception("writing spans failed")
+        except Exception as exc:  # profiling must never crash the workload
+            if self.last_error is None:  # once: a full disk would log it for every batch
+                _log.exception("writing spans failed")
+            self.last_error = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
             self.failed += len(spans)
             return SpanExportResult.FAILURE
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 KIND_INTERNAL, KIND_SERVER, KIND_CLIENT = 1, 2, 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
@@ -58,61 +59,115 @@ class SpanFile:
     lines: int = 0
     bad_lines: int = 0
     first_bad_line: int | None = None
+    bad_spans: int = 0  # spans with missing or wrongly typed fields, in lines that were otherwise fine
 
 
-def any_value(value: dict[str, Any]) -> Any:
-    """Decode an OTLP JSON AnyValue."""
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "arrayValue" in value:
-        return [any_value(v) for v in value["arrayValue"].get("values", [])]
-    if "kvlistValue" in value:
-        return attributes_of(value["kvlistValue"].get("values", []))
-    if "bytesValue" in value:
-        return value["bytesValue"]
-    return None
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
+_SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
+_NANOS = re.compile(r"\d{1,20}")
+
+
+def any_value(value: Any) -> Any:
+    """Decode an OTLP JSON AnyValue; anything malformed decodes to None."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        if "stringValue" in value:
+            return value["stringValue"]
+        if "intValue" in value:
+            return int(value["intValue"])
+        if "doubleValue" in value:
+            return float(value["doubleValue"])
+        if "boolValue" in value:
+            return bool(value["boolValue"])
+        if "arrayValue" in value:
+            return [any_value(v) for v in _list(_dict(value["arrayValue"]).get("values"))]
+        if "kvlistValue" in value:
+            return attributes_of(_dict(value["kvlistValue"]).get("values"))
+    except (TypeError, ValueError):
+        return None
+    return value.get("bytesValue")
 
 
 def attributes_of(items: list[dict[str, Any]] | None) -> dict[str, Any]:
-    return {item["key"]: any_value(item.get("value", {})) for item in items or []}
+    """OTLP JSON key-value list as a dict; malformed items are left out."""
+    if not isinstance(items, list):
+        return {}
+    valid = (item for item in items if isinstance(item, dict) and isinstance(item.get("key"), str))
+    return {item["key"]: any_value(item.get("value")) for item in valid}
 
 
-def records_of(request: dict[str, Any]) -> Iterator[SpanRecord]:
-    """Flatten one ExportTraceServiceRequest (OTLP JSON) into span records."""
-    for resource_spans in request.get("resourceSpans", []):
-        resource = attributes_of(resource_spans.get("resource", {}).get("attributes"))
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            scope = scope_spans.get("scope", {}).get("name", "")
-            for span in scope_spans.get("spans", []):
-                status = span.get("status") or {}
-                yield SpanRecord(
-                    trace_id=span["traceId"],
-                    span_id=span["spanId"],
-                    parent_id=span.get("parentSpanId") or None,
-                    name=span.get("name", ""),
-                    kind=int(span.get("kind", 0)),
-                    start_ns=int(span["startTimeUnixNano"]),
-                    end_ns=int(span["endTimeUnixNano"]),
-                    attributes=attributes_of(span.get("attributes")),
-                    status_code=int(status.get("code", 0)),
-                    status_message=status.get("message", ""),
-                    events=tuple(
-                        SpanEvent(e.get("name", ""), int(e.get("timeUnixNano", 0)), attributes_of(e.get("attributes")))
-                        for e in span.get("events", [])
-                    ),
-                    resource=resource,
-                    scope=scope,
-                )
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _nanos(value: Any) -> int:
+    """OTLP JSON carries 64-bit times as decimal strings (numbers from other encoders)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and _NANOS.fullmatch(value):
+        return int(value)
+    raise ValueError(f"not a time in nanoseconds: {value!r}")
+
+
+def _small_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 64:
+        return value
+    raise ValueError(f"not an enum value: {value!r}")
+
+
+def _record(span: Any, resource: dict[str, Any], scope: str) -> SpanRecord:
+    """One OTLP JSON span; ValueError when a field is missing or has the wrong type."""
+    span = _dict(span)
+    trace_id, span_id, parent_id = span.get("traceId"), span.get("spanId"), span.get("parentSpanId") or None
+    if not (isinstance(trace_id, str) and _TRACE_ID.fullmatch(trace_id)):
+        raise ValueError("bad traceId")
+    if not (isinstance(span_id, str) and _SPAN_ID.fullmatch(span_id)):
+        raise ValueError("bad spanId")
+    if parent_id is not None and not (isinstance(parent_id, str) and _SPAN_ID.fullmatch(parent_id)):
+        raise ValueError("bad parentSpanId")
+    status = _dict(span.get("status"))
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_id=parent_id,
+        name=str(span.get("name", "")),
+        kind=_small_int(span.get("kind", 0)),
+        start_ns=_nanos(span.get("startTimeUnixNano")),
+        end_ns=_nanos(span.get("endTimeUnixNano")),
+        attributes=attributes_of(span.get("attributes")),
+        status_code=_small_int(status.get("code", 0)),
+        status_message=str(status.get("message", "")),
+        events=tuple(
+            SpanEvent(str(e.get("name", "")), _nanos(e.get("timeUnixNano", 0)), attributes_of(e.get("attributes")))
+            for e in map(_dict, _list(span.get("events")))
+        ),
+        resource=resource,
+        scope=scope,
+    )
+
+
+def records_of(request: Any, into: SpanFile) -> None:
+    """Flatten one ExportTraceServiceRequest (OTLP JSON) into `into`; malformed spans are counted."""
+    if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
+        raise ValueError("not an ExportTraceServiceRequest")
+    for resource_spans in map(_dict, request["resourceSpans"]):
+        resource = attributes_of(_dict(resource_spans.get("resource")).get("attributes"))
+        for scope_spans in map(_dict, _list(resource_spans.get("scopeSpans"))):
+            scope = str(_dict(scope_spans.get("scope")).get("name", ""))
+            for span in _list(scope_spans.get("spans")):
+                try:
+                    into.spans.append(_record(span, resource, scope))
+                except ValueError:
+                    into.bad_spans += 1
 
 
 def read_span_file(path: str | Path) -> SpanFile:
-    """All spans of a file; truncated or corrupt lines are counted and skipped, never fatal."""
+    """All spans of a file; truncated or corrupt lines and spans are counted and skipped, never fatal."""
     result = SpanFile([])
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
@@ -120,8 +175,8 @@ def read_span_file(path: str | Path) -> SpanFile:
                 continue
             result.lines += 1
             try:
-                result.spans.extend(records_of(json.loads(line)))
-            except (ValueError, KeyError, TypeError, AttributeError):
+                records_of(orjson.loads(line), result)  # orjson: nesting over 1,024 levels is an error, not a crash
+            except ValueError:
                 result.bad_lines += 1
                 if result.first_bad_line is None:
                     result.first_bad_line = number

@@ -3,10 +3,14 @@ import random
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from profiler.errors import UsageError
-from profiler.modelserver.trajectory import Script, choose_reply, example_arguments, prompt_tokens
+from profiler.modelserver.chatrequest import BadRequest
+from profiler.modelserver.trajectory import MAX_OUTPUT_TOKENS, Script, choose_reply, example_arguments, prompt_tokens
 from profiler.store.trajectories import CHARS_PER_TOKEN
+from tests.timeouts import within
 
 SCRIPT = Script.from_dict(
     {
@@ -158,3 +162,46 @@ def test_prompt_tokens_count_messages_tool_calls_and_tools():
 def test_bad_scripts_name_the_problem(data, message):
     with pytest.raises(UsageError, match=message):
         Script.from_dict(data)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30,
+)
+SCHEMA_KEYS = st.sampled_from(
+    ["type", "properties", "required", "items", "minItems", "minLength", "maxLength", "minimum", "maximum",
+     "exclusiveMinimum", "enum", "const", "default", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions"]
+)  # fmt: skip
+SCHEMAS = st.recursive(
+    JSON, lambda inner: st.dictionaries(SCHEMA_KEYS, inner | st.integers(-5, 10**9), max_size=6), max_leaves=40
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(schema=st.dictionaries(SCHEMA_KEYS, SCHEMAS, max_size=6), seed=st.integers(0, 3))
+def test_example_arguments_never_crash_and_stay_bounded(schema, seed):
+    """Any JSON as a schema: arguments a reply can hold, or a BadRequest saying the schema asks too much."""
+    with within(5):
+        try:
+            arguments = example_arguments(schema, random.Random(seed))
+        except BadRequest as exc:
+            assert "longer than a reply may be" in str(exc)
+            return
+    assert len(json.dumps(arguments, allow_nan=False)) <= MAX_OUTPUT_TOKENS * CHARS_PER_TOKEN
+
+
+def test_a_schema_asking_for_100_mb_is_refused_at_once():
+    schema = {"type": "object", "properties": {"a": {"type": "string", "minLength": 10**8}}, "required": ["a"]}
+    with within(1), pytest.raises(BadRequest, match="longer than a reply may be"):
+        example_arguments(schema, random.Random(0))
+    nested = {"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000, "items": {}}}
+    with within(1), pytest.raises(BadRequest):
+        example_arguments({"properties": {"a": nested}}, random.Random(0))
+
+
+def test_scripts_cannot_ask_for_more_than_a_reply():
+    with pytest.raises(UsageError, match="'output_tokens' must be a whole number from 1 to 32768"):
+        Script.from_dict({"turns": [{"content": "x", "output_tokens": 10**9}]})
+    with pytest.raises(UsageError, match="longer than a reply may be"):
+        Script.from_dict({"turns": [{"content": "x" * (MAX_OUTPUT_TOKENS * CHARS_PER_TOKEN + 1)}]})

@@ -100,6 +100,7 @@ def test_chat_without_server_span_is_client_side():
             "gil_wait": 0,
             "profiler": 0,
             "other_wait": 0,
+            "retry_wait": 0,
         }
     )
 

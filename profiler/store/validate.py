@@ -1,0 +1,235 @@
+"""What the analysis may trust of a loaded run directory: every value of the type it reads.
+
+Run directories are edited, truncated and damaged by hand or by crashes. Each check here turns
+what does not fit into a counted problem line and leaves it out, so every view works on what
+is valid and none can crash, hang (a span cycle) or report an impossible figure (a span that
+ends before it starts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Union
+
+import orjson
+
+from profiler.store import fields
+from profiler.store.spans import SpanRecord
+
+MAX_SPAN_DEPTH = 256  # LangGraph nests a few dozen levels; deeper is damage (and would exhaust recursion)
+
+
+@dataclass(frozen=True)
+class Kind:
+    expected: str
+    test: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class Each:
+    """Every value of a list, or of an object keyed by anything."""
+
+    spec: Spec
+
+
+@dataclass(frozen=True)
+class Required:
+    spec: Spec
+
+
+Spec = Union[Kind, Each, Required, dict[str, "Spec"]]  # noqa: UP007 - a forward reference
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+NUMBER = Kind("a number", _number)
+POSITIVE = Kind("a number > 0", lambda v: _number(v) and v > 0)
+COUNT = Kind("a whole number >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+TEXT = Kind("text", lambda v: isinstance(v, str))
+OPTIONAL_TEXT = Kind("text or null", lambda v: v is None or isinstance(v, str))
+OBJECT = Kind("an object", lambda v: isinstance(v, dict))
+
+PRESET: Spec = {
+    "name": Required(TEXT),
+    "aggregate_tok_s": Required(POSITIVE),
+    "prefill_tok_s": Required(POSITIVE),
+    "accelerators_per_replica": POSITIVE,
+}
+MANIFEST: dict[str, Spec] = {
+    "run_id": TEXT,
+    "status": TEXT,
+    "started_at": TEXT,
+    "workload": {"agent": OPTIONAL_TEXT, "graph": OPTIONAL_TEXT, "concurrency": COUNT},
+    "model": {"kind": TEXT, "preset": PRESET},
+    "profiling": {"sample_rate": COUNT},
+    "host": OBJECT,
+    "degraded": Each({"component": Required(TEXT), "reason": Required(TEXT)}),
+}
+CPU: dict[str, Spec] = {
+    "window": Required(
+        {"process_cpu_s": Required(NUMBER), "startup_cpu_s": NUMBER, "start_unix": NUMBER, "end_unix": NUMBER}
+    ),
+    "buckets_s": Each(NUMBER),
+    "children_cpu_s": {"reaped": NUMBER, "attributed": NUMBER},
+    "telemetry_threads_s": NUMBER,
+    "native_threads_s": NUMBER,
+    "meter": {name: NUMBER for name in ("overhead_estimate_s", "passthrough_estimate_s", "handle_cost_ns")},
+}
+_PROCESS_ENTRY: Spec = {"pid": NUMBER, "cpu_user": Required(NUMBER), "cpu_system": Required(NUMBER), "rss": NUMBER}
+PROCESS_ROW: dict[str, Spec] = {"t": Required(NUMBER), "workload": _PROCESS_ENTRY, "sampler": _PROCESS_ENTRY}
+# span attributes the analysis reads as numbers: seconds (`*_s`), token counts, and these
+NUMERIC_ATTRIBUTES = frozenset({fields.MODEL_REQUESTS, "gen_ai.response.time_to_first_chunk"})
+NAME_ATTRIBUTES = ("gen_ai.node.name", "gen_ai.tool.name", "orchestrace.task.id")
+
+
+def show(value: Any) -> str:
+    """A value as JSON, cut short for a problem line (too deep to print: its type)."""
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:
+        text = f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def mismatch(value: Any, spec: Spec, where: str = "") -> str | None:
+    """Where `value` first differs from `spec`, in words; None when it fits. `where`: its path in the file."""
+    while isinstance(spec, Required):
+        spec = spec.spec
+    if isinstance(spec, Kind):
+        return None if spec.test(value) else f"{where or 'the file'} is {show(value)}, not {spec.expected}"
+    if isinstance(spec, Each):
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+        if items is None:
+            return f"{where or 'the file'} is {show(value)}, not a list or an object"
+        return next((m for key, item in items if (m := mismatch(item, spec.spec, f"{where}[{key!r}]"))), None)
+    if not isinstance(value, dict):
+        return f"{where or 'the file'} is {show(value)}, not an object"
+    for key, part in spec.items():
+        if key not in value:
+            if isinstance(part, Required):
+                return f"{_at(where, key)} is missing"
+            continue
+        problem = mismatch(value[key], part, _at(where, key))
+        if problem:
+            return problem
+    return None
+
+
+def prune(value: dict[str, Any], spec: dict[str, Spec], file: str, where: str, problems: list[str]) -> dict[str, Any]:
+    """`value` without the fields that do not fit `spec` (each one named in `problems`, as "FILE: path ...")."""
+    kept = dict(value)
+    for key, part in spec.items():
+        if key not in kept:
+            continue
+        if isinstance(part, dict) and isinstance(kept[key], dict) and not _has_required(part):
+            kept[key] = prune(kept[key], part, file, _at(where, key), problems)
+        elif isinstance(part, Each) and isinstance(kept[key], list):
+            good = [item for item in kept[key] if mismatch(item, part.spec) is None]
+            if len(good) < len(kept[key]):
+                problems.append(f"{file}: {_at(where, key)}: {len(kept[key]) - len(good)} malformed entries ignored")
+            kept[key] = good
+        elif problem := mismatch(kept[key], part, _at(where, key)):
+            problems.append(f"{file}: {problem}; ignored")
+            del kept[key]
+    return kept
+
+
+def _has_required(spec: dict[str, Spec]) -> bool:
+    return any(isinstance(part, Required) for part in spec.values())
+
+
+def check_manifest(manifest: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    return prune(manifest, MANIFEST, "manifest.json", "", problems)
+
+
+def check_cpu(cpu: Any, problems: list[str]) -> dict[str, Any] | None:
+    """cpu.json as a whole, or None: its figures only add up together."""
+    problem = mismatch(cpu, CPU)
+    if problem:
+        problems.append(f"cpu.json: {problem}; ignored (no CPU window figures)")
+        return None
+    checked: dict[str, Any] = cpu
+    return checked
+
+
+def check_process(rows: list[Any], problems: list[str]) -> list[dict[str, Any]]:
+    good = [row for row in rows if mismatch(row, PROCESS_ROW) is None]
+    if len(good) < len(rows):
+        problems.append(f"process.jsonl: {len(rows) - len(good)} malformed row(s) skipped")
+    return good
+
+
+def check_spans(spans: list[SpanRecord], problems: list[str]) -> list[SpanRecord]:
+    """Spans fit for span trees: unique, not ending before they start, with acyclic shallow parent chains."""
+    unique: dict[tuple[str, str], SpanRecord] = {}
+    for span in spans:
+        unique.setdefault((span.trace_id, span.span_id), span)
+    _count(problems, len(spans) - len(unique), "duplicate span(s) (the same trace and span id) counted once")
+    ordered = [span for span in unique.values() if span.end_ns >= span.start_ns]
+    _count(problems, len(unique) - len(ordered), "span(s) ending before they start left out")
+    placed = _in_trees(ordered)
+    _count(
+        problems,
+        len(ordered) - len(placed),
+        f"span(s) in a parent cycle or nested over {MAX_SPAN_DEPTH} levels deep left out",
+    )
+    cleaned = [_typed(span) for span in placed]
+    _count(problems, sum(c is not s for c, s in zip(cleaned, placed, strict=True)), "span(s) with mistyped attributes")
+    return cleaned
+
+
+def _count(problems: list[str], count: int, what: str) -> None:
+    if count:
+        problems.append(f"spans.jsonl: {count} {what}")
+
+
+def _in_trees(spans: list[SpanRecord]) -> list[SpanRecord]:
+    """The spans whose parent chain (within their trace) reaches a root in at most MAX_SPAN_DEPTH steps."""
+    by_id: dict[str, dict[str, SpanRecord]] = defaultdict(dict)
+    for span in spans:
+        by_id[span.trace_id][span.span_id] = span
+    depth: dict[int, int | None] = {}  # by id(span): levels from its root, None when there is no root in reach
+    for span in spans:
+        chain: list[SpanRecord] = []
+        seen: set[int] = set()
+        current: SpanRecord | None = span
+        base: int | None = 0  # the depth above the chain: 0 above a root
+        while current is not None:
+            if id(current) in depth:
+                base = depth[id(current)]
+                break
+            if id(current) in seen or len(chain) > MAX_SPAN_DEPTH:
+                base = None  # a cycle, or damage deeper than any real graph
+                break
+            chain.append(current)
+            seen.add(id(current))
+            current = by_id[current.trace_id].get(current.parent_id or "")
+        for member in reversed(chain):
+            base = None if base is None or base >= MAX_SPAN_DEPTH else base + 1
+            depth[id(member)] = base
+    return [span for span in spans if depth[id(span)] is not None]
+
+
+def _typed(span: SpanRecord) -> SpanRecord:
+    """The span without attributes of the wrong type for what the analysis reads from them."""
+    bad = [
+        name
+        for name, value in span.attributes.items()
+        if (_numeric(name) and not _number(value)) or (name in NAME_ATTRIBUTES and not isinstance(value, str))
+    ]
+    if not bad:
+        return span
+    return replace(span, attributes={k: v for k, v in span.attributes.items() if k not in bad})
+
+
+def _numeric(name: str) -> bool:
+    return name.endswith(("_s", "_tokens")) or name in NUMERIC_ATTRIBUTES
