@@ -21,6 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from profiler.store.redact import Redactor
+
 TRAJECTORIES = "trajectories.jsonl"
 CHARS_PER_TOKEN = 4  # the rule for estimates, and how much text the simulated model writes per token
 
@@ -36,15 +38,20 @@ def thread_key(first_user_message: str) -> str:
 
 
 class TrajectoryRecorder:
-    """Appends one JSON line per chat call; a single `write` on an O_APPEND file keeps lines whole."""
+    """Appends one JSON line per chat call; a single `write` on an O_APPEND file keeps lines whole.
+
+    Tool-call arguments are model output: a key the model echoes would land here, so each line goes
+    through the same redaction as spans.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._redactor = Redactor()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._lock = threading.Lock()
 
     def record(self, entry: dict[str, Any]) -> None:
-        line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode()
+        line = (self._redactor.text(json.dumps(entry, separators=(",", ":"), default=str)) + "\n").encode()
         with self._lock:
             if self._fd >= 0:
                 os.write(self._fd, line)
