@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +39,7 @@ from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
 from profiler.runner.run import new_manifest, write_report
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
+from profiler.store.parts import MAIN, PartInfo
 from profiler.store.rundir import (
     CPU_FILE,
     PROCESS,
@@ -139,6 +141,7 @@ class profile:
             raise OSError(f"cannot create a run directory under {self.out}: {exc.strerror or exc}") from exc
         self.run_dir = self._rundir.path
         self._rundir.write_manifest(self._manifest())
+        self._rundir.add_part(PartInfo(MAIN, socket.gethostname(), os.getpid()))
         self._probe = ProcessProbe(
             resource_for(f"orchestrace-{self.name}", self._rundir.run_id, {"orchestrace.agent": self.name}),
             spans_path=self._rundir.spans,

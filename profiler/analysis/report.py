@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from profiler.analysis.cpu import cpu_breakdown
+from profiler.analysis.hosts import host_rows
 from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes, no_headline_reason
 from profiler.analysis.stacks import Window, stack_breakdown
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, call_usage
@@ -244,6 +245,7 @@ def build_report(session: Session) -> dict[str, Any]:
         "stacks": stacks,
         "nodes": _table(runs, "node"),
         "tools": _table(runs, "tool"),
+        "hosts": host_rows(session.parts, runs),
         "degraded": session.degraded,
         "problems": session.problems,
     }

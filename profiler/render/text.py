@@ -217,6 +217,8 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
         )
     )
     parts.append(table)
+    if report.get("hosts"):
+        parts.append(_hosts_table(report["hosts"]))
 
     stacks = report.get("stacks")
     if stacks:
@@ -277,3 +279,23 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
     ]
     parts.append(Text.from_markup("\n".join(lines)))
     return parts
+
+
+def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
+    """A fleet run's figures per host: agent runs, CPU by category (core-seconds), mean host load."""
+    table = Table(title="Per host (a run of several workload processes)", title_justify="left")
+    for column in ("host", "parts", "agent runs", "orchestration", "tool", "process CPU", "host load"):
+        table.add_column(column, justify="left" if column == "host" else "right")
+    for row in hosts:
+        cpu = row["cpu_s"]
+        load = row["host_cpu_percent"]
+        table.add_row(
+            row["host"],
+            str(len(row["parts"])),
+            str(row["agent_runs"]),
+            _s(cpu["orchestration"]),
+            _s(cpu["tool"]),
+            _s(cpu["process_total"]),
+            "–" if load is None else f"{load:.0f}%",
+        )
+    return table

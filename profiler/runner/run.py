@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import socket
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_reco
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.sizing.headline import headline
+from profiler.store.parts import MAIN, PartInfo
 from profiler.store.rundir import (
     EXPORT_SUMMARY,
     PROCESS,
@@ -261,6 +263,7 @@ def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Part
     config = _workload_config(options, run_dir, run_plan, base_url, model_name)
     workload = parts.workload = WorkloadProcess(config, run_dir.file(WORKLOAD_LOG), parts.writer.fds[0])
     parts.writer.release_parent_ends()
+    run_dir.add_part(PartInfo(MAIN, socket.gethostname(), workload.pid))
     what = f"--graph {options.graph}" if options.graph else f"the {options.agent} agent"
     display.note(f"starting the workload: imports, building {what}, calibrating the meter")
     if options.sampler and not options.bare:
@@ -302,7 +305,9 @@ def _finish(
     poller_error = parts.poller.error if parts.poller else None
     writer_error = written.get("last_error") and f"{SPANS}: {written['last_error']}"
     write_errors = [poller_error, finished.get("write_error"), writer_error]
-    completeness = check_completeness(planned, finished, summary.agent_runs, sent, written, server_death, write_errors)
+    # a bare run (`orchestrace overhead`) records no spans: its agent runs are the workload's own count
+    found = (finished.get("completed", 0) + finished.get("errors", 0)) if options.bare else summary.agent_runs
+    completeness = check_completeness(planned, finished, found, sent, written, server_death, write_errors)
     if status == "completed" and summary.errors:
         status = "completed_with_errors"
     if completeness.problems:

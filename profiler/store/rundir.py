@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from profiler.store.parts import PartInfo
+
 SCHEMA = 1
 MANIFEST = "manifest.json"
 SPANS = "spans.jsonl"
@@ -116,6 +118,26 @@ class RunDir:
         """The last manifest update of a run, written into the space kept back for it."""
         (self.path / RESERVE).unlink(missing_ok=True)
         return self.update_manifest(**changes)
+
+    def add_part(self, info: PartInfo) -> Path:
+        """Record a part (one workload process) in the manifest; returns the folder for its files."""
+        folder = self.path / info.dir
+        (folder / SAMPLES).mkdir(parents=True, exist_ok=True)
+        listed = [p for p in self.read_manifest().get("parts", []) if p.get("id") != info.id]
+        self.update_manifest(parts=[*listed, info.to_json()])
+        return folder
+
+    def write_part(
+        self, info: PartInfo, cpu: dict[str, Any] | None, process: list[dict[str, Any]], samples: dict[str, bytes]
+    ) -> None:
+        """A part measured elsewhere (a fleet worker): its CPU window, psutil rows and py-spy files."""
+        folder = self.add_part(info)
+        if cpu is not None:
+            write_json_atomic(folder / CPU_FILE, cpu)
+        if process:
+            (folder / PROCESS).write_text("".join(json.dumps(row) + "\n" for row in process), encoding="utf-8")
+        for name, raw in samples.items():
+            (folder / SAMPLES / Path(name).name).write_bytes(raw)
 
     def update_manifest(self, **changes: Any) -> dict[str, Any]:
         manifest = self.read_manifest() if self.manifest_path.exists() else {}

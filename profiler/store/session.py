@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from profiler.errors import UsageError
+from profiler.store.parts import MAIN, Part, PartInfo, merge_windows
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanRecord, read_span_file
 from profiler.store.trajectories import TRAJECTORIES, read_trajectories
@@ -43,12 +44,24 @@ class Session:
     path: Path
     manifest: dict[str, Any]
     spans: list[SpanRecord]
-    cpu: dict[str, Any] | None = None
-    process: list[dict[str, Any]] = field(default_factory=list)
-    samples: list[StackSample] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)  # one per workload process (see store.parts)
     problems: list[str] = field(default_factory=list)
     trajectories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # chat calls by trace id
     sampler_errors: int | None = None  # samples py-spy failed to read (from its log)
+
+    @property
+    def cpu(self) -> dict[str, Any] | None:
+        """The run's CPU window: every part's added up (they ran side by side)."""
+        return merge_windows(part.cpu for part in self.parts)
+
+    @property
+    def process(self) -> list[dict[str, Any]]:
+        """The psutil series of the run's first part (a fleet's parts each have their own: `parts`)."""
+        return self.parts[0].process if self.parts else []
+
+    @property
+    def samples(self) -> list[StackSample]:
+        return [sample for part in self.parts for sample in part.samples]
 
     @property
     def run_id(self) -> str:
@@ -187,17 +200,39 @@ def load_session(path: str | Path) -> Session:
         manifest = {"schema": SCHEMA, "run_id": root.name}
     if manifest.get("status") == "running":
         problems.append("the run did not finish (manifest still says running): the workload may have died")
-    cpu = None
-    if (root / CPU_FILE).exists():
-        raw_cpu = _read_json(root / CPU_FILE, problems)
-        cpu = None if raw_cpu is None else check_cpu(raw_cpu, problems)
-    else:
-        problems.append("cpu.json is missing: no CPU window figures (the workload did not finish its window)")
-    process = check_process(_read_jsonl(root / PROCESS, problems), problems) if (root / PROCESS).exists() else []
+    parts = [_part(root, info, problems) for info in _part_infos(manifest, problems)]
     trajectories = read_trajectories(root / TRAJECTORIES)
-    return Session(
-        root, manifest, spans, cpu, process, _samples(root, problems), problems, trajectories, _sampler_errors(root)
-    )
+    return Session(root, manifest, spans, parts, problems, trajectories, _sampler_errors(root))
+
+
+def _part_infos(manifest: dict[str, Any], problems: list[str]) -> list[PartInfo]:
+    """The parts the manifest lists; a run written before parts has one, at the root."""
+    listed = manifest.get("parts")
+    if listed is None:
+        return [PartInfo(MAIN, str(manifest.get("host", {}).get("hostname", "")), None, "")]
+    infos = []
+    for entry in listed if isinstance(listed, list) else []:
+        try:
+            infos.append(PartInfo.from_json(entry))
+        except (KeyError, TypeError, AttributeError):
+            problems.append(f"manifest.json: a part entry {show(entry)} is not a part; ignored")
+    return infos
+
+
+def _part(root: Path, info: PartInfo, problems: list[str]) -> Part:
+    """One part's CPU window, psutil series and py-spy stacks; what is damaged is named."""
+    where = root / info.dir
+    named: list[str] = []  # the part's own problems, named after it when there are several
+    cpu = None
+    if (where / CPU_FILE).exists():
+        raw_cpu = _read_json(where / CPU_FILE, named)
+        cpu = None if raw_cpu is None else check_cpu(raw_cpu, named)
+    else:
+        named.append("cpu.json is missing: no CPU window figures (the workload did not finish its window)")
+    process = check_process(_read_jsonl(where / PROCESS, named), named) if (where / PROCESS).exists() else []
+    samples = _samples(where, named)
+    problems.extend(named if info.id == MAIN else [f"part {info.id}: {problem}" for problem in named])
+    return Part(info, cpu, process, samples)
 
 
 def _sampler_errors(root: Path) -> int | None:

@@ -49,7 +49,7 @@ def test_a_call_failing_twice_then_answering_is_one_call_three_attempts_and_retr
     inference = report["inference"]
     assert (inference["calls"], inference["errors"]) == (4, 0)
     assert (inference["attempts"], inference["failed_attempts"], inference["retries"]) == (8, 4, 4)
-    assert "LLM calls 4 (0 failed; 8 attempts, 4 failed, 4 retries)" in result.out
+    assert "LLM calls 4 (0 failed; 8 attempts, 4 failed, 4 retries)" in " ".join(result.out.split())
     for spans in by_trace(spans_of(run_dir)).values():  # in each agent run: the first call, and only it, retried
         chats = sorted((s for s in spans if s.kind == KIND_CLIENT and s.operation == "chat"), key=lambda s: s.start_ns)
         servers = [[s for s in spans if s.kind == KIND_SERVER and s.parent_id == c.span_id] for c in chats]

@@ -1,0 +1,60 @@
+"""A run made of two parts (two workload processes) is one run to every view."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from profiler.analysis.report import build_report
+from profiler.export.jaeger import write_jaeger_json
+from profiler.store.parts import PartInfo, part_dir
+from profiler.store.rundir import CPU_FILE, PROCESS, SPANS, RunDir
+from profiler.store.session import load_session
+from profiler.store.trajectories import TRAJECTORIES
+from tests.conftest import manifest_of, run_dir_of
+
+pytestmark = pytest.mark.integration
+
+
+def _run(cli, out: Path) -> Path:
+    result = cli("run", "--agent", "rag", "--tasks", "2", "--model", "instant", "--no-sampler", "--out", str(out))
+    assert result.code == 0, result.err + result.out
+    return run_dir_of(result)
+
+
+def test_two_workload_processes_make_one_run(cli, tmp_path):
+    """Two runs of the workload, the second folded into the first as its part `b`."""
+    first, second = _run(cli, tmp_path / "a"), _run(cli, tmp_path / "b")
+    alone = [build_report(load_session(run)) for run in (first, second)]
+    [info] = [PartInfo.from_json(p) for p in manifest_of(second)["parts"]]
+    RunDir(first).write_part(
+        PartInfo("b", info.host, info.pid, part_dir("b")),
+        json.loads((second / CPU_FILE).read_text()),
+        [json.loads(line) for line in (second / PROCESS).read_text().splitlines()],
+        {},
+    )
+    for name in (SPANS, TRAJECTORIES):
+        with open(first / name, "a") as joined:
+            joined.write((second / name).read_text())
+    shutil.rmtree(second)
+
+    session = load_session(first)
+    assert [part.info.id for part in session.parts] == ["main", "b"]
+    assert not [p for p in session.problems if "part" in p], session.problems
+    report = build_report(session)
+    assert report["agent_runs"] == report["completed"] == 4
+    assert report["inference"]["calls"] == sum(r["inference"]["calls"] for r in alone)
+    assert report["cpu_s"]["process_total"] == pytest.approx(sum(r["cpu_s"]["process_total"] for r in alone))
+    [host] = report["hosts"]  # both parts ran here
+    assert host["parts"] == ["main", "b"] and host["agent_runs"] == 4
+    assert host["cpu_s"]["process_total"] == pytest.approx(report["cpu_s"]["process_total"])
+    assert 0 <= host["host_cpu_percent"] <= 100
+
+    out = tmp_path / "size.json"
+    assert cli("size", str(first), "--format", "json", "-o", str(out)).code == 0
+    assert json.loads(out.read_text())["demand"]["runs"] == 4
+    with open(tmp_path / "run.jaeger.json", "w") as jaeger:
+        assert write_jaeger_json(first / SPANS, jaeger) == len(session.spans)
+    text = cli("report", str(first))
+    assert text.code == 0 and "Per host" in text.out
