@@ -51,7 +51,7 @@ from profiler.store.rundir import (
     iso,
     write_json_atomic,
 )
-from profiler.store.spans import read_span_file
+from profiler.store.session import Session
 from profiler.store.trajectories import TRAJECTORIES
 
 _ACTIVE: contextvars.ContextVar[SpanCallbackHandler | None] = contextvars.ContextVar(
@@ -227,8 +227,7 @@ class profile:
             self._rundir.file(CPU_FILE), {"schema": 1, "loop": "asyncio", "status": status, **window, "spans": exported}
         )
         self._stop_observers()
-        spans = read_span_file(self._rundir.spans).spans if self._rundir.spans.exists() else []
-        summary = summarize(spans)
+        summary = summarize(Session(self._rundir.path, {}, None if self._rundir.spans.exists() else []))
         if status == "completed" and summary.errors:
             status = "completed_with_errors"
         self._rundir.finish(

@@ -10,6 +10,7 @@ the window, both measured; what the meter did not see is in `other`. CPU of nati
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self, cpu_tool_fn, span_kind
@@ -18,10 +19,15 @@ from profiler.store import fields
 CATEGORIES = ("orchestration", "model_client", "tool", "telemetry", "runtime", "startup", "other")
 
 
-def cpu_breakdown(runs: list[AgentRun], window: dict[str, Any] | None) -> dict[str, Any]:
-    by_category = {CHAT: 0.0, TOOL: 0.0, "orchestration": 0.0}
-    children_attributed = 0.0
-    for run in runs:
+class CpuTally:
+    """Span CPU by category, told one agent run at a time; `result` adds the window's buckets."""
+
+    def __init__(self) -> None:
+        self.by_category = {CHAT: 0.0, TOOL: 0.0, "orchestration": 0.0}
+        self.children_attributed = 0.0
+
+    def add(self, run: AgentRun) -> None:
+        by_category = self.by_category
         for span in run.spans:
             category = run.category_of(span)
             if span_kind(span) == TOOL:  # the user's function is the tool; LangChain's wrapper is not
@@ -32,7 +38,22 @@ def cpu_breakdown(runs: list[AgentRun], window: dict[str, Any] | None) -> dict[s
                 by_category[category if category in (CHAT, TOOL) else "orchestration"] += cpu_self(span)
             if category == TOOL:
                 by_category[TOOL] += cpu_children(span)
-                children_attributed += cpu_children(span)
+                self.children_attributed += cpu_children(span)
+
+    def result(self, window: dict[str, Any] | None) -> dict[str, Any]:
+        return _breakdown(self.by_category, self.children_attributed, window)
+
+
+def cpu_breakdown(runs: Iterable[AgentRun], window: dict[str, Any] | None) -> dict[str, Any]:
+    tally = CpuTally()
+    for run in runs:
+        tally.add(run)
+    return tally.result(window)
+
+
+def _breakdown(
+    by_category: dict[str, float], children_attributed: float, window: dict[str, Any] | None
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "orchestration": by_category["orchestration"],
         "model_client": by_category[CHAT],

@@ -3,41 +3,48 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from typing import Any
 
-from profiler.analysis.cpu import cpu_breakdown
+from profiler.analysis.cpu import CpuTally
 from profiler.analysis.traces import AgentRun
 from profiler.store.parts import Part, merge_windows
 
 CPU_KEYS = ("orchestration", "model_client", "tool", "telemetry", "runtime", "process_total")
 
 
-def _where(run: AgentRun) -> tuple[str, Any]:
-    """The host and process an agent run ran in (its root span's resource)."""
-    return str(run.root.resource.get("host.name", "")), run.root.resource.get("process.pid")
+class HostTally:
+    """Agent runs and their span CPU per host, told one run at a time (a run's root span says where
+    it ran: its resource's host and process)."""
 
+    def __init__(self, parts: list[Part]) -> None:
+        self.parts = parts
+        self.host_of = {(part.info.host, part.info.pid): part.info.host for part in parts}
+        self.runs = {part.info.host: 0 for part in parts}
+        self.cpu = {part.info.host: CpuTally() for part in parts}
 
-def host_rows(parts: list[Part], runs: list[AgentRun]) -> list[dict[str, Any]]:
-    """One row per host; none for a run of one part (its figures are the run's)."""
-    if len(parts) < 2:
-        return []
-    runs_of: dict[tuple[str, Any], list[AgentRun]] = defaultdict(list)
-    for run in runs:
-        runs_of[_where(run)].append(run)
-    rows = []
-    for host in sorted({part.info.host for part in parts}):
-        on_host = [part for part in parts if part.info.host == host]
-        host_runs = [run for part in on_host for run in runs_of[(host, part.info.pid)]]
-        cpu = cpu_breakdown(host_runs, merge_windows(part.cpu for part in on_host))
-        load = [row["host_cpu_percent"] for part in on_host for row in part.process if "host_cpu_percent" in row]
-        rows.append(
-            {
-                "host": host,
-                "parts": [part.info.id for part in on_host],
-                "agent_runs": len(host_runs),
-                "cpu_s": {key: cpu.get(key) for key in CPU_KEYS},
-                "host_cpu_percent": statistics.fmean(load) if load else None,
-            }
-        )
-    return rows
+    def add(self, run: AgentRun) -> None:
+        resource = run.root.resource
+        host = self.host_of.get((str(resource.get("host.name", "")), resource.get("process.pid")))
+        if host is not None:
+            self.runs[host] += 1
+            self.cpu[host].add(run)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per host; none for a run of one part (its figures are the run's)."""
+        if len(self.parts) < 2:
+            return []
+        rows = []
+        for host in sorted(self.runs):
+            on_host = [part for part in self.parts if part.info.host == host]
+            cpu = self.cpu[host].result(merge_windows(part.cpu for part in on_host))
+            load = [row["host_cpu_percent"] for part in on_host for row in part.process if "host_cpu_percent" in row]
+            rows.append(
+                {
+                    "host": host,
+                    "parts": [part.info.id for part in on_host],
+                    "agent_runs": self.runs[host],
+                    "cpu_s": {key: cpu.get(key) for key in CPU_KEYS},
+                    "host_cpu_percent": statistics.fmean(load) if load else None,
+                }
+            )
+        return rows

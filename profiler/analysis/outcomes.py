@@ -8,8 +8,9 @@ interrupted ones are "incomplete", not failed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import bisect
+from array import array
+from collections import Counter, defaultdict
 
 from profiler.analysis.traces import AgentRun
 from profiler.store import fields
@@ -27,53 +28,60 @@ def root_outcome(root: SpanRecord) -> str:
     return FAILED
 
 
-@dataclass(frozen=True)
-class Outcomes:
-    runs: Sequence[AgentRun]  # every agent run that started, in start order
+LISTED = 1000  # failed (and incomplete) agent runs listed one by one; beyond, they are counted
 
-    def of(self, outcome: str) -> list[AgentRun]:
-        return [run for run in self.runs if root_outcome(run.root) == outcome]
+
+class OutcomeTally:
+    """How the agent runs ended, told one run at a time (memory stays flat: a start time per run)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._inclusive: dict[str, float] = defaultdict(float)  # the runs' inclusive CPU, by outcome
+        self._starts = array("q")
+        self._listed: dict[str, list[tuple[int, dict[str, object]]]] = {FAILED: [], INCOMPLETE: []}
+
+    def add(self, run: AgentRun) -> str:
+        """Count the run; returns its outcome."""
+        outcome = root_outcome(run.root)
+        self.counts[outcome] += 1
+        self._inclusive[outcome] += float(run.root.attributes.get(fields.CPU_INCLUSIVE, 0.0))
+        self._starts.append(run.root.start_ns)
+        if outcome != COMPLETED and len(self._listed[outcome]) < LISTED:
+            entry: dict[str, object] = {"task": run.root.attributes.get("orchestrace.task.id")}
+            if outcome == FAILED:
+                entry["error"] = run.root.status_message or "failed (no message recorded)"
+            self._listed[outcome].append((run.root.start_ns, entry))
+        return outcome
 
     @property
-    def completed(self) -> list[AgentRun]:
-        return self.of(COMPLETED)
+    def runs(self) -> int:
+        return len(self._starts)
 
     def listed(self, outcome: str) -> list[dict[str, object]]:
-        """The runs that ended so, numbered from 1 in start order (as the HTML and `--agent-run` do)."""
-        return [
-            {
-                "agent_run": number,
-                "task": run.root.attributes.get("orchestrace.task.id"),
-                **({"error": run.root.status_message or "failed (no message recorded)"} if outcome == FAILED else {}),
-            }
-            for number, run in enumerate(self.runs, 1)
-            if root_outcome(run.root) == outcome
-        ]
+        """The runs that ended so (up to LISTED), numbered from 1 in start order (as the HTML and
+        `--agent-run` do)."""
+        starts = sorted(self._starts)
+        rows = sorted(self._listed[outcome], key=lambda item: item[0])
+        return [{"agent_run": bisect.bisect_left(starts, start) + 1, **entry} for start, entry in rows]
 
     def completed_cpu_share(self) -> float:
         """The completed runs' share of the runs' CPU (their spans' inclusive CPU; by count if none recorded).
 
         Process CPU not inside any span (the event loop, the exporter) is apportioned the same way.
         """
-        done = self.completed
         if not self.runs:
             return 0.0
-        total = sum(_inclusive(run) for run in self.runs)
+        total = sum(self._inclusive.values())
         if total <= 0:
-            return len(done) / len(self.runs)
-        return sum(_inclusive(run) for run in done) / total
+            return self.counts[COMPLETED] / self.runs
+        return self._inclusive[COMPLETED] / total
 
-
-def _inclusive(run: AgentRun) -> float:
-    return float(run.root.attributes.get(fields.CPU_INCLUSIVE, 0.0))
-
-
-def no_headline_reason(outcomes: Outcomes) -> str | None:
-    """Why there is no headline figure, or None when at least one agent run completed."""
-    if outcomes.completed:
-        return None
-    if not outcomes.runs:
-        return "no agent run was recorded"
-    failed, incomplete = len(outcomes.of(FAILED)), len(outcomes.of(INCOMPLETE))
-    parts = [f"{failed} failed"] * bool(failed) + [f"{incomplete} incomplete (interrupted)"] * bool(incomplete)
-    return "no agent run completed: " + ", ".join(parts)
+    def no_headline_reason(self) -> str | None:
+        """Why there is no headline figure, or None when at least one agent run completed."""
+        if self.counts[COMPLETED]:
+            return None
+        if not self.runs:
+            return "no agent run was recorded"
+        failed, incomplete = self.counts[FAILED], self.counts[INCOMPLETE]
+        parts = [f"{failed} failed"] * bool(failed) + [f"{incomplete} incomplete (interrupted)"] * bool(incomplete)
+        return "no agent run completed: " + ", ".join(parts)

@@ -2,140 +2,163 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from typing import Any
 
-from profiler.analysis.cpu import cpu_breakdown
-from profiler.analysis.hosts import host_rows
-from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes, no_headline_reason
+from profiler.analysis.cpu import CpuTally
+from profiler.analysis.hosts import HostTally
+from profiler.analysis.outcomes import COMPLETED, FAILED, INCOMPLETE, OutcomeTally
+from profiler.analysis.quantiles import Quantiles
 from profiler.analysis.stacks import Window, stack_breakdown
-from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, call_usage
-from profiler.analysis.traces import CHAT, TOOL, AgentRun, agent_runs, cpu_self, model_attempts, span_kind
+from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, run_usage
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_self, model_attempts, run_of, span_kind
 from profiler.analysis.wall import KEYS, decompose
 from profiler.store import fields
 from profiler.store.session import Session
-from profiler.store.spans import KIND_CLIENT, KIND_SERVER
+from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
 REPORT_SCHEMA = 1
+ATTEMPT_KEYS = ("attempts", "failed_attempts", "retries")
 UNEXPLAINED_LIMIT = 0.05  # share of the wall time in other_wait above which the report says so
 
 
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def _summary(values: list[float]) -> dict[str, float | None]:
-    return {
-        "mean": statistics.fmean(values) if values else None,
-        "p50": _quantile(values, 0.5),
-        "p95": _quantile(values, 0.95),
-    }
-
-
-def _table(runs: list[AgentRun], select: str) -> list[dict[str, Any]]:
+class _TableTally:
     """Per LangGraph node or per tool: calls, wall, CPU (inclusive), self CPU, errors."""
-    rows: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"calls": 0, "wall_s": 0.0, "cpu_s": 0.0, "self_cpu_s": 0.0, "errors": 0}
-    )
-    for run in runs:
+
+    def __init__(self, select: str) -> None:
+        self.select = select
+        self.rows: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {"calls": 0, "wall_s": 0.0, "cpu_s": 0.0, "self_cpu_s": 0.0, "errors": 0}
+        )
+
+    def add(self, run: AgentRun) -> None:
         for span in run.spans:
-            if select == "node":
+            if self.select == "node":
                 name = span.attributes.get("gen_ai.node.name")
             else:
                 name = span.attributes.get("gen_ai.tool.name") if span_kind(span) == TOOL else None
             if name is None:
                 continue
-            row = rows[str(name)]
+            row = self.rows[str(name)]
             row["calls"] += 1
             row["wall_s"] += span.duration_s
             row["cpu_s"] += float(span.attributes.get("orchestrace.cpu.inclusive_s", 0.0))
             row["self_cpu_s"] += cpu_self(span)
             row["errors"] += span.is_error
-    table = [{"name": name, **row, "cpu_per_call_ms": 1000 * row["cpu_s"] / row["calls"]} for name, row in rows.items()]
-    return sorted(table, key=lambda r: -r["cpu_s"])
+
+    def result(self) -> list[dict[str, Any]]:
+        table = [
+            {"name": n, **row, "cpu_per_call_ms": 1000 * row["cpu_s"] / row["calls"]} for n, row in self.rows.items()
+        ]
+        return sorted(table, key=lambda r: -r["cpu_s"])
 
 
-def _attempts(runs: list[AgentRun]) -> dict[str, Any]:
-    """HTTP attempts of the chat calls, failed attempts and retries: in all, and per agent run."""
-    per_run = []
-    for run in runs:
-        counts = [model_attempts(run, s) for s in run.spans if span_kind(s) == CHAT]
-        attempts, failed = sum(a for a, _ in counts), sum(f for _, f in counts)
-        per_run.append({"attempts": attempts, "failed_attempts": failed, "retries": attempts - len(counts)})
-    totals = {key: sum(row[key] for row in per_run) for key in ("attempts", "failed_attempts", "retries")}
-    return {**totals, "per_run": {key: _summary([float(row[key]) for row in per_run]) for key in totals}}
+class _InferenceTally:
+    """Model calls of every agent run, told one trace at a time; `per_run` figures are means over
+    the completed runs (what a headline may use)."""
 
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.calls = self.errors = self.estimated = self.unknown = 0
+        self.input_tokens = self.output_tokens = 0
+        self.completed = self.done_calls = self.done_input = self.done_output = 0
+        self.attempts = {key: 0 for key in ATTEMPT_KEYS}
+        self.attempts_per_run = {key: Quantiles() for key in ATTEMPT_KEYS}
+        self.ttft = Quantiles()
+        self.late = Quantiles()
+        self.servers = 0
+        self.server_time = self.chat_time = 0.0
+        self.unseen = 0  # chat calls of completed runs whose HTTP requests the profiler did not see
+        self.clients = False
 
-def _inference(session: Session, runs: list[AgentRun], completed: list[AgentRun]) -> dict[str, Any]:
-    """Model calls of every agent run; `per_run` means over the completed runs (what a headline may use)."""
-    chats = [s for run in runs for s in run.spans if span_kind(s) == CHAT]
-    servers = [s for s in session.spans if s.kind == KIND_SERVER]
-    usage = call_usage(session, runs)
-    ttft = [
-        float(s.attributes["gen_ai.response.time_to_first_chunk"])
-        for s in chats
-        if "gen_ai.response.time_to_first_chunk" in s.attributes
-    ]
-    input_tokens = sum(u.input for u in usage.values())
-    output_tokens = sum(u.output for u in usage.values())
-    estimated = sum(u.source == ESTIMATED for u in usage.values())
-    unknown = sum(usage[s.span_id].source == UNKNOWN for s in chats if not s.is_error)
-    done = [usage[s.span_id] for run in completed for s in run.spans if span_kind(s) == CHAT]
-    attempts = _attempts(runs)
-    result: dict[str, Any] = {
-        "calls": len(chats),
-        "errors": sum(s.is_error for s in chats),
-        **attempts,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "tokens_estimated_calls": estimated,
-        "tokens_unknown_calls": unknown,
-        "ttft_s": {"p50": _quantile(ttft, 0.5), "p95": _quantile(ttft, 0.95)},
-        "per_run": {
-            "calls": len(done) / len(completed) if completed else None,
-            "input_tokens": sum(u.input for u in done) / len(completed) if completed else None,
-            "output_tokens": sum(u.output for u in done) / len(completed) if completed else None,
-            **attempts["per_run"],  # attempts, failed attempts and retries: mean, p50, p95
-        },
-        "source": "server spans" if servers else "client spans",
-        "server_lateness_s": _lateness(servers),
-        "model_time_s": sum(s.duration_s for s in servers) if servers else sum(s.duration_s for s in chats),
-    }
-    if estimated or unknown:
-        result["tokens_note"] = (
-            f"the endpoint reported no token usage for {estimated + unknown} of {len(chats)} calls: "
-            + (f"{estimated} estimated at ~4 characters per token" if estimated else "")
-            + (f"{', ' if estimated else ''}{unknown} not known (counted as 0)" if unknown else "")
-            + f"; {HOW_TO_GET_USAGE}"
-        )
-    preset = session.manifest.get("model", {}).get("preset")
-    if preset:
-        # accelerator occupancy at the preset's saturated operating point: an estimate by construction
-        per_replica = float(preset.get("accelerators_per_replica", 1))
-        result["accelerator_s"] = per_replica * (
-            output_tokens / float(preset["aggregate_tok_s"]) + input_tokens / float(preset["prefill_tok_s"])
-        )
-        result["accelerator_s_is_estimate"] = True
-    else:
-        result["accelerator_s"] = None
-    return result
+    def add_trace(self, trace: list[SpanRecord]) -> None:
+        for span in trace:
+            if span.kind == KIND_SERVER:
+                self.servers += 1
+                self.server_time += span.duration_s
+                if "orchestrace.server.lateness_s" in span.attributes:
+                    self.late.add(float(span.attributes["orchestrace.server.lateness_s"]))
+            elif span.kind == KIND_CLIENT:
+                self.clients = True
 
+    def add_run(self, run: AgentRun, completed: bool) -> None:
+        chats = [s for s in run.spans if span_kind(s) == CHAT]
+        usage = run_usage(self.session, run)
+        self.calls += len(chats)
+        self.errors += sum(s.is_error for s in chats)
+        self.chat_time += sum(s.duration_s for s in chats)
+        for span in chats:
+            call = usage[span.span_id]
+            self.input_tokens += call.input
+            self.output_tokens += call.output
+            self.estimated += call.source == ESTIMATED
+            self.unknown += call.source == UNKNOWN and not span.is_error
+            if "gen_ai.response.time_to_first_chunk" in span.attributes:
+                self.ttft.add(float(span.attributes["gen_ai.response.time_to_first_chunk"]))
+        counts = [model_attempts(run, s) for s in chats]
+        tried = {"attempts": sum(a for a, _ in counts), "failed_attempts": sum(f for _, f in counts)}
+        tried["retries"] = tried["attempts"] - len(counts)
+        for key in ATTEMPT_KEYS:
+            self.attempts[key] += tried[key]
+            self.attempts_per_run[key].add(float(tried[key]))
+        if completed:
+            self.completed += 1
+            self.done_calls += len(chats)
+            self.done_input += sum(usage[s.span_id].input for s in chats)
+            self.done_output += sum(usage[s.span_id].output for s in chats)
+            self.unseen += sum(
+                1
+                for s in chats
+                if not s.is_error
+                and fields.MODEL_WAIT in s.attributes
+                and not s.attributes.get(fields.MODEL_REQUESTS)
+                and not run.server.get(s.span_id)
+            )
 
-def _lateness(servers: list[Any]) -> dict[str, float | None] | None:
-    """How late the simulated server delivered versus its own timing model (it is starved on a busy machine)."""
-    late = [
-        float(s.attributes["orchestrace.server.lateness_s"])
-        for s in servers
-        if "orchestrace.server.lateness_s" in s.attributes
-    ]
-    if not late:
-        return None
-    return {"total": sum(late), "p50": _quantile(late, 0.5), "p95": _quantile(late, 0.95)}
+    def result(self) -> dict[str, Any]:
+        done = self.completed
+        result: dict[str, Any] = {
+            "calls": self.calls,
+            "errors": self.errors,
+            **self.attempts,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "tokens_estimated_calls": self.estimated,
+            "tokens_unknown_calls": self.unknown,
+            "ttft_s": {"p50": self.ttft.quantile(0.5), "p95": self.ttft.quantile(0.95)},
+            "per_run": {
+                "calls": self.done_calls / done if done else None,
+                "input_tokens": self.done_input / done if done else None,
+                "output_tokens": self.done_output / done if done else None,
+                # attempts, failed attempts and retries: mean, p50, p95
+                **{key: quantiles.summary() for key, quantiles in self.attempts_per_run.items()},
+            },
+            "source": "server spans" if self.servers else "client spans",
+            "server_lateness_s": None
+            if not self.late.count
+            else {"total": self.late.total, "p50": self.late.quantile(0.5), "p95": self.late.quantile(0.95)},
+            "model_time_s": self.server_time if self.servers else self.chat_time,
+        }
+        estimated, unknown = self.estimated, self.unknown
+        if estimated or unknown:
+            result["tokens_note"] = (
+                f"the endpoint reported no token usage for {estimated + unknown} of {self.calls} calls: "
+                + (f"{estimated} estimated at ~4 characters per token" if estimated else "")
+                + (f"{', ' if estimated else ''}{unknown} not known (counted as 0)" if unknown else "")
+                + f"; {HOW_TO_GET_USAGE}"
+            )
+        preset = self.session.manifest.get("model", {}).get("preset")
+        if preset:
+            # accelerator occupancy at the preset's saturated operating point: an estimate by construction
+            per_replica = float(preset.get("accelerators_per_replica", 1))
+            result["accelerator_s"] = per_replica * (
+                self.output_tokens / float(preset["aggregate_tok_s"])
+                + self.input_tokens / float(preset["prefill_tok_s"])
+            )
+            result["accelerator_s_is_estimate"] = True
+        else:
+            result["accelerator_s"] = None
+        return result
 
 
 def _run_delay(session: Session, window: dict[str, Any]) -> float | None:
@@ -200,25 +223,53 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None, series: list[d
     }
 
 
+class _WallTally:
+    """The wall split of the completed agent runs: sums, and per run mean/p50/p95."""
+
+    def __init__(self) -> None:
+        self.sums = dict.fromkeys(("total", *KEYS), 0.0)
+        self.per_run = {key: Quantiles() for key in ("total", *KEYS)}
+
+    def add(self, run: AgentRun) -> None:
+        split = decompose(run)
+        for key, value in (("total", split.total), *split.parts.items()):
+            self.sums[key] += value
+            self.per_run[key].add(value)
+
+    def result(self) -> dict[str, Any]:
+        return {**self.sums, "per_run": {key: q.summary() for key, q in self.per_run.items()}}
+
+
 def build_report(session: Session) -> dict[str, Any]:
-    runs = agent_runs(session.spans)
-    outcomes = Outcomes(runs)
-    completed = outcomes.completed
-    splits = [decompose(run) for run in completed]  # headline figures: completed agent runs only
-    wall: dict[str, Any] = {"total": sum(s.total for s in splits)}
-    for key in KEYS:
-        wall[key] = sum(s.parts[key] for s in splits)
-    wall["per_run"] = {
-        "total": _summary([s.total for s in splits]),
-        **{key: _summary([s.parts[key] for s in splits]) for key in KEYS},
-    }
-    cpu = cpu_breakdown(runs, session.cpu)
-    model_wait, total = wall["model_wait"], wall["total"]
+    """One pass over the run's spans, a trace at a time: memory does not grow with the run."""
+    outcomes = OutcomeTally()
+    wall = _WallTally()
+    cpu_tally = CpuTally()
+    inference = _InferenceTally(session)
+    nodes, tools = _TableTally("node"), _TableTally("tool")
+    hosts = HostTally(session.parts)
+    for trace in session.traces():
+        inference.add_trace(trace)
+        run = run_of(trace)
+        if run is None:
+            continue
+        completed = outcomes.add(run) == COMPLETED
+        if completed:  # headline figures: completed agent runs only
+            wall.add(run)
+        cpu_tally.add(run)
+        inference.add_run(run, completed)
+        nodes.add(run)
+        tools.add(run)
+        hosts.add(run)
+    split = wall.result()
+    cpu = cpu_tally.result(session.cpu)
+    model_wait, total = split["model_wait"], split["total"]
     workload_pid = next((row["workload"]["pid"] for row in session.process if "workload" in row), None)
     window = (session.cpu or {}).get("window", {})
     measured = Window(window.get("process_cpu_s"), _run_delay(session, window), session.sampler_errors)
     stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, measured)
     process_total = cpu.get("process_total")
+    done = outcomes.counts[COMPLETED]
     report = {
         "schema": REPORT_SCHEMA,
         "run_schema": session.manifest.get("schema"),
@@ -226,62 +277,52 @@ def build_report(session: Session) -> dict[str, Any]:
         "status": session.manifest.get("status"),
         "agent": session.manifest.get("workload", {}).get("agent") or session.manifest.get("workload", {}).get("graph"),
         "model": session.manifest.get("model"),
-        "agent_runs": len(runs),
-        "completed": len(completed),
-        "errors": len(outcomes.of(FAILED)),
-        "incomplete": len(outcomes.of(INCOMPLETE)),
+        "agent_runs": outcomes.runs,
+        "completed": done,
+        "errors": outcomes.counts[FAILED],
+        "incomplete": outcomes.counts[INCOMPLETE],
         "failed_runs": outcomes.listed(FAILED),
         "incomplete_runs": outcomes.listed(INCOMPLETE),
-        "no_headline": no_headline_reason(outcomes),
-        "wall_s": wall,
+        "no_headline": outcomes.no_headline_reason(),
+        "wall_s": split,
         "cpu_s": cpu,
         # the completed runs' part of the window's CPU, per completed run
-        "cpu_per_run_s": (process_total * outcomes.completed_cpu_share() / len(completed))
-        if completed and process_total
-        else None,
-        "inference": _inference(session, runs, completed),
+        "cpu_per_run_s": (process_total * outcomes.completed_cpu_share() / done) if done and process_total else None,
+        "inference": inference.result(),
         "cpu_share_of_latency": (total - model_wait) / total if total > 0 else None,
         "overhead": _overhead(cpu, session.cpu, session.process),
         "stacks": stacks,
-        "nodes": _table(runs, "node"),
-        "tools": _table(runs, "tool"),
-        "hosts": host_rows(session.parts, runs),
+        "nodes": nodes.result(),
+        "tools": tools.result(),
+        "hosts": hosts.rows(),
         "degraded": session.degraded,
-        "problems": session.problems,
+        "problems": session.problems,  # after the pass: what it left out is named too
     }
-    if not any(s.kind == KIND_CLIENT for s in session.spans):
-        report["problems"] = [*report["problems"], "no chat spans: model wait cannot be measured"]
-    elif unseen := _requests_not_seen(completed):
-        report["problems"] = [
-            *report["problems"],
-            f"{unseen} chat calls sent no HTTP request the profiler saw (it watches httpx; recent openai "
-            "releases send through httpx2 unless given an httpx client): if they called a model over HTTP, their "
-            "wait on it counts as other wait and the CPU share of latency is overstated; build your chat model on "
-            "the one orchestrace passes to your graph factory",
-        ]
-    if starved := _server_starved(report["inference"]):
-        report["problems"] = [*report["problems"], starved]
-    if total > 0 and wall["other_wait"] > UNEXPLAINED_LIMIT * total:
-        report["problems"] = [
-            *report["problems"],
-            f"{wall['other_wait'] / total:.1%} of the wall time is unexplained (other_wait): waits no span "
-            "measured, e.g. work outside LangChain callbacks or a blocking call in an untraced thread",
-        ]
+    report["problems"] = [*report["problems"], *_notes(report, inference)]
     return report
 
 
-def _requests_not_seen(runs: list[AgentRun]) -> int:
-    """Chat calls with no server span and no model request seen at the transport (recorded since it was watched)."""
-    return sum(
-        1
-        for run in runs
-        for s in run.spans
-        if span_kind(s) == CHAT
-        and not s.is_error
-        and fields.MODEL_WAIT in s.attributes
-        and not s.attributes.get(fields.MODEL_REQUESTS)
-        and not run.server.get(s.span_id)
-    )
+def _notes(report: dict[str, Any], inference: _InferenceTally) -> list[str]:
+    """What the figures cannot be trusted for, said where the report shows its problems."""
+    notes = []
+    if not inference.clients:
+        notes.append("no chat spans: model wait cannot be measured")
+    elif inference.unseen:
+        notes.append(
+            f"{inference.unseen} chat calls sent no HTTP request the profiler saw (it watches httpx; recent openai "
+            "releases send through httpx2 unless given an httpx client): if they called a model over HTTP, their "
+            "wait on it counts as other wait and the CPU share of latency is overstated; build your chat model on "
+            "the one orchestrace passes to your graph factory"
+        )
+    if starved := _server_starved(report["inference"]):
+        notes.append(starved)
+    wall, total = report["wall_s"], report["wall_s"]["total"]
+    if total > 0 and wall["other_wait"] > UNEXPLAINED_LIMIT * total:
+        notes.append(
+            f"{wall['other_wait'] / total:.1%} of the wall time is unexplained (other_wait): waits no span "
+            "measured, e.g. work outside LangChain callbacks or a blocking call in an untraced thread"
+        )
+    return notes
 
 
 STARVED_SHARE = 0.05  # the simulated server's own lateness, as a share of model time, worth a warning

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from profiler.analysis.outcomes import FAILED, INCOMPLETE, Outcomes
-from profiler.analysis.traces import agent_runs
-from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
+from profiler.analysis.outcomes import FAILED, INCOMPLETE, OutcomeTally
+from profiler.analysis.traces import run_of
+from profiler.store.session import Session
+from profiler.store.spans import KIND_CLIENT, KIND_SERVER
 
 
 @dataclass(frozen=True)
@@ -22,23 +22,27 @@ class RunSummary:
     server_spans: int
 
 
-def summarize(spans: Sequence[SpanRecord]) -> RunSummary:
-    """Agent runs by the one rule the analysis uses (`agent_runs`), and model and tool calls."""
-    outcomes = Outcomes(agent_runs(spans))
+def summarize(session: Session) -> RunSummary:
+    """Agent runs by the one rule the analysis uses (`run_of`), and model and tool calls: one pass."""
+    outcomes = OutcomeTally()
     llm_calls = llm_errors = tool_calls = tool_errors = server_spans = 0
-    for span in spans:
-        if span.kind == KIND_SERVER:
-            server_spans += 1
-        elif span.operation == "chat" and span.kind == KIND_CLIENT:
-            llm_calls += 1
-            llm_errors += span.is_error
-        elif span.operation == "execute_tool":
-            tool_calls += 1
-            tool_errors += span.is_error
+    for trace in session.traces():
+        run = run_of(trace)
+        if run is not None:
+            outcomes.add(run)
+        for span in trace:
+            if span.kind == KIND_SERVER:
+                server_spans += 1
+            elif span.operation == "chat" and span.kind == KIND_CLIENT:
+                llm_calls += 1
+                llm_errors += span.is_error
+            elif span.operation == "execute_tool":
+                tool_calls += 1
+                tool_errors += span.is_error
     return RunSummary(
-        len(outcomes.runs),
-        len(outcomes.of(FAILED)),
-        len(outcomes.of(INCOMPLETE)),
+        outcomes.runs,
+        outcomes.counts[FAILED],
+        outcomes.counts[INCOMPLETE],
         llm_calls,
         llm_errors,
         tool_calls,

@@ -94,9 +94,3 @@ def timeline(run: AgentRun) -> list[Bar]:
 
     visit(run.root, 0, "", "")
     return bars
-
-
-def median_run(runs: list[AgentRun]) -> int:
-    """Index (in start order) of the run with the median wall time (the lower one for an even count)."""
-    by_wall = sorted(range(len(runs)), key=lambda i: runs[i].wall_s)
-    return by_wall[(len(by_wall) - 1) // 2]

@@ -38,12 +38,16 @@ def _reported(span: SpanRecord) -> Usage | None:
     return None
 
 
-def _of_call(run: AgentRun, span: SpanRecord, recorded: dict[str, Any] | None) -> Usage:
+def _reported_for(run: AgentRun, span: SpanRecord) -> Usage | None:
+    """The call's usage as the endpoint reported it, or as the simulated server counted what it was sent."""
     usage = _reported(span)
-    for server in run.server.get(span.span_id, []):  # the simulated server counted what it was sent
+    for server in run.server.get(span.span_id, []):
         usage = usage or _reported(server)
-    if usage is not None:
-        return usage
+    return usage
+
+
+def _estimated(recorded: dict[str, Any] | None) -> Usage:
+    """The trajectory line's counts: estimated (and marked) when the endpoint reported none."""
     if recorded is not None and not recorded.get("error"):
         estimated = bool(recorded.get("input_tokens_estimated") or recorded.get("output_tokens_estimated"))
         return Usage(
@@ -54,19 +58,28 @@ def _of_call(run: AgentRun, span: SpanRecord, recorded: dict[str, Any] | None) -
     return Usage(0, 0, UNKNOWN)
 
 
-def call_usage(session: Session, runs: list[AgentRun]) -> dict[str, Usage]:
-    """Usage by chat span id for the model calls of `runs`.
+def run_usage(session: Session, run: AgentRun) -> dict[str, Usage]:
+    """Usage by chat span id for one agent run's model calls.
 
     A trajectory line names its chat span; lines of runs recorded before they did are matched to
-    the chat spans in the order the calls ended (the order they were written).
+    the chat spans in the order the calls ended (the order they were written). Trajectories are
+    read only when a call's usage was not reported.
     """
+    chats = sorted((s for s in run.spans if span_kind(s) == CHAT), key=lambda s: s.end_ns)
     usage: dict[str, Usage] = {}
-    for run in runs:
-        chats = sorted((s for s in run.spans if span_kind(s) == CHAT), key=lambda s: s.end_ns)
+    unreported = []
+    for span in chats:
+        reported = _reported_for(run, span)
+        if reported is not None:
+            usage[span.span_id] = reported
+        else:
+            unreported.append(span)
+    if unreported:
         lines = session.trajectories.get(run.root.trace_id, [])
         by_span = {line["span_id"]: line for line in lines if "span_id" in line}
         in_order = iter(lines)
         for span in chats:
             recorded = by_span.get(span.span_id) if by_span else next(in_order, None)
-            usage[span.span_id] = _of_call(run, span, recorded)
+            if span.span_id not in usage:
+                usage[span.span_id] = _estimated(recorded)
     return usage

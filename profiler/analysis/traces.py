@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from profiler.store import fields
+from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
 CHAT, TOOL, OTHER = "chat", "tool", "other"
@@ -71,27 +72,38 @@ class AgentRun:
         return OTHER
 
 
+def run_of(members: list[SpanRecord]) -> AgentRun | None:
+    """One trace's spans as an agent run: the trace has exactly one local `invoke_agent` root."""
+    workload = [s for s in members if s.kind != KIND_SERVER]
+    roots = [s for s in workload if s.parent_id is None and s.operation == "invoke_agent"]
+    if len(roots) != 1:
+        return None
+    run = AgentRun(roots[0], workload, by_id={s.span_id: s for s in workload})
+    for span in workload:
+        if span.parent_id:
+            run.children.setdefault(span.parent_id, []).append(span)
+    for span in members:
+        if span.kind == KIND_SERVER and span.parent_id:
+            run.server.setdefault(span.parent_id, []).append(span)
+    return run
+
+
 def agent_runs(spans: Iterable[SpanRecord]) -> list[AgentRun]:
-    """Group spans by trace; each trace with a local `invoke_agent` root is one agent run."""
+    """Group spans by trace; each trace with a local `invoke_agent` root is one agent run (start order)."""
     traces: dict[str, list[SpanRecord]] = defaultdict(list)
     for span in spans:
         traces[span.trace_id].append(span)
-    runs = []
-    for members in traces.values():
-        workload = [s for s in members if s.kind != KIND_SERVER]
-        roots = [s for s in workload if s.parent_id is None and s.operation == "invoke_agent"]
-        if len(roots) != 1:
-            continue
-        run = AgentRun(roots[0], workload, by_id={s.span_id: s for s in workload})
-        for span in workload:
-            if span.parent_id:
-                run.children.setdefault(span.parent_id, []).append(span)
-        for span in members:
-            if span.kind == KIND_SERVER and span.parent_id:
-                run.server.setdefault(span.parent_id, []).append(span)
-        runs.append(run)
+    runs = [run for members in traces.values() if (run := run_of(members)) is not None]
     runs.sort(key=lambda r: r.root.start_ns)
     return runs
+
+
+def streamed_runs(session: Session) -> Iterator[AgentRun]:
+    """The session's agent runs one at a time as its spans are read (in the order they settled)."""
+    for trace in session.traces():
+        run = run_of(trace)
+        if run is not None:
+            yield run
 
 
 @dataclass(frozen=True)

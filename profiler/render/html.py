@@ -6,15 +6,17 @@ wall-time split, the sizing model for cores per accelerator); estimates are labe
 
 from __future__ import annotations
 
+import bisect
+from array import array
 from html import escape
 from typing import Any
 
 from profiler.analysis.flame import flame_tree
 from profiler.analysis.outcomes import COMPLETED, root_outcome
-from profiler.analysis.timeline import median_run, timeline
-from profiler.analysis.traces import AgentRun, agent_runs
+from profiler.analysis.timeline import timeline
+from profiler.analysis.traces import streamed_runs
 from profiler.analysis.wall import KEYS as WALL_KEYS
-from profiler.analysis.wall import decompose
+from profiler.analysis.wall import WallSplit, decompose
 from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
@@ -121,20 +123,50 @@ def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
     return f"<div class='cards'>{cards}</div>"
 
 
-def _run_label(index: int, run: AgentRun) -> str:
-    task = run.root.attributes.get("orchestrace.task.id")
-    return f"agent run #{index + 1}" + (f" · task {task}" if task is not None else "")
+MAX_BARS = 1000  # agent runs drawn one bar each; a larger run shows its first ones (said on the page)
 
 
-def _wall_section(report: dict[str, Any], runs: list[AgentRun], figures: page.Figures) -> str:
+class _RunIndex:
+    """One pass over the agent runs: each one's start, wall and outcome (a few bytes a run), the wall
+    split of the first MAX_BARS completed ones, so the page is made in memory that does not grow."""
+
+    def __init__(self, session: Session) -> None:
+        self.starts = array("q")
+        self.walls = array("d")
+        self.completed = bytearray()
+        self.bars: list[tuple[int, Any, float, WallSplit]] = []
+        for run in streamed_runs(session):
+            done = root_outcome(run.root) == COMPLETED
+            self.starts.append(run.root.start_ns)
+            self.walls.append(run.wall_s)
+            self.completed.append(done)
+            if done and len(self.bars) < MAX_BARS:
+                task = run.root.attributes.get("orchestrace.task.id")
+                self.bars.append((run.root.start_ns, task, run.wall_s, decompose(run)))
+        self.order = sorted(range(len(self.starts)), key=lambda i: self.starts[i])  # start order
+        self._sorted = sorted(self.starts)
+
+    def number(self, start_ns: int) -> int:
+        """A run's number, from 1 in start order."""
+        return bisect.bisect_left(self._sorted, start_ns) + 1
+
+    def median_completed(self) -> int:
+        """The start-order index of the completed run with the median wall time (every run if none completed)."""
+        chosen = [i for i in self.order if self.completed[i]] or self.order
+        by_wall = sorted(chosen, key=lambda i: self.walls[i])
+        return self.order.index(by_wall[(len(by_wall) - 1) // 2])
+
+
+def _run_label(number: int, task: Any) -> str:
+    return f"agent run #{number}" + (f" · task {task}" if task is not None else "")
+
+
+def _wall_section(report: dict[str, Any], runs: _RunIndex, figures: page.Figures) -> str:
     if not report["completed"]:
         return page.section("wall", "Where the wall time went", "", page.notice("No agent run completed."))
     wall = report["wall_s"]
-    splits = [
-        (f"#{i + 1}", f"{_run_label(i, run)} · wall {run.wall_s:.3f} s", decompose(run))
-        for i, run in enumerate(runs)
-        if root_outcome(run.root) == COMPLETED
-    ]
+    numbered = sorted((runs.number(start), task, wall_s, split) for start, task, wall_s, split in runs.bars)
+    splits = [(f"#{n}", f"{_run_label(n, task)} · wall {wall_s:.3f} s", split) for n, task, wall_s, split in numbered]
     rows = [
         [
             _swatch(key, WALL_LABELS[key]),
@@ -161,7 +193,12 @@ def _wall_section(report: dict[str, Any], runs: list[AgentRun], figures: page.Fi
     return page.section(
         "wall",
         "Where the wall time went",
-        "Along each completed agent run's critical path (parallel branches count once), summed over them.",
+        "Along each completed agent run's critical path (parallel branches count once), summed over them"
+        + (
+            f"; the bars show the first {MAX_BARS} of {report['completed']:,}."
+            if report["completed"] > MAX_BARS
+            else "."
+        ),
         figures(charts.wall_per_run(splits)),
         table,
     )
@@ -202,15 +239,16 @@ def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
     )
 
 
-def _timeline_section(runs: list[AgentRun], chosen: int | None, figures: page.Figures) -> str:
-    if not runs:
+def _timeline_section(session: Session, runs: _RunIndex, chosen: int | None, figures: page.Figures) -> str:
+    if not runs.order:
         return ""
-    completed = [i for i, run in enumerate(runs) if root_outcome(run.root) == COMPLETED] or list(range(len(runs)))
-    index = completed[median_run([runs[i] for i in completed])] if chosen is None else chosen - 1
+    index = runs.median_completed() if chosen is None else chosen - 1
     why = "the median wall time of the completed ones" if chosen is None else "chosen with --agent-run"
-    run = runs[index]
+    start = runs.starts[runs.order[index]]
+    run = next(run for run in streamed_runs(session) if run.root.start_ns == start)  # a second pass, for one run
     intro = (
-        f"{escape(_run_label(index, run))} of {len(runs)} ({why}; pick another with <code>--agent-run N</code>), "
+        f"{escape(_run_label(index + 1, run.root.attributes.get('orchestrace.task.id')))} of {len(runs.order)} "
+        f"({why}; pick another with <code>--agent-run N</code>), "
         f"wall {run.wall_s:.3f} s. Pale bars are spans on the wall clock, grey is the model server working, "
         "the thin dark bar is the span's own CPU time (its length, not when it ran). Branches that ran in parallel "
         "(sub-agents of a fan-out) are numbered and shaded as bands, each named on the right."
@@ -355,15 +393,16 @@ def render_html(
     session: Session, report: dict[str, Any], headline: dict[str, Any], agent_run: int | None, regenerate: str
 ) -> str:
     """The report page; `agent_run` (1-based, in start order) picks the timeline's run, default the median."""
-    runs = agent_runs(session.spans)
-    if agent_run is not None and not 1 <= agent_run <= len(runs):
-        raise UsageError(f"--agent-run {agent_run}: the run has {len(runs)} agent runs (use 1 to {len(runs)})")
+    runs = _RunIndex(session)
+    count = len(runs.order)
+    if agent_run is not None and not 1 <= agent_run <= count:
+        raise UsageError(f"--agent-run {agent_run}: the run has {count} agent runs (use 1 to {count})")
     figures = page.Figures()
     body = [
         page.section("headline", "Headline", "", _cards(report, headline), _failures(report)),
         _wall_section(report, runs, figures),
         _cpu_section(report, figures),
-        _timeline_section(runs, agent_run, figures),
+        _timeline_section(session, runs, agent_run, figures),
         _tables_section(report),
         _stacks_section(session, report, figures),
         _inference_section(report),

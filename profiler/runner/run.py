@@ -48,8 +48,7 @@ from profiler.store.rundir import (
     iso,
     write_json_atomic,
 )
-from profiler.store.session import load_session
-from profiler.store.spans import read_span_file
+from profiler.store.session import Session, load_session
 
 ENDPOINT_CHECK_TIMEOUT_S = 5.0
 INTERRUPT_GRACE_S = 20.0
@@ -299,8 +298,7 @@ def _finish(
     """Stop every part, then check that what the parts produced was recorded; the final status."""
     server_death = _stop(parts)
     written = parts.writer.wait(SPAN_WRITER_TIMEOUT_S)
-    spans = read_span_file(run_dir.spans) if run_dir.spans.exists() else None
-    summary = summarize(spans.spans if spans else [])
+    summary = summarize(Session(run_dir.path, {}, None if run_dir.spans.exists() else []))
     sent = [finished.get("spans_written"), *([parts.server.spans_sent] if parts.server else [])]
     poller_error = parts.poller.error if parts.poller else None
     writer_error = written.get("last_error") and f"{SPANS}: {written['last_error']}"

@@ -12,14 +12,13 @@ same calls is recomputed at each preset: f_cpu = T_cpu / (T_cpu + T_model).
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from profiler.accelerators.presets import Preset
-from profiler.analysis.outcomes import Outcomes
-from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, call_usage
-from profiler.analysis.traces import CHAT, agent_runs, critical_path, span_kind
+from profiler.analysis.outcomes import COMPLETED, OutcomeTally
+from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, run_usage
+from profiler.analysis.traces import CHAT, critical_path, span_kind, streamed_runs
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
 from profiler.sizing.queueing import in_flight, servers_for_wait, servers_needed
@@ -85,45 +84,60 @@ def _rss_per_run(session: Session, concurrency: int) -> float | None:
 
 
 def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
-    """Per completed agent run; failed and cut-off runs' share of the window's CPU is left out."""
-    outcomes = Outcomes(agent_runs(session.spans))
-    runs = outcomes.completed
+    """Per completed agent run, in one pass over the spans; failed and cut-off runs' share of the
+    window's CPU is left out."""
+    outcomes = OutcomeTally()
+    sums = dict.fromkeys(("t_cpu", "wall", "model_wait", "path_calls", "path_in", "path_out"), 0.0)
+    calls = input_tokens = output_tokens = 0
+    estimated = False
+    for run in streamed_runs(session):
+        if outcomes.add(run) != COMPLETED:
+            continue
+        split = decompose(run)
+        # the critical path's time not waiting on the model, without the profiler's own part of it
+        sums["t_cpu"] += split.total - split.parts["model_wait"] - split.parts["profiler"]
+        sums["wall"] += split.total
+        sums["model_wait"] += split.parts["model_wait"]
+        usage = run_usage(session, run)
+        on_path = {seg.span.span_id: seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT}
+        sums["path_calls"] += len(on_path)  # a call counts once per run
+        sums["path_in"] += sum(usage[span_id].input for span_id in on_path)
+        sums["path_out"] += sum(usage[span_id].output for span_id in on_path)
+        calls += len(usage)
+        input_tokens += sum(u.input for u in usage.values())
+        output_tokens += sum(u.output for u in usage.values())
+        estimated = estimated or any(u.source == ESTIMATED for u in usage.values())
+    runs = outcomes.counts[COMPLETED]
     if not runs:
         first = next((f"; first error: {run['error']}" for run in report["failed_runs"]), "")
         raise UsageError(f"nothing to size in {session.path}: {report['no_headline']}{first}")
     cpu = report["cpu_s"]
     if not cpu.get("process_total"):
         raise UsageError(f"{session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
-    per_run = outcomes.completed_cpu_share() / len(runs)  # of a window-wide figure, one completed run's part
+    per_run = outcomes.completed_cpu_share() / runs  # of a window-wide figure, one completed run's part
     overhead = report["overhead"].get("telemetry_cpu_s") or 0.0
     categories = {
         key: (cpu.get(key) or 0.0) * per_run for key in ("orchestration", "model_client", "tool", "runtime", "other")
     }
-    splits = [decompose(run) for run in runs]
-    calls = [[seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT] for run in runs]
-    on_path = [{s.span_id: s for s in path}.values() for path in calls]  # a call counts once per run
-    usage = call_usage(session, runs)
-    done = [usage[s.span_id] for run in runs for s in run.spans if span_kind(s) == CHAT]
     concurrency = int(session.manifest.get("workload", {}).get("concurrency", 1))
     return Demand(
-        runs=len(runs),
+        runs=runs,
         d_cpu_s=max(0.0, (cpu["process_total"] - overhead) * per_run),
         d_cpu_measured_s=cpu["process_total"] * per_run,
         d_cpu_by_category=categories,
-        input_tokens=sum(u.input for u in done) / len(runs),
-        output_tokens=sum(u.output for u in done) / len(runs),
-        llm_calls=len(done) / len(runs),
-        # the critical path's time not waiting on the model, without the profiler's own part of it
-        t_cpu_s=statistics.fmean(s.total - s.parts["model_wait"] - s.parts["profiler"] for s in splits),
-        path_calls=statistics.fmean(len(path) for path in on_path),
-        path_input_tokens=statistics.fmean(sum(usage[s.span_id].input for s in p) for p in on_path),
-        path_output_tokens=statistics.fmean(sum(usage[s.span_id].output for s in p) for p in on_path),
-        measured_wall_s=statistics.fmean(s.total for s in splits),
-        measured_model_wait_s=statistics.fmean(s.parts["model_wait"] for s in splits),
+        input_tokens=input_tokens / runs,
+        output_tokens=output_tokens / runs,
+        llm_calls=calls / runs,
+        t_cpu_s=sums["t_cpu"] / runs,
+        path_calls=sums["path_calls"] / runs,
+        path_input_tokens=sums["path_in"] / runs,
+        path_output_tokens=sums["path_out"] / runs,
+        measured_wall_s=sums["wall"] / runs,
+        measured_model_wait_s=sums["model_wait"] / runs,
         rss_per_run_bytes=_rss_per_run(session, concurrency),
         model_time_source=report["inference"]["source"],
         concurrency=concurrency,
-        tokens_estimated=any(u.source == ESTIMATED for u in done),
+        tokens_estimated=estimated,
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S
-from profiler.analysis.outcomes import Outcomes
+from profiler.analysis.outcomes import COMPLETED, root_outcome
 from profiler.analysis.traces import CHAT, AgentRun, agent_runs, span_kind
 from profiler.store import fields
 from profiler.store.spans import KIND_SERVER, SpanRecord
@@ -230,7 +230,8 @@ def plan_runs(
     whose writes the server did not record are taken as delivered every `nominal_interval_s`."""
     decoding = _Decoding([_decode_window(s) for s in spans if s.kind == KIND_SERVER])
     planner = _Planner(nominal_interval_s, decoding)
-    runs = tuple(RunPlan(planner.steps(run, run.root), run.wall_s) for run in Outcomes(agent_runs(spans)).completed)
+    completed = (run for run in agent_runs(spans) if root_outcome(run.root) == COMPLETED)
+    runs = tuple(RunPlan(planner.steps(run, run.root), run.wall_s) for run in completed)
     return Recording(
         runs=runs,
         interference=planner.host / planner.busy if planner.busy > 0 else 0.0,

@@ -56,7 +56,7 @@ def replay_of(session: Session, demand: Demand, cores: float | None = None, conc
     host = session.manifest.get("host", {})
     return Replay(
         demand=demand,
-        recording=plan_runs(session.spans, loop_work_s(session)),
+        recording=plan_runs(session.span_list(), loop_work_s(session)),
         machine=Machine(
             cores=cores or float(host.get("cpu_affinity") or host.get("logical_cores") or 1),
             concurrency=concurrency or demand.concurrency,

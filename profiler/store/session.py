@@ -8,6 +8,7 @@ schema newer than this version understands, is an error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ import orjson
 from profiler.errors import UsageError
 from profiler.store.parts import MAIN, Part, PartInfo, merge_windows
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
-from profiler.store.spans import SpanRecord, read_span_file
+from profiler.store.spans import SpanFile, SpanRecord, span_lines
+from profiler.store.spanstream import TraceGrouper
 from profiler.store.trajectories import TRAJECTORIES, read_trajectories
-from profiler.store.validate import check_cpu, check_manifest, check_process, check_spans, show
+from profiler.store.validate import SpanChecks, check_cpu, check_manifest, check_process, show
 
 MAX_STACK_FRAMES = 512  # py-spy stacks deeper than this are cut (flame graphs show a dozen levels)
 
@@ -41,13 +43,63 @@ class StackSample:
 
 @dataclass
 class Session:
+    """A run directory, loaded: its small files at once, its spans streamed a trace at a time.
+
+    `spans` is None for a run read from disk (`traces()` streams `spans.jsonl`, holding only the
+    traces still open, so memory does not grow with the run); a list for spans made in memory.
+    """
+
     path: Path
     manifest: dict[str, Any]
-    spans: list[SpanRecord]
+    spans: list[SpanRecord] | None = None
     parts: list[Part] = field(default_factory=list)  # one per workload process (see store.parts)
-    problems: list[str] = field(default_factory=list)
-    trajectories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # chat calls by trace id
+    load_problems: list[str] = field(default_factory=list)
     sampler_errors: int | None = None  # samples py-spy failed to read (from its log)
+    _span_problems: list[str] | None = field(default=None, repr=False)
+    _trajectories: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
+
+    def traces(self) -> Iterator[list[SpanRecord]]:
+        """Every trace's spans, checked (duplicates, spans ending before they start, cycles, types)."""
+        checks = SpanChecks()
+        tally = SpanFile([])
+        grouper = TraceGrouper()
+        lines: Iterable[list[SpanRecord]] = [self.spans] if self.spans is not None else self._span_file(tally)
+        for line in lines:
+            for trace in grouper.feed(line):
+                yield checks.check(trace)
+        for trace in grouper.finish():
+            yield checks.check(trace)
+        if self._span_problems is None:  # the first whole pass names what it left out
+            self._span_problems = [*_file_problems(tally), *checks.problems()]
+            if grouper.late_spans:
+                self._span_problems.append(
+                    f"spans.jsonl: {grouper.late_spans} span(s) arrived after their agent run was analysed; left out"
+                )
+
+    def span_list(self) -> list[SpanRecord]:
+        """Every span at once, for the views that need the whole run (not flat in memory)."""
+        return [span for trace in self.traces() for span in trace]
+
+    def _span_file(self, tally: SpanFile) -> Iterator[list[SpanRecord]]:
+        try:
+            yield from span_lines(self.path / SPANS, tally)
+        except OSError as exc:
+            self.load_problems.append(f"spans.jsonl is unreadable ({exc.strerror or exc}): no span-level figures")
+
+    @property
+    def problems(self) -> list[str]:
+        """What could not be loaded, spans included (their problems are known after one pass)."""
+        if self._span_problems is None:
+            for _ in self.traces():
+                pass
+        return [*self.load_problems, *(self._span_problems or [])]
+
+    @property
+    def trajectories(self) -> dict[str, list[dict[str, Any]]]:
+        """Chat calls by trace id (read when first asked for: only estimates need them)."""
+        if self._trajectories is None:
+            self._trajectories = read_trajectories(self.path / TRAJECTORIES)
+        return self._trajectories
 
     @property
     def cpu(self) -> dict[str, Any] | None:
@@ -160,20 +212,16 @@ def _samples(root: Path, problems: list[str]) -> list[StackSample]:
     return samples
 
 
-def _spans(root: Path, problems: list[str]) -> list[SpanRecord]:
-    try:
-        span_file = read_span_file(root / SPANS)
-    except OSError as exc:
-        problems.append(f"spans.jsonl is unreadable ({exc.strerror or exc}): no span-level figures")
-        return []
-    if span_file.bad_lines:
+def _file_problems(tally: SpanFile) -> list[str]:
+    problems = []
+    if tally.bad_lines:
         problems.append(
-            f"spans.jsonl: {span_file.bad_lines} truncated or corrupt line(s) skipped "
-            f"(first at line {span_file.first_bad_line}); figures use the {len(span_file.spans)} valid spans"
+            f"spans.jsonl: {tally.bad_lines} truncated or corrupt line(s) skipped (first at line "
+            f"{tally.first_bad_line}); figures use the valid spans"
         )
-    if span_file.bad_spans:
-        problems.append(f"spans.jsonl: {span_file.bad_spans} span(s) with missing or mistyped ids or times skipped")
-    return check_spans(span_file.spans, problems)
+    if tally.bad_spans:
+        problems.append(f"spans.jsonl: {tally.bad_spans} span(s) with missing or mistyped ids or times skipped")
+    return problems
 
 
 def load_session(path: str | Path) -> Session:
@@ -189,20 +237,17 @@ def load_session(path: str | Path) -> Session:
     if manifest is not None:
         _schema(manifest, path, problems)
         manifest = check_manifest(manifest, problems)
-    if not (root / SPANS).exists():
+    has_spans = (root / SPANS).exists()
+    if not has_spans:
         if manifest is None:
             raise UsageError(f"{path} has neither manifest.json nor spans.jsonl: nothing to report")
         problems.append("spans.jsonl is missing: no span-level figures")
-        spans = []
-    else:
-        spans = _spans(root, problems)
     if manifest is None:
         manifest = {"schema": SCHEMA, "run_id": root.name}
     if manifest.get("status") == "running":
         problems.append("the run did not finish (manifest still says running): the workload may have died")
     parts = [_part(root, info, problems) for info in _part_infos(manifest, problems)]
-    trajectories = read_trajectories(root / TRAJECTORIES)
-    return Session(root, manifest, spans, parts, problems, trajectories, _sampler_errors(root))
+    return Session(root, manifest, None if has_spans else [], parts, problems, _sampler_errors(root))
 
 
 def _part_infos(manifest: dict[str, Any], problems: list[str]) -> list[PartInfo]:

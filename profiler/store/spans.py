@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,18 +167,29 @@ def records_of(request: Any, into: SpanFile) -> None:
                     into.bad_spans += 1
 
 
-def read_span_file(path: str | Path) -> SpanFile:
-    """All spans of a file; truncated or corrupt lines and spans are counted and skipped, never fatal."""
-    result = SpanFile([])
+def span_lines(path: str | Path, tally: SpanFile) -> Iterator[list[SpanRecord]]:
+    """The spans of each line, in file order, without holding the file: truncated or corrupt lines
+    and malformed spans are counted in `tally` (whose `spans` stay empty), never fatal."""
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            result.lines += 1
+            tally.lines += 1
+            found = SpanFile([])
             try:
-                records_of(orjson.loads(line), result)  # orjson: nesting over 1,024 levels is an error, not a crash
+                records_of(orjson.loads(line), found)  # orjson: nesting over 1,024 levels is an error, not a crash
             except ValueError:
-                result.bad_lines += 1
-                if result.first_bad_line is None:
-                    result.first_bad_line = number
+                tally.bad_lines += 1
+                if tally.first_bad_line is None:
+                    tally.first_bad_line = number
+                continue
+            tally.bad_spans += found.bad_spans
+            yield found.spans
+
+
+def read_span_file(path: str | Path) -> SpanFile:
+    """All spans of a file; truncated or corrupt lines and spans are counted and skipped, never fatal."""
+    result = SpanFile([])
+    for spans in span_lines(path, result):
+        result.spans.extend(spans)
     return result

@@ -30,9 +30,10 @@ class Kind:
 
 @dataclass(frozen=True)
 class Each:
-    """Every value of a list, or of an object keyed by anything."""
+    """Every value of a list, or of an object keyed by anything (only an object when `keyed`)."""
 
     spec: Spec
+    keyed: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ CPU: dict[str, Spec] = {
     "window": Required(
         {"process_cpu_s": Required(NUMBER), "startup_cpu_s": NUMBER, "start_unix": NUMBER, "end_unix": NUMBER}
     ),
-    "buckets_s": Each(NUMBER),
+    "buckets_s": Each(NUMBER, keyed=True),
     "children_cpu_s": {"reaped": NUMBER, "attributed": NUMBER},
     "telemetry_threads_s": NUMBER,
     "native_threads_s": NUMBER,
@@ -108,6 +109,8 @@ def mismatch(value: Any, spec: Spec, where: str = "") -> str | None:
         return None if spec.test(value) else f"{where or 'the file'} is {show(value)}, not {spec.expected}"
     if isinstance(spec, Each):
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+        if spec.keyed and not isinstance(value, dict):
+            return f"{where or 'the file'} is {show(value)}, not an object"
         if items is None:
             return f"{where or 'the file'} is {show(value)}, not a list or an object"
         return next((m for key, item in items if (m := mismatch(item, spec.spec, f"{where}[{key!r}]"))), None)
@@ -132,7 +135,7 @@ def prune(value: dict[str, Any], spec: dict[str, Spec], file: str, where: str, p
             continue
         if isinstance(part, dict) and isinstance(kept[key], dict) and not _has_required(part):
             kept[key] = prune(kept[key], part, file, _at(where, key), problems)
-        elif isinstance(part, Each) and isinstance(kept[key], list):
+        elif isinstance(part, Each) and not part.keyed and isinstance(kept[key], list):
             good = [item for item in kept[key] if mismatch(item, part.spec) is None]
             if len(good) < len(kept[key]):
                 problems.append(f"{file}: {_at(where, key)}: {len(kept[key]) - len(good)} malformed entries ignored")
@@ -168,22 +171,45 @@ def check_process(rows: list[Any], problems: list[str]) -> list[dict[str, Any]]:
     return good
 
 
+@dataclass
+class SpanChecks:
+    """Spans fit for span trees, checked a trace at a time: unique, not ending before they start, with
+    acyclic shallow parent chains, typed attributes. What was left out is counted for `problems`."""
+
+    duplicates: int = 0
+    backwards: int = 0
+    outside_trees: int = 0
+    mistyped: int = 0
+
+    def check(self, spans: list[SpanRecord]) -> list[SpanRecord]:
+        unique: dict[tuple[str, str], SpanRecord] = {}
+        for span in spans:
+            unique.setdefault((span.trace_id, span.span_id), span)
+        self.duplicates += len(spans) - len(unique)
+        ordered = [span for span in unique.values() if span.end_ns >= span.start_ns]
+        self.backwards += len(unique) - len(ordered)
+        placed = _in_trees(ordered)
+        self.outside_trees += len(ordered) - len(placed)
+        cleaned = [_typed(span) for span in placed]
+        self.mistyped += sum(c is not s for c, s in zip(cleaned, placed, strict=True))
+        return cleaned
+
+    def problems(self) -> list[str]:
+        lines: list[str] = []
+        _count(lines, self.duplicates, "duplicate span(s) (the same trace and span id) counted once")
+        _count(lines, self.backwards, "span(s) ending before they start left out")
+        _count(
+            lines, self.outside_trees, f"span(s) in a parent cycle or nested over {MAX_SPAN_DEPTH} levels deep left out"
+        )
+        _count(lines, self.mistyped, "span(s) with mistyped attributes")
+        return lines
+
+
 def check_spans(spans: list[SpanRecord], problems: list[str]) -> list[SpanRecord]:
-    """Spans fit for span trees: unique, not ending before they start, with acyclic shallow parent chains."""
-    unique: dict[tuple[str, str], SpanRecord] = {}
-    for span in spans:
-        unique.setdefault((span.trace_id, span.span_id), span)
-    _count(problems, len(spans) - len(unique), "duplicate span(s) (the same trace and span id) counted once")
-    ordered = [span for span in unique.values() if span.end_ns >= span.start_ns]
-    _count(problems, len(unique) - len(ordered), "span(s) ending before they start left out")
-    placed = _in_trees(ordered)
-    _count(
-        problems,
-        len(ordered) - len(placed),
-        f"span(s) in a parent cycle or nested over {MAX_SPAN_DEPTH} levels deep left out",
-    )
-    cleaned = [_typed(span) for span in placed]
-    _count(problems, sum(c is not s for c, s in zip(cleaned, placed, strict=True)), "span(s) with mistyped attributes")
+    """All of a run's spans checked at once (see `SpanChecks`)."""
+    checks = SpanChecks()
+    cleaned = checks.check(spans)
+    problems.extend(checks.problems())
     return cleaned
 
 

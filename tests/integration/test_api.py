@@ -70,7 +70,7 @@ def _check(run_dir, status: str = "completed") -> dict[str, Any]:
     session = load_session(run_dir)
     assert not [p for p in session.problems if "missing" in p], session.problems
     report = build_report(session)
-    runs = agent_runs(session.spans)
+    runs = agent_runs(session.span_list())
     assert len(runs) == 1
     burns = [s for s in runs[0].spans if s.attributes.get("gen_ai.tool.name") == "burn"]
     assert len(burns) == 1
@@ -130,7 +130,7 @@ def test_a_failing_graph_propagates_unchanged_and_leaves_a_complete_failed_run(t
     assert manifest["status"] == "failed" and "tool exploded" in manifest["message"]
     for name in ("spans.jsonl", "cpu.json", "report.json", "trajectories.jsonl", "process.jsonl"):
         assert (run.run_dir / name).exists(), name
-    spans = load_session(run.run_dir).spans
+    spans = load_session(run.run_dir).span_list()
     failed = [s for s in spans if s.name == "execute_tool explode"]
     assert failed and failed[0].status_code == 2
 

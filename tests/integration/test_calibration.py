@@ -87,7 +87,7 @@ CASES = [
 @pytest.mark.parametrize(("factory", "mode", "concurrency", "burn_tool", "wait_tool"), CASES)
 def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool):
     session, report = calibrate(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool)
-    runs = agent_runs(session.spans)
+    runs = agent_runs(session.span_list())
     assert len(runs) == 8 and report["errors"] == 0
     wait_cpu: list[float] = []
     for run in runs:
@@ -107,7 +107,7 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     assert len(chats) == 8 * 5
     # the preset's latency, plus however late the simulated server delivered on a busy 2-core machine
     # (it measures that itself; the report shows it)
-    servers = [s for s in session.spans if s.kind == 2]
+    servers = [s for s in session.span_list() if s.kind == 2]
     late = sum(s.attributes["orchestrace.server.lateness_s"] for s in servers)
     truth = sum(model_truth(c) for c in chats) + late
     assert report["wall_s"]["model_wait"] == pytest.approx(truth, rel=0.05)

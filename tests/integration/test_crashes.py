@@ -86,7 +86,7 @@ def test_sigterm_and_sighup_stop_the_run_like_ctrl_c(start_run, tmp_path, sig):
     manifest = manifest_of(run_dir)
     assert manifest["status"] == "interrupted" and manifest["message"] == f"interrupted by {sig.name}"
     assert all_gone(parts.values())
-    assert load_session(run_dir).spans  # what was recorded is kept
+    assert load_session(run_dir).span_list()  # what was recorded is kept
 
 
 def test_sigkill_of_the_runner_takes_its_children_and_the_writer_finalises_the_manifest(start_run, tmp_path):
@@ -99,7 +99,7 @@ def test_sigkill_of_the_runner_takes_its_children_and_the_writer_finalises_the_m
     manifest = manifest_settled(run_dir)
     assert manifest["status"] == "failed" and "orchestrace run process died" in manifest["message"]
     session = load_session(run_dir)
-    assert any(s.name == "invoke_agent rag" and not s.is_error for s in session.spans)
+    assert any(s.name == "invoke_agent rag" and not s.is_error for s in session.span_list())
 
 
 def test_a_killed_span_writer_makes_the_run_incomplete_and_is_named(start_run, tmp_path):

@@ -55,6 +55,6 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     assert cli("size", str(first), "--format", "json", "-o", str(out)).code == 0
     assert json.loads(out.read_text())["demand"]["runs"] == 4
     with open(tmp_path / "run.jaeger.json", "w") as jaeger:
-        assert write_jaeger_json(first / SPANS, jaeger) == len(session.spans)
+        assert write_jaeger_json(first / SPANS, jaeger) == len(session.span_list())
     text = cli("report", str(first))
     assert text.code == 0 and "Per host" in text.out

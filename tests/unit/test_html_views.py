@@ -7,12 +7,14 @@ import jsonschema
 import pytest
 
 from profiler.analysis.flame import flame_tree
+from profiler.analysis.outcomes import COMPLETED, root_outcome
 from profiler.analysis.report import build_report
 from profiler.analysis.stacks import classify, in_window
-from profiler.analysis.timeline import median_run, timeline
+from profiler.analysis.timeline import timeline
 from profiler.analysis.traces import agent_runs
 from profiler.errors import UsageError
 from profiler.render import charts
+from profiler.render.html import _RunIndex
 from profiler.render.page import Cell, num, table
 from profiler.render.speedscope import speedscope_profile
 from profiler.store.session import Session, StackSample, load_session
@@ -67,8 +69,8 @@ def session():
 
 
 def test_timeline_follows_the_span_tree_and_keeps_cpu_and_server_time(session):
-    runs = agent_runs(session.spans)
-    run = runs[median_run(runs)]
+    runs = agent_runs(session.span_list())
+    run = runs[_RunIndex(session).median_completed()]
     bars = timeline(run)
     assert len(bars) == len(run.spans)
     assert bars[0].kind == "agent" and bars[0].depth == 0 and bars[0].start_s == 0
@@ -84,10 +86,11 @@ def test_timeline_follows_the_span_tree_and_keeps_cpu_and_server_time(session):
             assert bar.start_s <= start < end <= bar.end_s + 0.01
 
 
-def test_median_run_is_the_middle_by_wall_time(session):
-    runs = agent_runs(session.spans)
-    walls = sorted(run.wall_s for run in runs)
-    assert runs[median_run(runs)].wall_s == walls[1]
+def test_the_timeline_shows_the_completed_run_with_the_median_wall_time(session):
+    runs = agent_runs(session.span_list())
+    walls = sorted(run.wall_s for run in runs if root_outcome(run.root) == COMPLETED)
+    assert len(walls) >= 3
+    assert runs[_RunIndex(session).median_completed()].wall_s == walls[(len(walls) - 1) // 2]
 
 
 def test_flame_tree_counts_every_non_idle_sample_of_the_window_once(session):

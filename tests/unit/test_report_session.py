@@ -142,4 +142,4 @@ def test_the_summary_and_the_report_count_agent_runs_by_one_rule(tmp_path):
 
     session = load_session(edited_example(tmp_path / "run", second_root))
     report = build_report(session)
-    assert summarize(session.spans).agent_runs == report["agent_runs"] < 3
+    assert summarize(session).agent_runs == report["agent_runs"] < 3

@@ -21,7 +21,7 @@ from tests.conftest import EXAMPLE_RUN, edited_example
 
 def _end_roots(*statuses: dict):
     """Give the example's agent runs (in start order) these statuses; the rest stay completed."""
-    roots = [run.root.span_id for run in agent_runs(load_session(EXAMPLE_RUN).spans)]
+    roots = [run.root.span_id for run in agent_runs(load_session(EXAMPLE_RUN).span_list())]
     wanted = dict(zip(roots, statuses, strict=False))
 
     def edit(spans: list[dict]) -> list[dict]:
@@ -47,11 +47,11 @@ def test_failed_and_interrupted_runs_are_listed_and_left_out_of_the_headline(tmp
     session = load_session(edited_example(tmp_path / "run", _end_roots(FAILED, INTERRUPTED)))
     report = build_report(session)
     assert (report["agent_runs"], report["completed"], report["errors"], report["incomplete"]) == (3, 1, 1, 1)
-    first = agent_runs(session.spans)[0].root.attributes["orchestrace.task.id"]
+    first = agent_runs(session.span_list())[0].root.attributes["orchestrace.task.id"]
     assert report["failed_runs"] == [{"agent_run": 1, "task": first, "error": "KeyError: 'messages'"}]
     assert [r["agent_run"] for r in report["incomplete_runs"]] == [2]
     assert report["no_headline"] is None
-    only = decompose(agent_runs(session.spans)[2])  # the completed one
+    only = decompose(agent_runs(session.span_list())[2])  # the completed one
     assert report["wall_s"]["total"] == pytest.approx(only.total)
     assert report["cpu_share_of_latency"] == pytest.approx(1 - only.parts["model_wait"] / only.total)
     assert report["inference"]["per_run"]["calls"] == 4.0  # its own calls, not the cut-off runs' too
@@ -66,19 +66,19 @@ def test_sizing_averages_over_the_completed_runs_only(tmp_path):
     report = build_report(session)
     demand = measure_demand(session, report)
     assert demand.runs == 1 and demand.llm_calls == 4.0
-    done = agent_runs(session.spans)[2]
+    done = agent_runs(session.span_list())[2]
     assert demand.input_tokens == sum(
         int(s.attributes.get("gen_ai.usage.input_tokens", 0)) for s in done.spans if s.operation == "chat"
     )
     # the window's CPU is shared by the runs in proportion to their spans' CPU: one run's part, not a third
-    inclusive = [float(r.root.attributes["orchestrace.cpu.inclusive_s"]) for r in agent_runs(session.spans)]
+    inclusive = [float(r.root.attributes["orchestrace.cpu.inclusive_s"]) for r in agent_runs(session.span_list())]
     assert demand.d_cpu_measured_s == pytest.approx(report["cpu_s"]["process_total"] * inclusive[2] / sum(inclusive))
     assert report["cpu_per_run_s"] == pytest.approx(demand.d_cpu_measured_s)
 
 
 def test_interrupted_runs_are_incomplete_not_failed(tmp_path):
     session = load_session(edited_example(tmp_path / "run", _end_roots(INTERRUPTED, FAILED)))
-    summary = summarize(session.spans)
+    summary = summarize(session)
     assert (summary.agent_runs, summary.errors, summary.incomplete) == (3, 1, 1)
 
 

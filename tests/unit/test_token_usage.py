@@ -29,7 +29,7 @@ def _no_usage_run(tmp_path, with_span_ids: bool = True):
     """The example run as a client that asks for no usage records it: estimates in trajectories.jsonl."""
     run = edited_example(tmp_path / "run", _without_usage)
     lines = []
-    for agent_run in agent_runs(load_session(run).spans):
+    for agent_run in agent_runs(load_session(run).span_list()):
         chats = sorted((s for s in agent_run.spans if s.operation == "chat"), key=lambda s: s.end_ns)
         for turn, chat in enumerate(chats):
             line = {"trace_id": chat.trace_id, "thread": "t", "turn": turn, "tools": [], "prompt_chars": 4000}
