@@ -277,12 +277,13 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     from profiler.export.jaeger import write_jaeger_json
     from profiler.export.otlp import export_run
     from profiler.export.target import OtlpTarget
+    from profiler.store.rundir import SPANS
     from profiler.store.session import load_session
 
     session = load_session(args.run)  # validates the directory and its schema
-    spans = session.path / "spans.jsonl"
+    spans = session.path / SPANS
     if not spans.exists():
-        raise UsageError(f"{args.run} has no spans.jsonl: nothing to export")
+        raise UsageError(f"{args.run} has no {SPANS}: nothing to export")
     if args.jaeger_json:
         try:
             with open(args.jaeger_json, "w", encoding="utf-8") as out:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from profiler.errors import UsageError
 from profiler.export.target import OtlpTarget
 from profiler.lifeline import child_environment
+from profiler.store.rundir import SERVER_LOG, SPANS
 
 SERVER_START_TIMEOUT_S = 30.0
 
@@ -148,7 +149,7 @@ class ServerProcess:
         span_fd: int | None = None,
         faults: Path | None = None,
     ) -> None:
-        self.log = run_dir / "modelserver.log"
+        self.log = run_dir / SERVER_LOG
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
         listener.listen(1024)
@@ -165,7 +166,7 @@ class ServerProcess:
             "--run-id",
             run_id,
         ]
-        cmd += ["--span-fd", str(span_fd)] if span_fd is not None else ["--spans", str(run_dir / "spans.jsonl")]
+        cmd += ["--span-fd", str(span_fd)] if span_fd is not None else ["--spans", str(run_dir / SPANS)]
         if scripts is not None:
             cmd += ["--scripts", str(scripts)]
         if script is not None:

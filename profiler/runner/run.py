@@ -32,6 +32,7 @@ from profiler.sizing.headline import headline
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.rundir import (
     EXPORT_SUMMARY,
+    FAULTS,
     PROCESS,
     REPORT,
     REPORT_ERROR,
@@ -393,7 +394,7 @@ def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_
         write_json_atomic(script_path, run_plan.default_script)
     faults_path = None
     if options.faults is not None:
-        faults_path = run_dir.file("faults.json")
+        faults_path = run_dir.file(FAULTS)
         write_json_atomic(faults_path, read_spec(options.faults))
     return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path)
 

@@ -33,7 +33,7 @@ from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
 from profiler.lifeline import die_with_parent
 from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
-from profiler.store.rundir import CPU_FILE, write_json_atomic
+from profiler.store.rundir import CPU_FILE, SPANS, write_json_atomic
 from profiler.store.spanfile import append_line
 from profiler.store.trajectories import TRAJECTORIES
 
@@ -71,7 +71,7 @@ class Workload:
         self.probe = ProcessProbe(
             resource_for(f"orchestrace-{config['label']}", config["run_id"], {"orchestrace.agent": config["label"]}),
             span_fd=int(os.environ[SPAN_FD_ENV]) if SPAN_FD_ENV in os.environ else None,
-            spans_path=Path(config["run_dir"]) / "spans.jsonl",
+            spans_path=Path(config["run_dir"]) / SPANS,
             trajectories=Path(config["run_dir"]) / TRAJECTORIES,
         )
         self.tracer = self.probe.tracer

@@ -23,6 +23,7 @@ CPU_FILE = "cpu.json"
 WORKLOAD_CONFIG = "workload.json"  # what the workload process was asked to run (replay reads it)
 SCRIPTS = "scripts.json"  # the simulated model's trajectory script per task
 SCRIPT = "script.json"  # the simulated model's script for every task (--script, or the generic policy)
+FAULTS = "faults.json"  # the simulated model's fault spec (--faults)
 WORKLOAD_SAMPLES = f"{SAMPLES}/workload.raw"  # py-spy's raw stacks of the workload process
 WORKLOAD_LOG = "workload.log"
 SERVER_LOG = "modelserver.log"
