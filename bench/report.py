@@ -70,7 +70,8 @@ def main() -> int:
             written = build_run(run, n)
             for fmt in formats:
                 seconds, rss = measure(run, fmt)
-                print(f"| {fmt} | {written:,} | {seconds:.1f} | {written / seconds:,.0f} | {rss / 2**20:.0f} |", flush=True)
+                row = f"| {fmt} | {written:,} | {seconds:.1f} | {written / seconds:,.0f} | {rss / 2**20:.0f} |"
+                print(row, flush=True)
             shutil.rmtree(run)
     return 0
 
