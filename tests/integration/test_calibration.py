@@ -86,9 +86,10 @@ CASES = [
 
 @pytest.mark.parametrize(("factory", "mode", "concurrency", "burn_tool", "wait_tool"), CASES)
 def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool):
-    session, report = calibrate(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool)
+    count = max(concurrency, 4)  # runs one after the other need fewer to be checked
+    session, report = calibrate(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool, runs=count)
     runs = agent_runs(session.span_list())
-    assert len(runs) == 8 and report["errors"] == 0
+    assert len(runs) == count and report["errors"] == 0
     wait_cpu: list[float] = []
     for run in runs:
         burns = [s for s in run.spans if s.attributes.get("gen_ai.tool.name") == burn_tool]
@@ -104,7 +105,7 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     over = [cpu for cpu in wait_cpu if cpu >= 0.002]
     assert statistics.median(wait_cpu) < 0.002 and len(over) <= len(wait_cpu) // 8, sorted(wait_cpu)
     chats = [s for run in runs for s in run.spans if s.operation == "chat" and s.kind == 3]
-    assert len(chats) == 8 * 5
+    assert len(chats) == count * 5
     # the preset's latency, plus however late the simulated server delivered on a busy 2-core machine
     # (it measures that itself; the report shows it)
     servers = [s for s in session.span_list() if s.kind == 2]
@@ -112,7 +113,7 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     truth = sum(model_truth(c) for c in chats) + late
     assert report["wall_s"]["model_wait"] == pytest.approx(truth, rel=0.05)
     assert report["inference"]["server_lateness_s"]["total"] == pytest.approx(late)
-    sleeps = 8 * 2 * WAIT_MS / 1000
+    sleeps = count * 2 * WAIT_MS / 1000
     tools = {row["name"]: row for row in report["tools"]}
     if mode == "async" or concurrency == 1:
         # on the critical path: waits of async tools are split from loop contention exactly;
@@ -121,15 +122,19 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
         # at concurrency 1 a burning tool off its CPU is waiting too: on a shared VM the host takes
         # the core now and then (steal time), which no thread clock counts; the report must carry it
         # as tool wait (at concurrency 8 the loop running other runs' steps is contention instead)
+        # (time the OS ran other processes instead, which schedstat shows, is contention: either way
+        # the off-CPU time of a burning tool is never lost nor called model wait)
         descheduled = tools[burn_tool]["wall_s"] - tools[burn_tool]["cpu_s"] if concurrency == 1 else 0.0
-        assert report["wall_s"]["tool_wait"] == pytest.approx(sleeps + descheduled, rel=0.05)
+        wall = report["wall_s"]
+        assert sleeps * 0.95 <= wall["tool_wait"] <= (sleeps + descheduled) * 1.05
+        assert wall["tool_wait"] + wall["contention"] >= (sleeps + descheduled) * 0.95
     else:
         # threads at concurrency 8: a thread waiting for the GIL looks like a thread waiting for I/O
         # (Python exposes no GIL wait time), so GIL waits of burning tools are in tool_wait and the
         # sleeping tool's own wait carries the GIL reacquisitions after each sleep (~10 ms here).
         assert tools[wait_tool]["wall_s"] - tools[wait_tool]["cpu_s"] == pytest.approx(sleeps, rel=0.10)
         assert report["wall_s"]["tool_wait"] >= sleeps * 0.95
-    assert report["wall_s"]["tool_cpu"] <= 8 * 2 * BURN_MS / 1000 * 1.05 + 0.01
+    assert report["wall_s"]["tool_cpu"] <= count * 2 * BURN_MS / 1000 * 1.05 + 0.01
     coverage = report["cpu_s"]["coverage"]
     assert 0.95 <= coverage <= 1.05, coverage
     parts = sum(report["wall_s"][k] for k in WALL_KEYS)

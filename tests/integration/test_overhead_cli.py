@@ -1,9 +1,13 @@
 """`orchestrace overhead` end to end: bare and profiled rounds of a real workload, in fresh processes."""
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
+from profiler.render.overhead import render_overhead
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 GRAPH = str(Path(__file__).with_name("user_graph.py"))
@@ -32,14 +36,13 @@ def test_overhead_measures_bare_and_profiled_rounds_of_the_workload(cli, tmp_pat
     assert 0 < figures["direct_cpu_per_run_s"] < figures["cpu"]["instrumented_per_run_s"]
     assert all("direct_cpu_s" not in r for r in per_round["bare"])
     assert figures["sampler_core_fraction"] is None  # --no-sampler
-
-
-def test_overhead_text_names_what_it_measured(cli):
-    result = cli("overhead", "--agent", "rag", "--tasks", "2", "--rounds", "2", "--model", "instant", "--no-sampler")
-    assert result.code == 0, result.err + result.out
-    assert "Profiler overhead on rag" in result.out
-    assert "in-run direct-cost figure" in result.out
-    assert "py-spy was off" in result.out
+    # the text view of the same figures names what it measured
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(render_overhead(figures))
+    text = console.export_text()
+    assert "Profiler overhead on rag" in text
+    assert "in-run direct-cost figure" in text
+    assert "py-spy was off" in text
 
 
 @pytest.mark.parametrize(
