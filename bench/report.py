@@ -49,7 +49,7 @@ def measure(run: Path, fmt: str) -> tuple[float, int]:
         text=True,
         check=False,
     )
-    fields = result.stdout.split()
+    fields = result.stdout.strip().splitlines()[-1].split() if result.stdout.strip() else []
     if result.returncode or not fields or fields[0] != "0":
         raise SystemExit(f"report --format {fmt} on {run} failed: {result.stderr.strip()[-400:]}")
     return float(fields[1]), int(fields[2])
