@@ -113,6 +113,8 @@ def main() -> int:
     parser.add_argument("--modes", default=",".join(MODES), help="configurations to run (the first is (a))")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
+    if unknown := sorted(set(modes) - set(MODES)):
+        parser.error(f"unknown configuration(s) {', '.join(unknown)}: choose from {', '.join(MODES)}")
     if "none" not in modes:
         modes.insert(0, "none")
     results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
