@@ -635,7 +635,10 @@ static PyObject *fast_run(PyObject *handle, PyObject *unused) {
     }
     if (!failed && key != state->current) {
         int same = PyObject_RichCompareBool(key, state->current, Py_EQ);
-        failed = same < 0 || (!same && charge_switch(state, key, entry, now) < 0);
+        /* a long window closes at this switch: a long step gets its own CPU, not a share by wall
+           time (when the OS took the core during it, a share would give it the next step's CPU) */
+        if (same == 0 && now - state->window0 >= reconcile_ns) failed = reconcile_state(state, now) < 0;
+        failed = failed || same < 0 || (!same && charge_switch(state, key, entry, now) < 0);
     }
     if (!failed && entry != NULL) failed = note_ready(state, handle, key, now) < 0;
     Py_XDECREF(entry);

@@ -1039,6 +1039,8 @@ class SpanCpuMeter(SpanProcessor):
                 meter.loops_busy += 1
             prev = state.current
             if key != prev:
+                if now - state.window0 >= RECONCILE_NS:  # a long window closes here (as in _fastloop)
+                    meter._reconcile(state, now)
                 spent = now - state.wall0
                 state.wall0 = now
                 pending = state.pending

@@ -62,6 +62,29 @@ def test_interleaved_async_tasks_get_their_own_cpu(meter):
     assert got["C"]["orchestrace.wait_s"] >= 0.02
 
 
+def test_a_step_the_os_took_the_core_from_gets_its_own_cpu_not_a_share_by_wall_time(meter):
+    """Two long steps of different spans in one loop iteration, the first one partly off the CPU
+    (a blocking sleep stands in for the OS running something else): each keeps its own CPU."""
+    meter, tracer = meter
+    ended = []
+
+    async def task(name: str, off_cpu: float) -> None:
+        with tracer.start_as_current_span(name) as span:
+            await asyncio.sleep(0)  # both steps below become ready in the same loop iteration
+            burn(0.020)
+            time.sleep(off_cpu)
+        ended.append(span)
+
+    async def main() -> None:
+        await asyncio.gather(task("descheduled", 0.030), task("next", 0.0))
+
+    asyncio.run(main())
+    got = {s.name: meter.span_figures(s) for s in ended}
+    # a share by wall time would give the first 0.040 * 50/70 = 29 ms and the second 11 ms
+    assert got["descheduled"]["orchestrace.cpu.self_s"] == pytest.approx(0.020, abs=TOLERANCE_S)
+    assert got["next"]["orchestrace.cpu.self_s"] == pytest.approx(0.020, abs=TOLERANCE_S)
+
+
 def test_to_thread_and_thread_pool_work_is_charged_to_the_submitting_span(meter):
     meter, tracer = meter
     ended = []
