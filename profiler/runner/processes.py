@@ -94,12 +94,13 @@ class SpanWriter:
             os.close(fd)
         self.fds = [w for _, w in pipes]
 
-    def release_parent_ends(self) -> None:
-        """Call once every producer has inherited its pipe: the writer stops when they all close it."""
-        for fd in self.fds:
+    def release_parent_ends(self, keep: int = 0) -> None:
+        """Call once every producer has inherited its pipe: the writer stops when they all close it.
+        `keep` leaves this process the first ends, for spans it relays itself (a fleet's driver)."""
+        for fd in self.fds[keep:]:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.fds = []
+        self.fds = self.fds[:keep]
 
     def wait(self, timeout_s: float) -> dict[str, Any]:
         """Wait for the writer to drain; what it wrote, or why nothing can be said about it."""

@@ -1,0 +1,271 @@
+"""`run --ray`: the agent runs spread over Ray actors, recorded into one ordinary run directory.
+
+Each actor (`rayworker.FleetWorker`) is one profiled workload process and becomes one part of the
+run (`ray-<host>-<pid>`). The driver keeps at most `concurrency` agent runs in flight per worker,
+hands each run a W3C traceparent naming the trace it goes in, and writes the spans every result
+brings back into the run's span writer. A worker that dies loses only the runs it had in flight;
+the others go on, and the run says which runs were lost.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import format_span_id, format_trace_id
+
+from profiler.errors import UsageError
+from profiler.instrument.telemetry import PrivateIdGenerator
+from profiler.runner.raycluster import LOCAL, RayCluster
+from profiler.runner.rayworker import FleetWorker
+from profiler.runner.sampling import ProcessPoller, StackSampler
+from profiler.runner.ui import RunDisplay
+from profiler.store.parts import PartInfo, part_dir
+from profiler.store.rundir import PROCESS, SAMPLER_LOG, WORKLOAD_SAMPLES, RunDir
+from profiler.store.spanfile import append_line
+from profiler.store.trajectories import TRAJECTORIES
+
+START_TIMEOUT_S = 300.0  # imports, graph building and the meter's calibration on a busy node
+FINISH_TIMEOUT_S = 60.0
+WAIT_S = 0.25
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    address: str  # raycluster.LOCAL, or HOST:PORT
+    workers: int
+    concurrency: int  # agent runs in flight per worker
+    sampler: bool
+    sample_rate: int
+
+
+@dataclass
+class FleetOutcome:
+    """How the fleet's agent runs went, in the shape `run` records for a workload."""
+
+    status: str
+    message: str
+    finished: dict[str, Any]
+    degraded: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Worker:
+    handle: Any
+    info: PartInfo
+    inflight: int = 0
+    alive: bool = True
+    poller: ProcessPoller | None = None
+    sampler: StackSampler | None = None
+
+
+def traceparent(ids: PrivateIdGenerator) -> tuple[str, str]:
+    """A fresh trace for one agent run, named by the driver: (trace id, W3C traceparent)."""
+    trace_id = format_trace_id(ids.generate_trace_id())
+    return trace_id, f"00-{trace_id}-{format_span_id(ids.generate_span_id())}-01"
+
+
+def run_on_ray(
+    settings: FleetSettings,
+    config: dict[str, Any],
+    run_dir: RunDir,
+    span_fd: int,
+    display: RunDisplay,
+    extra_roles: dict[str, int],
+) -> FleetOutcome:
+    """Start the workers, dispatch every agent run of `config`, collect the parts; Ray is stopped
+    (or disconnected) whatever happens."""
+    with RayCluster(settings.address) as ray:
+        fleet = _Fleet(ray, settings, config, run_dir, span_fd, display)
+        try:
+            fleet.start(extra_roles)
+            return fleet.run()
+        finally:
+            fleet.stop()
+
+
+class _Fleet:
+    def __init__(
+        self,
+        ray: Any,
+        settings: FleetSettings,
+        config: dict[str, Any],
+        run_dir: RunDir,
+        span_fd: int,
+        display: RunDisplay,
+    ) -> None:
+        self.ray = ray
+        self.settings = settings
+        self.runs = config["runs"]
+        self.config = {key: value for key, value in config.items() if key != "runs"}
+        self.run_dir = run_dir
+        self.span_fd = span_fd
+        self.display = display
+        self.workers: list[_Worker] = []
+        self.ids = PrivateIdGenerator()
+        self.traces: dict[int, str] = {}  # agent run index -> the trace id it was given
+        self.lost: list[dict[str, Any]] = []
+        self.outcomes = collections.Counter[str]()
+        self.degraded: list[dict[str, str]] = []
+        self._trajectories = open(run_dir.file(TRAJECTORIES), "ab")  # noqa: SIM115 - closed in stop()
+
+    def start(self, extra_roles: dict[str, int]) -> None:
+        remote = self.ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(FleetWorker)
+        where = "a local Ray instance" if self.settings.address == LOCAL else f"Ray at {self.settings.address}"
+        self.display.note(f"starting {self.settings.workers} worker(s) on {where}: imports, graph, calibration")
+        handles = [
+            remote.options(scheduling_strategy="SPREAD").remote(self.config) for _ in range(self.settings.workers)
+        ]
+        try:
+            identities = self.ray.get([h.identity.remote() for h in handles], timeout=START_TIMEOUT_S)
+        except Exception as exc:
+            raise UsageError(f"the Ray workers did not start: {_cause(exc)}") from None
+        here = socket.gethostname()
+        for handle, me in zip(handles, identities, strict=True):
+            part = f"ray-{me['host']}-{me['pid']}"
+            worker = _Worker(handle, PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"]))
+            self.workers.append(worker)
+            folder = self.run_dir.add_part(worker.info)
+            if me["host"] != here:  # a per-node helper would observe it there; not yet
+                self.degraded.append(
+                    {
+                        "component": f"part {part}",
+                        "reason": "no psutil series or py-spy stacks for a worker on another host",
+                    }
+                )
+                continue
+            roles = {"workload": me["pid"], **(extra_roles if len(self.workers) == 1 else {})}
+            if self.settings.sampler:
+                worker.sampler = StackSampler(
+                    me["pid"], self.run_dir.path / worker.info.dir / WORKLOAD_SAMPLES, self.run_dir.file(SAMPLER_LOG),
+                    self.settings.sample_rate,
+                )  # fmt: skip
+                if worker.sampler.process is not None:
+                    roles["sampler"] = worker.sampler.process.pid
+            worker.poller = ProcessPoller(folder / PROCESS, roles)
+            worker.poller.start()
+        for worker in self.workers:
+            if worker.sampler is not None:
+                worker.sampler.check_started()
+        self.ray.get([w.handle.start.remote() for w in self.workers], timeout=START_TIMEOUT_S)
+
+    def run(self) -> FleetOutcome:
+        """Dispatch, then collect each worker's part; Ctrl-C stops dispatching and keeps what ran."""
+        self.display.start(len(self.runs), self.config["label"])
+        status, message = "completed", ""
+        try:
+            self._dispatch()
+        except KeyboardInterrupt:
+            status, message = "interrupted", "interrupted by the user"
+        finally:
+            self.display.close()
+        finished = self._finish_parts(status)
+        if self.lost and status == "completed":
+            status = "incomplete"
+        if self.lost:
+            message = "; ".join(filter(None, [message, lost_message(self.lost)]))
+        return FleetOutcome(status, message, finished, self.degraded)
+
+    def _dispatch(self) -> None:
+        pending = collections.deque(enumerate(self.runs))
+        inflight: dict[Any, tuple[_Worker, int]] = {}
+        while True:
+            for worker in self.workers:
+                while worker.alive and worker.inflight < self.settings.concurrency and pending:
+                    index, run = pending.popleft()
+                    self.traces[index], parent = traceparent(self.ids)
+                    ref = worker.handle.run.remote(
+                        run.get("index", index), run["key"], run["input"], run.get("scripted", False), parent
+                    )
+                    inflight[ref] = (worker, index)
+                    worker.inflight += 1
+            if not inflight:
+                break
+            ready, _ = self.ray.wait(list(inflight), num_returns=1, timeout=WAIT_S)
+            if not ready:
+                self.display.tick()
+            for ref in ready:
+                worker, index = inflight.pop(ref)
+                worker.inflight -= 1
+                self._collect(ref, worker, index)
+        for index, _ in pending:  # every worker died before these started
+            self.lost.append({"index": index, "key": self.runs[index]["key"], "part": None, "reason": "never started"})
+
+    def _collect(self, ref: Any, worker: _Worker, index: int) -> None:
+        try:
+            result = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as exc:
+            if worker.alive:
+                self.display.note(f"worker {worker.info.id} died: {_cause(exc)}")
+            worker.alive = False
+            self.lost.append(
+                {"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": "worker died"}
+            )
+            self.display.advance(False, f"lost with worker {worker.info.id}")
+            return
+        self._keep(result)
+        self.outcomes["completed" if result["ok"] else "errors"] += 1
+        self.display.advance(result["ok"], result.get("error"))
+
+    def _keep(self, data: dict[str, Any]) -> None:
+        """A result's spans go to the span writer (relay frames), its trajectory lines to the file."""
+        if data["spans"]:
+            append_line(self.span_fd, data["spans"])
+        if data["trajectories"]:
+            self._trajectories.write(data["trajectories"])
+            self._trajectories.flush()
+
+    def _finish_parts(self, status: str) -> dict[str, Any]:
+        """Each live worker closes its window; its `cpu.json` becomes its part's."""
+        spans = 0
+        alive = [w for w in self.workers if w.alive]
+        refs = [w.handle.finish.remote(status) for w in alive]
+        for worker, ref in zip(alive, refs, strict=True):
+            try:
+                part = self.ray.get(ref, timeout=FINISH_TIMEOUT_S)
+            except Exception as exc:
+                self.degraded.append({"component": f"part {worker.info.id}", "reason": f"no CPU window: {_cause(exc)}"})
+                continue
+            self._keep(part)
+            spans += part["cpu"].get("spans", 0)
+            self.run_dir.write_part(worker.info, part["cpu"], [], {})
+        everyone = len(alive) == len(self.workers)
+        return {
+            "status": status,
+            "completed": self.outcomes["completed"],
+            "errors": self.outcomes["errors"],
+            "spans_written": spans if everyone else None,  # a dead worker's count died with it
+            "lost": self.lost,
+            "traces": self.traces,
+            "workers": [w.info.to_json() | {"alive": w.alive} for w in self.workers],
+        }
+
+    def stop(self) -> None:
+        """py-spy and the pollers first (their target is still there), then the actors."""
+        for worker in self.workers:
+            if worker.sampler is not None:
+                worker.sampler.stop(target_exits=False)
+                if worker.sampler.unavailable:
+                    self.degraded.append(
+                        {"component": f"sampler of part {worker.info.id}", "reason": worker.sampler.unavailable}
+                    )
+            if worker.poller is not None:
+                worker.poller.stop()
+            self.ray.kill(worker.handle)
+        self._trajectories.close()
+
+
+def lost_message(lost: list[dict[str, Any]]) -> str:
+    """`agent runs lost: 6, 7 (worker ray-vm-123 died); 19 (never started)`."""
+    groups: dict[str, list[str]] = collections.defaultdict(list)
+    for entry in lost:
+        why = f"worker {entry['part']} died" if entry["part"] else entry["reason"]
+        groups[why].append(str(entry["index"]))
+    return "agent runs lost: " + "; ".join(f"{', '.join(indices)} ({why})" for why, indices in groups.items())
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]

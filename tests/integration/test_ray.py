@@ -1,0 +1,162 @@
+"""`run --ray`: agent runs on real Ray actors (a local instance) make one ordinary run directory.
+
+One Ray instance serves the module (`run` reuses a connection it finds); the first test runs
+before it exists, so `--ray` starts and stops an instance of its own there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from profiler.analysis.report import build_report
+from profiler.errors import UsageError
+from profiler.store.session import load_session
+from tests.conftest import by_trace, manifest_of, run_dir_of, spans_of
+
+pytestmark = pytest.mark.integration
+
+TASKS = 20
+RAY_PROCESSES = ("raylet", "gcs_server", "ray::")
+
+
+def _ray_children() -> list[str]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            line = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if any(name in line for name in RAY_PROCESSES):
+            found.append(line[:80])
+    return found
+
+
+def _run(cli, out: Path, *extra: str, tasks: int = TASKS):
+    return cli("run", "--agent", "rag", "--tasks", str(tasks), "--model", "instant", "--out", str(out), *extra)
+
+
+def test_ray_without_an_address_starts_and_stops_its_own_instance(cli, tmp_path):
+    import ray
+
+    assert not ray.is_initialized()
+    result = _run(cli, tmp_path, "--ray", "--no-sampler", tasks=2)
+    if "could not start a local Ray instance" in result.err:
+        pytest.skip(f"Ray cannot start here: {result.err.strip()}")
+    assert result.code == 0, result.err + result.out
+    assert not ray.is_initialized()
+    assert _ray_children() == []  # no raylet, GCS or worker left behind
+    assert manifest_of(run_dir_of(result))["checks"]["agent_runs_found"] == 2
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    from profiler.runner.raycluster import LOCAL, RayCluster
+
+    try:
+        with RayCluster(LOCAL) as ray:
+            yield ray
+    except UsageError as exc:
+        pytest.skip(f"Ray cannot start here: {exc}")
+
+
+def _traces_check(run: Path) -> dict[int, str]:
+    """Every span sits in a tree under its agent run's root, in the trace the driver gave that run."""
+    given = {int(index): trace for index, trace in manifest_of(run)["workload_result"]["traces"].items()}
+    placed = {}
+    for trace, spans in by_trace(spans_of(run)).items():
+        ids = {span.span_id for span in spans}
+        [root] = [span for span in spans if span.parent_id is None]
+        assert root.name.startswith("invoke_agent"), root.name
+        assert all(span.parent_id in ids for span in spans if span is not root), "orphan span"
+        index = int(root.attributes["orchestrace.task.index"])
+        assert given[index] == trace
+        placed[index] = root.resource["process.pid"]
+    return placed
+
+
+def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
+    local = _run(cli, tmp_path / "local", "--no-sampler", "--concurrency", "2")
+    assert local.code == 0, local.err + local.out
+    fleet = _run(cli, tmp_path / "ray", "--ray", "--ray-workers", "2", "--concurrency", "2")
+    assert fleet.code == 0, fleet.err + fleet.out
+    run = run_dir_of(fleet)
+    expected, got = (build_report(load_session(run_dir_of(r))) for r in (local, fleet))
+
+    assert got["agent_runs"] == got["completed"] == expected["agent_runs"] == TASKS
+    for key in ("calls", "input_tokens", "output_tokens"):
+        assert got["inference"][key] == expected["inference"][key], key
+    assert sorted((t["name"], t["calls"]) for t in got["tools"]) == sorted(
+        (t["name"], t["calls"]) for t in expected["tools"]
+    )
+    # CPU per agent run by category: the same work in other processes (a busy 2-core host: generous)
+    for key in ("accounted", "orchestration", "model_client"):
+        assert got["cpu_s"][key] == pytest.approx(expected["cpu_s"][key], rel=0.5), key
+
+    manifest = manifest_of(run)
+    parts = manifest["parts"]
+    assert len(parts) == 2 and all(p["id"] == f"ray-{p['host']}-{p['pid']}" and p["worker"] for p in parts)
+    for part in parts:
+        folder = run / part["dir"]
+        assert json.loads((folder / "cpu.json").read_text())["window"]["process_cpu_s"] > 0
+        assert (folder / "process.jsonl").stat().st_size > 0
+    assert manifest["checks"]["problems"] == [] and manifest["degraded"] == []
+    placed = _traces_check(run)
+    assert sorted(placed) == list(range(TASKS))
+    assert set(placed.values()) == {p["pid"] for p in parts}  # both workers ran agent runs
+    [host] = got["hosts"]
+    assert host["agent_runs"] == TASKS and sorted(host["parts"]) == sorted(p["id"] for p in parts)
+    assert cli("size", str(run), "--format", "json", "-o", str(tmp_path / "size.json")).code == 0
+    assert cli("export", str(run), "--jaeger-json", str(tmp_path / "jaeger.json")).code == 0
+
+
+def _kill_a_worker_mid_run(out: Path, killed: list[int]) -> None:
+    """Once agent runs have finished, SIGKILL the first worker the run lists (its in-flight runs die)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+        if runs and (runs[0] / "spans.jsonl").exists() and (runs[0] / "spans.jsonl").stat().st_size > 50_000:
+            parts = manifest_of(runs[0]).get("parts", [])
+            if parts:
+                killed.append(parts[0]["pid"])
+                os.kill(parts[0]["pid"], signal.SIGKILL)
+                return
+        time.sleep(0.05)
+
+
+def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_instance):
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_a_worker_mid_run, args=(tmp_path, killed))
+    killer.start()
+    result = _run(cli, tmp_path, "--ray", "--no-sampler", "--concurrency", "2", "--model", "h100-llama3.1-8b")
+    killer.join()
+    assert killed, "the worker was never killed"
+    run = run_dir_of(result)
+    manifest = manifest_of(run)
+    lost = manifest["workload_result"]["lost"]
+    assert result.code != 0 and manifest["status"] == "incomplete"
+    assert 1 <= len(lost) <= 2  # at most --concurrency runs were in flight on it
+    dead = [p["id"] for p in manifest["parts"] if p["pid"] == killed[0]]
+    assert {entry["part"] for entry in lost} == set(dead)
+    assert f"agent runs lost: {', '.join(str(e['index']) for e in lost)} (worker {dead[0]} died)" in manifest["message"]
+    placed = _traces_check(run)
+    assert sorted(placed) == sorted(set(range(TASKS)) - {e["index"] for e in lost})
+    report = build_report(load_session(run))
+    assert report["agent_runs"] == TASKS - len(lost)
+    assert cli("report", str(run)).code == 0
+
+
+def test_without_ray_run_ray_says_how_to_install_it(cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
+    result = _run(cli, tmp_path, "--ray")
+    assert result.code == 1
+    assert result.err.strip() == "error: --ray needs Ray: pip install 'orchestrace[ray]'"
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
