@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ import pytest
 
 from profiler.analysis.report import build_report
 from profiler.errors import UsageError
+from profiler.store import fields
 from profiler.store.session import load_session
 from tests.conftest import by_trace, manifest_of, run_dir_of, spans_of
 
@@ -68,19 +70,32 @@ def ray_instance():
         pytest.skip(f"Ray cannot start here: {exc}")
 
 
-def _traces_check(run: Path) -> dict[int, str]:
-    """Every span sits in a tree under its agent run's root, in the trace the driver gave that run."""
-    given = {int(index): trace for index, trace in manifest_of(run)["workload_result"]["traces"].items()}
+def _traces_check(run: Path) -> dict[int, int]:
+    """Every span sits in a tree under its agent run's root, in the trace the driver gave that run;
+    only a lost run's trace lacks its root (what its worker relayed before it died)."""
+    result = manifest_of(run)["workload_result"]
+    given = {int(index): trace for index, trace in result["traces"].items()}
+    lost = {given[entry["index"]] for entry in result["lost"]}
     placed = {}
     for trace, spans in by_trace(spans_of(run)).items():
         ids = {span.span_id for span in spans}
-        [root] = [span for span in spans if span.parent_id is None]
+        roots = [span for span in spans if span.parent_id is None]
+        if not roots and trace in lost:
+            continue
+        [root] = roots
         assert root.name.startswith("invoke_agent"), root.name
         assert all(span.parent_id in ids for span in spans if span is not root), "orphan span"
         index = int(root.attributes["orchestrace.task.index"])
         assert given[index] == trace
         placed[index] = root.resource["process.pid"]
     return placed
+
+
+def _median_run_cpu(run: Path) -> float:
+    return statistics.median(
+        sum(float(span.attributes.get(fields.CPU_SELF, 0.0)) for span in spans)
+        for spans in by_trace(spans_of(run)).values()
+    )
 
 
 def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
@@ -97,9 +112,12 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
     assert sorted((t["name"], t["calls"]) for t in got["tools"]) == sorted(
         (t["name"], t["calls"]) for t in expected["tools"]
     )
-    # CPU per agent run by category: the same work in other processes (a busy 2-core host: generous)
-    for key in ("accounted", "orchestration", "model_client"):
-        assert got["cpu_s"][key] == pytest.approx(expected["cpu_s"][key], rel=0.5), key
+    # the same work in other processes: a Ray worker's bigger heap makes the odd agent run pay a long
+    # GC pass, and this 2-core host is busy, so categories get a factor of 2, the median run 35%
+    assert got["cpu_s"]["accounted"] == pytest.approx(expected["cpu_s"]["accounted"], rel=0.5)
+    for key in ("orchestration", "model_client", "tool", "runtime"):
+        assert 0.5 <= got["cpu_s"][key] / expected["cpu_s"][key] <= 2.0, key
+    assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.35)
 
     manifest = manifest_of(run)
     parts = manifest["parts"]
@@ -136,7 +154,7 @@ def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_mid_run, args=(tmp_path, killed))
     killer.start()
-    result = _run(cli, tmp_path, "--ray", "--no-sampler", "--concurrency", "2", "--model", "h100-llama3.1-8b")
+    result = _run(cli, tmp_path, "--ray", "--no-sampler", "--concurrency", "2", "--model", "h100-llama3.1-8b", tasks=10)
     killer.join()
     assert killed, "the worker was never killed"
     run = run_dir_of(result)
@@ -148,10 +166,11 @@ def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_
     assert {entry["part"] for entry in lost} == set(dead)
     assert f"agent runs lost: {', '.join(str(e['index']) for e in lost)} (worker {dead[0]} died)" in manifest["message"]
     placed = _traces_check(run)
-    assert sorted(placed) == sorted(set(range(TASKS)) - {e["index"] for e in lost})
+    assert sorted(placed) == sorted(set(range(10)) - {e["index"] for e in lost})
     report = build_report(load_session(run))
-    assert report["agent_runs"] == TASKS - len(lost)
-    assert cli("report", str(run)).code == 0
+    assert report["agent_runs"] == 10 - len(lost) and report["lost_runs"] == lost
+    text = cli("report", str(run))
+    assert text.code == 0 and f"{len(lost)} agent run(s) lost, not counted: {lost[0]['index']} (worker" in text.out
 
 
 def test_without_ray_run_ray_says_how_to_install_it(cli, tmp_path, monkeypatch):
