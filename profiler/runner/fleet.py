@@ -106,6 +106,7 @@ class _Fleet:
         self.workers: list[_Worker] = []
         self.ids = PrivateIdGenerator()
         self.traces: dict[int, str] = {}  # agent run index -> the trace id it was given
+        self.inflight: dict[Any, tuple[_Worker, int]] = {}  # call -> the worker and agent run it is
         self.lost: list[dict[str, Any]] = []
         self.outcomes = collections.Counter[str]()
         self.degraded: list[dict[str, str]] = []
@@ -159,6 +160,8 @@ class _Fleet:
             self._dispatch()
         except KeyboardInterrupt:
             status, message = "interrupted", "interrupted by the user"
+            for ref in self.inflight:  # the runs in flight end as interrupted; their workers stay
+                self.ray.cancel(ref)
         finally:
             self.display.close()
         finished = self._finish_parts(status)
@@ -170,7 +173,7 @@ class _Fleet:
 
     def _dispatch(self) -> None:
         pending = collections.deque(enumerate(self.runs))
-        inflight: dict[Any, tuple[_Worker, int]] = {}
+        inflight = self.inflight
         while True:
             for worker in self.workers:
                 while worker.alive and worker.inflight < self.settings.concurrency and pending:
