@@ -154,6 +154,7 @@ class _Fleet:
 
     def run(self) -> FleetOutcome:
         """Dispatch, then collect each worker's part; Ctrl-C stops dispatching and keeps what ran."""
+        self.display.note(f"run directory: {self.run_dir.path}")
         self.display.start(len(self.runs), self.config["label"])
         status, message = "completed", ""
         try:

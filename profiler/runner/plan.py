@@ -112,9 +112,11 @@ def validate(options: RunOptions) -> RunOptions:
 
 
 def _validate_ray(options: RunOptions) -> None:
-    from profiler.runner.raycluster import import_ray
+    from profiler.runner.raycluster import LOCAL, check_reachable, import_ray
 
     import_ray()  # without Ray, say how to install it before anything starts
+    if options.ray is not None and options.ray != LOCAL:
+        check_reachable(options.ray)
     if options.ray_workers < 1:
         raise UsageError(f"--ray-workers must be >= 1, got {options.ray_workers}")
     for unsupported, flag in ((options.mode == "sync", "--mode sync"), (options.loop == "uvloop", "--loop uvloop"),

@@ -42,7 +42,7 @@ def _code_path() -> str:
     return os.pathsep.join(dict.fromkeys([*roots, *filter(None, [os.environ.get("PYTHONPATH")])]))
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Ray retries a wrong address for ~20 s; a plain TCP connect says at once that nothing is there."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
@@ -88,7 +88,6 @@ class RayCluster:
                     **common,
                 )
             else:
-                _check_reachable(self.address)
                 self.owned = True
                 ray.init(address=self.address, runtime_env={"env_vars": WORKER_ENV}, **common)
         except UsageError:

@@ -282,7 +282,6 @@ def _run_on_ray(
     settings = FleetSettings(
         options.ray, options.ray_workers, options.concurrency, options.sampler, options.sample_rate
     )
-    display.note(f"run directory: {run_dir.path}")
     roles = {"modelserver": parts.server.pid} if parts.server is not None else {}
     outcome = run_on_ray(settings, config, run_dir, parts.writer.fds[0], display, roles)
     parts.degraded.extend(outcome.degraded)

@@ -113,11 +113,11 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
         (t["name"], t["calls"]) for t in expected["tools"]
     )
     # the same work in other processes: a Ray worker's bigger heap makes the odd agent run pay a long
-    # GC pass, and this 2-core host is busy, so categories get a factor of 2, the median run 35%
+    # GC pass, and this 2-core host is busy, so categories get a factor of 2, the median run 50%
     assert got["cpu_s"]["accounted"] == pytest.approx(expected["cpu_s"]["accounted"], rel=0.5)
     for key in ("orchestration", "model_client", "tool", "runtime"):
         assert 0.5 <= got["cpu_s"][key] / expected["cpu_s"][key] <= 2.0, key
-    assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.35)
+    assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.5)
 
     manifest = manifest_of(run)
     parts = manifest["parts"]
@@ -179,3 +179,21 @@ def test_without_ray_run_ray_says_how_to_install_it(cli, tmp_path, monkeypatch):
     assert result.code == 1
     assert result.err.strip() == "error: --ray needs Ray: pip install 'orchestrace[ray]'"
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--ray", "127.0.0.1:1"], "error: cannot reach the Ray head at 127.0.0.1:1: Connection refused"),
+        (["--ray", "head"], "error: --ray head: expected HOST:PORT of a Ray head (as `ray start --head` prints)"),
+        (["--ray", "--ray-workers", "0"], "error: --ray-workers must be >= 1, got 0"),
+        (
+            ["--ray", "--mode", "sync"],
+            "error: --ray runs agent runs as tasks on each worker's asyncio loop; drop --mode sync",
+        ),
+    ],
+)
+def test_bad_ray_options_are_one_line_errors(cli, tmp_path, args, error):
+    result = _run(cli, tmp_path, *args)
+    assert result.code == 1 and result.err.strip() == error
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing started, nothing written
