@@ -27,7 +27,8 @@ def agent_run_span(
     """One agent run's root span; a failure marks it (status, exception event) and propagates.
 
     With `parent` (a fleet driver's traceparent) the run is still its own trace's root, but in the
-    trace the driver chose, linked to the driver's span: the driver knows which trace each run is.
+    trace the driver chose, linked to the driver's span: the driver knows which trace each run is
+    (the tracer's provider must draw ids from `telemetry.PrivateIdGenerator`, as orchestrace's do).
     """
     attributes: dict[str, AttributeValue] = {
         gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
