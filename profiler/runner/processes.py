@@ -148,12 +148,13 @@ class ServerProcess:
         script: Path | None = None,
         span_fd: int | None = None,
         faults: Path | None = None,
+        host: str = "127.0.0.1",  # loopback, unless workers on other hosts must reach it
     ) -> None:
         self.log = run_dir / "modelserver.log"
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
+        listener.bind((host, 0))
         listener.listen(1024)
-        self.base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        self.base_url = f"http://{host}:{listener.getsockname()[1]}/v1"
         cmd = [
             sys.executable,
             "-m",

@@ -53,6 +53,13 @@ def check_reachable(address: str) -> None:
         raise UsageError(f"cannot reach the Ray head at {address}: {exc.strerror or exc}") from None
 
 
+def address_towards(address: str) -> str:
+    """This host's IP address on the route to a Ray head: where the cluster's workers can reach it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((address.rpartition(":")[0], 9))  # no packet is sent: this only picks the route
+        return str(probe.getsockname()[0])
+
+
 class RayCluster:
     """`with RayCluster(address) as ray:` connects; leaving stops what this run started (a local
     instance and its processes) or disconnects from a cluster. An existing connection is reused

@@ -25,6 +25,7 @@ from profiler.runner import environment
 from profiler.runner.checks import check_completeness
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
+from profiler.runner.raycluster import LOCAL, address_towards
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
@@ -428,7 +429,12 @@ def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_
     if options.faults is not None:
         faults_path = run_dir.file("faults.json")
         write_json_atomic(faults_path, read_spec(options.faults))
-    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path)
+    host = "127.0.0.1"
+    if options.ray is not None and options.ray != LOCAL:  # Ray workers on other hosts must reach it
+        host = address_towards(options.ray)
+    return ServerProcess(
+        options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path, host
+    )
 
 
 def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str) -> Path:
