@@ -1,7 +1,7 @@
 """`run --ray`: the agent runs spread over Ray actors, recorded into one ordinary run directory.
 
 Each actor (`rayworker.FleetWorker`) is one profiled workload process and becomes one part of the
-run (`ray-<host>-<pid>`). The driver keeps at most `concurrency` agent runs in flight per worker,
+run (`ray-<host>-<pid>`); a helper per node (`rayhelper.NodeObserver`) samples and polls it there. The driver keeps at most `concurrency` agent runs in flight per worker,
 hands each run a W3C traceparent naming the trace it goes in, and writes the spans every result
 brings back into the run's span writer. A worker that dies loses only the runs it had in flight;
 the others go on, and the run says which runs were lost.
@@ -10,8 +10,10 @@ the others go on, and the run says which runs were lost.
 from __future__ import annotations
 
 import collections
+import json
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.trace import format_span_id, format_trace_id
@@ -19,11 +21,11 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from profiler.errors import UsageError
 from profiler.instrument.telemetry import PrivateIdGenerator
 from profiler.runner.raycluster import LOCAL, RayCluster
+from profiler.runner.rayhelper import NodeObserver
 from profiler.runner.rayworker import FleetWorker
-from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.store.parts import PartInfo, part_dir
-from profiler.store.rundir import PROCESS, SAMPLER_LOG, WORKLOAD_SAMPLES, RunDir
+from profiler.store.rundir import SAMPLER_LOG, WORKLOAD_SAMPLES, RunDir
 from profiler.store.spanfile import append_line
 from profiler.store.trajectories import TRAJECTORIES
 
@@ -57,8 +59,6 @@ class _Worker:
     info: PartInfo
     inflight: int = 0
     alive: bool = True
-    poller: ProcessPoller | None = None
-    sampler: StackSampler | None = None
 
 
 def traceparent(ids: PrivateIdGenerator) -> tuple[str, str]:
@@ -104,6 +104,7 @@ class _Fleet:
         self.span_fd = span_fd
         self.display = display
         self.workers: list[_Worker] = []
+        self.observers: dict[str, Any] = {}  # node id -> its NodeObserver actor
         self.ids = PrivateIdGenerator()
         self.traces: dict[int, str] = {}  # agent run index -> the trace id it was given
         self.inflight: dict[Any, tuple[_Worker, int]] = {}  # call -> the worker and agent run it is
@@ -123,34 +124,30 @@ class _Fleet:
             identities = self.ray.get([h.identity.remote() for h in handles], timeout=START_TIMEOUT_S)
         except Exception as exc:
             raise UsageError(f"the Ray workers did not start: {_cause(exc)}") from None
-        here = socket.gethostname()
         for handle, me in zip(handles, identities, strict=True):
             part = f"ray-{me['host']}-{me['pid']}"
-            worker = _Worker(handle, PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"]))
-            self.workers.append(worker)
-            folder = self.run_dir.add_part(worker.info)
-            if me["host"] != here:  # a per-node helper would observe it there; not yet
-                self.degraded.append(
-                    {
-                        "component": f"part {part}",
-                        "reason": "no psutil series or py-spy stacks for a worker on another host",
-                    }
-                )
-                continue
-            roles = {"workload": me["pid"], **(extra_roles if len(self.workers) == 1 else {})}
-            if self.settings.sampler:
-                worker.sampler = StackSampler(
-                    me["pid"], self.run_dir.path / worker.info.dir / WORKLOAD_SAMPLES, self.run_dir.file(SAMPLER_LOG),
-                    self.settings.sample_rate,
-                )  # fmt: skip
-                if worker.sampler.process is not None:
-                    roles["sampler"] = worker.sampler.process.pid
-            worker.poller = ProcessPoller(folder / PROCESS, roles)
-            worker.poller.start()
-        for worker in self.workers:
-            if worker.sampler is not None:
-                worker.sampler.check_started()
+            self.workers.append(_Worker(handle, PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"])))
+            self.run_dir.add_part(self.workers[-1].info)
+        self._observe([me["node_id"] for me in identities], extra_roles)
         self.ray.get([w.handle.start.remote() for w in self.workers], timeout=START_TIMEOUT_S)
+
+    def _observe(self, nodes: list[str], extra_roles: dict[str, int]) -> None:
+        """A helper pinned to each node the workers run on watches them there (py-spy, psutil); the
+        first worker on this host also gets this host's other processes (the model server)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        remote = self.ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(NodeObserver)
+        for node in dict.fromkeys(nodes):
+            pinned = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+            self.observers[node] = remote.options(scheduling_strategy=pinned).remote(
+                self.settings.sampler, self.settings.sample_rate
+            )
+        here = next((w for w in self.workers if w.info.host == socket.gethostname()), None)
+        calls = [
+            self.observers[node].watch.remote(w.info.id, w.info.pid, extra_roles if w is here else {})
+            for w, node in zip(self.workers, nodes, strict=True)
+        ]
+        self.ray.get(calls, timeout=START_TIMEOUT_S)
 
     def run(self) -> FleetOutcome:
         """Dispatch, then collect each worker's part; Ctrl-C stops dispatching and keeps what ran."""
@@ -247,18 +244,31 @@ class _Fleet:
         }
 
     def stop(self) -> None:
-        """py-spy and the pollers first (their target is still there), then the actors."""
-        for worker in self.workers:
-            if worker.sampler is not None:
-                worker.sampler.stop(target_exits=False)
-                if worker.sampler.unavailable:
-                    self.degraded.append(
-                        {"component": f"sampler of part {worker.info.id}", "reason": worker.sampler.unavailable}
-                    )
-            if worker.poller is not None:
-                worker.poller.stop()
-            self.ray.kill(worker.handle)
+        """What the helpers saw first (py-spy stops while its target is still there), then the actors go."""
+        infos = {worker.info.id: worker.info for worker in self.workers}
+        for node, observer in self.observers.items():
+            try:
+                watched = self.ray.get(observer.collect.remote(), timeout=FINISH_TIMEOUT_S)
+            except Exception as exc:
+                self.degraded.append({"component": f"node helper on {node}", "reason": _cause(exc)})
+                continue
+            for part, seen in watched.items():
+                self._keep_observed(infos[part], seen)
+        for actor in [*self.observers.values(), *(worker.handle for worker in self.workers)]:
+            self.ray.kill(actor)
         self._trajectories.close()
+
+    def _keep_observed(self, info: PartInfo, seen: dict[str, Any]) -> None:
+        rows = [json.loads(line) for line in seen["process"].splitlines() if line.strip()]
+        samples = {Path(WORKLOAD_SAMPLES).name: seen["samples"]} if seen["samples"] else {}
+        self.run_dir.write_part(info, None, rows, samples)
+        if seen["sampler_log"]:
+            with open(self.run_dir.file(SAMPLER_LOG), "a", encoding="utf-8") as log:
+                log.write(seen["sampler_log"])
+        if seen["unavailable"] and self.settings.sampler:
+            self.degraded.append({"component": f"sampler of part {info.id}", "reason": seen["unavailable"]})
+        if seen["poller_error"]:
+            self.degraded.append({"component": f"psutil series of part {info.id}", "reason": seen["poller_error"]})
 
 
 def lost_message(lost: list[dict[str, Any]]) -> str:

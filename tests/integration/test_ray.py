@@ -125,7 +125,8 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
     for part in parts:
         folder = run / part["dir"]
         assert json.loads((folder / "cpu.json").read_text())["window"]["process_cpu_s"] > 0
-        assert (folder / "process.jsonl").stat().st_size > 0
+        assert (folder / "process.jsonl").stat().st_size > 0  # psutil and py-spy from the node's helper
+        assert (folder / "samples" / "workload.raw").stat().st_size > 0
     assert manifest["checks"]["problems"] == [] and manifest["degraded"] == []
     placed = _traces_check(run)
     assert sorted(placed) == list(range(TASKS))
