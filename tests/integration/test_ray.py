@@ -50,7 +50,7 @@ def test_ray_without_an_address_starts_and_stops_its_own_instance(cli, tmp_path)
     import ray
 
     assert not ray.is_initialized()
-    result = _run(cli, tmp_path, "--ray", "--no-sampler", tasks=2)
+    result = _run(cli, tmp_path, "--ray", "--ray-workers", "1", "--no-sampler", tasks=2)
     if "could not start a local Ray instance" in result.err:
         pytest.skip(f"Ray cannot start here: {result.err.strip()}")
     assert result.code == 0, result.err + result.out
