@@ -1,10 +1,11 @@
 """`run --ray`: the agent runs spread over Ray actors, recorded into one ordinary run directory.
 
-Each actor (`rayworker.FleetWorker`) is one profiled workload process and becomes one part of the
-run (`ray-<host>-<pid>`); a helper per node (`rayhelper.NodeObserver`) samples and polls it there. The driver keeps at most `concurrency` agent runs in flight per worker,
-hands each run a W3C traceparent naming the trace it goes in, and writes the spans every result
-brings back into the run's span writer. A worker that dies loses only the runs it had in flight;
-the others go on, and the run says which runs were lost.
+Each actor (`rayworker.FleetWorker`) is one profiled workload process and becomes one part of
+the run (`ray-<host>-<pid>`); a helper per node (`rayhelper.NodeObserver`) samples and polls it
+there. The driver keeps at most `concurrency` agent runs in flight per worker, hands each run a
+W3C traceparent naming the trace it goes in, and writes the spans every result brings back into
+the run's span writer. A worker that dies loses only the runs it had in flight; the others go
+on, and the run says which runs were lost.
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ class _Fleet:
         ]
         try:
             identities = self.ray.get([h.identity.remote() for h in handles], timeout=START_TIMEOUT_S)
-        except Exception as exc:
-            raise UsageError(f"the Ray workers did not start: {_cause(exc)}") from None
+        except Exception as exc:  # a --graph mistake is the user's: its own words, as without Ray
+            cause = _cause(exc)
+            usage = cause.partition(f"{UsageError.__module__}.{UsageError.__name__}: ")[2]
+            raise UsageError(usage or f"the Ray workers did not start: {cause}") from None
         for handle, me in zip(handles, identities, strict=True):
             part = f"ray-{me['host']}-{me['pid']}"
             self.workers.append(_Worker(handle, PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"])))

@@ -198,3 +198,12 @@ def test_bad_ray_options_are_one_line_errors(cli, tmp_path, args, error):
     result = _run(cli, tmp_path, *args)
     assert result.code == 1 and result.err.strip() == error
     assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_a_graph_the_workers_cannot_build_is_the_same_one_line_error(cli, tmp_path, ray_instance):
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"messages": []}\n')
+    args = ("run", "--graph", f"{tmp_path}/missing.py:build", "--inputs", str(inputs), "--out", str(tmp_path / "o"))
+    fleet = cli(*args, "--ray")  # the workers build the graph: their error, in the words of a local run's
+    assert fleet.code == 1 and fleet.err.strip() == f"error: --graph: file {tmp_path}/missing.py does not exist"
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
