@@ -286,7 +286,7 @@ def _run_on_ray(
     roles = {"modelserver": parts.server.pid} if parts.server is not None else {}
     outcome = run_on_ray(settings, config, run_dir, parts.writer.fds[0], display, roles)
     parts.degraded.extend(outcome.degraded)
-    run_dir.update_manifest(ray={"address": options.ray, "workers": outcome.finished.get("workers", [])})
+    run_dir.update_manifest(ray={"address": options.ray, "workers": outcome.finished.pop("workers", [])})
     return outcome.status, outcome.message, outcome.finished
 
 
