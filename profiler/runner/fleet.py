@@ -201,8 +201,11 @@ class _Fleet:
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as exc:
-            if worker.alive:
-                self.display.note(f"worker {worker.info.id} died: {_cause(exc)}")
+            if worker.alive:  # Ray's own account of the death goes to stdout as a `(raylet)` line
+                self.display.note(
+                    f"worker {worker.info.id} died ({type(exc).__name__}): its agent runs in flight are lost, "
+                    "the others go on"
+                )
             worker.alive = False
             self.lost.append(
                 {"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": "worker died"}
