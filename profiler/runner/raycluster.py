@@ -70,6 +70,7 @@ class RayCluster:
         self.ray = import_ray()
         self.owned = False
         self._temp: str | None = None
+        self._environ: dict[str, str] | None = None
 
     @property
     def local(self) -> bool:
@@ -80,6 +81,7 @@ class RayCluster:
         if ray.is_initialized():
             return ray
         common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+        self._environ = dict(os.environ)  # ray.init sets variables (RAY_AUTH_MODE=token...) that outlive it
         try:
             if self.local:
                 # a short session dir: Ray's socket paths must fit AF_UNIX's 107 bytes
@@ -118,3 +120,7 @@ class RayCluster:
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
+        if self._environ is not None:  # a later connection elsewhere must not inherit them
+            os.environ.clear()
+            os.environ.update(self._environ)
+            self._environ = None
