@@ -311,7 +311,8 @@ def _lost_runs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _lost_where(run: dict[str, Any]) -> str:
-    return f"worker {run['part']} died" if run.get("part") else str(run.get("reason", "lost"))
+    reason = str(run.get("reason", "lost"))
+    return f"worker {run['part']} died" if reason == "worker died" and run.get("part") else reason
 
 
 def _notes(report: dict[str, Any], inference: _InferenceTally) -> list[str]:

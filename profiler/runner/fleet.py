@@ -33,6 +33,7 @@ from profiler.store.trajectories import TRAJECTORIES
 START_TIMEOUT_S = 300.0  # imports, graph building and the meter's calibration on a busy node
 FINISH_TIMEOUT_S = 60.0
 WAIT_S = 0.25
+WORKER_DIED = "worker died"  # why an agent run was lost: its worker died with it in flight
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,13 @@ class _Fleet:
             self.observers[node].watch.remote(w.info.id, w.info.pid, extra_roles if w is here else {})
             for w, node in zip(self.workers, nodes, strict=True)
         ]
-        self.ray.get(calls, timeout=START_TIMEOUT_S)
+        try:
+            self.ray.get(calls, timeout=START_TIMEOUT_S)
+        except Exception as exc:  # the run goes on unobserved: its span CPU is measured in the workers
+            for observer in self.observers.values():
+                self.ray.kill(observer)
+            self.observers = {}
+            self.degraded.append({"component": "node helpers (py-spy, psutil)", "reason": _cause(exc)})
 
     def run(self) -> FleetOutcome:
         """Dispatch, then collect each worker's part; Ctrl-C stops dispatching and keeps what ran."""
@@ -208,9 +215,14 @@ class _Fleet:
                 )
             worker.alive = False
             self.lost.append(
-                {"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": "worker died"}
+                {"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": WORKER_DIED}
             )
             self.display.advance(False, f"lost with worker {worker.info.id}")
+            return
+        except self.ray.exceptions.RayTaskError as exc:  # orchestrace's own code failed in the worker
+            reason = f"the worker failed it: {_cause(exc)}"
+            self.lost.append({"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": reason})
+            self.display.advance(False, reason)
             return
         self._keep(result)
         self.outcomes["completed" if result["ok"] else "errors"] += 1
@@ -281,7 +293,7 @@ def lost_message(lost: list[dict[str, Any]]) -> str:
     """`agent runs lost: 6, 7 (worker ray-vm-123 died); 19 (never started)`."""
     groups: dict[str, list[str]] = collections.defaultdict(list)
     for entry in lost:
-        why = f"worker {entry['part']} died" if entry["part"] else entry["reason"]
+        why = f"worker {entry['part']} died" if entry["reason"] == WORKER_DIED else entry["reason"]
         groups[why].append(str(entry["index"]))
     return "agent runs lost: " + "; ".join(f"{', '.join(indices)} ({why})" for why, indices in groups.items())
 
