@@ -105,8 +105,19 @@ class RayCluster:
         except Exception as exc:
             self._cleanup()
             what = "start a local Ray instance" if self.local else f"connect to Ray at {self.address}"
-            raise UsageError(f"could not {what}: {type(exc).__name__}: {str(exc).strip()[:200]}") from None
+            raise UsageError(
+                f"could not {what}: {type(exc).__name__}: {str(exc).strip()[:200]}{self._auth_hint()}"
+            ) from None
         return ray
+
+    def _auth_hint(self) -> str:
+        """Ray never turns token authentication on for an explicit address; heads have it by default."""
+        if self.local or os.environ.get("RAY_AUTH_MODE") == "token":
+            return ""
+        return (
+            "; if the head uses token authentication (Ray's default), set RAY_AUTH_MODE=token "
+            "(the token comes from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+        )
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
