@@ -100,7 +100,8 @@ class _Fleet:
     ) -> None:
         self.ray = ray
         self.settings = settings
-        self.runs = config["runs"]
+        # a replay's runs keep their recorded index: the one spans, traces and lost runs are named by
+        self.runs = [{**run, "index": run.get("index", i)} for i, run in enumerate(config["runs"])]
         self.config = {key: value for key, value in config.items() if key != "runs"}
         self.run_dir = run_dir
         self.span_fd = span_fd
@@ -109,7 +110,7 @@ class _Fleet:
         self.observers: dict[str, Any] = {}  # node id -> its NodeObserver actor
         self.ids = PrivateIdGenerator()
         self.traces: dict[int, str] = {}  # agent run index -> the trace id it was given
-        self.inflight: dict[Any, tuple[_Worker, int]] = {}  # call -> the worker and agent run it is
+        self.inflight: dict[Any, tuple[_Worker, dict[str, Any]]] = {}  # call -> its worker and agent run
         self.lost: list[dict[str, Any]] = []
         self.outcomes = collections.Counter[str]()
         self.degraded: list[dict[str, str]] = []
@@ -180,17 +181,17 @@ class _Fleet:
         return FleetOutcome(status, message, finished, self.degraded)
 
     def _dispatch(self) -> None:
-        pending = collections.deque(enumerate(self.runs))
+        pending = collections.deque(self.runs)
         inflight = self.inflight
         while True:
             for worker in self.workers:
                 while worker.alive and worker.inflight < self.settings.concurrency and pending:
-                    index, run = pending.popleft()
-                    self.traces[index], parent = traceparent(self.ids)
+                    run = pending.popleft()
+                    self.traces[run["index"]], parent = traceparent(self.ids)
                     ref = worker.handle.run.remote(
-                        run.get("index", index), run["key"], run["input"], run.get("scripted", False), parent
+                        run["index"], run["key"], run["input"], run.get("scripted", False), parent
                     )
-                    inflight[ref] = (worker, index)
+                    inflight[ref] = (worker, run)
                     worker.inflight += 1
             if not inflight:
                 break
@@ -198,13 +199,17 @@ class _Fleet:
             if not ready:
                 self.display.tick()
             for ref in ready:
-                worker, index = inflight.pop(ref)
+                worker, run = inflight.pop(ref)
                 worker.inflight -= 1
-                self._collect(ref, worker, index)
-        for index, _ in pending:  # every worker died before these started
-            self.lost.append({"index": index, "key": self.runs[index]["key"], "part": None, "reason": "never started"})
+                self._collect(ref, worker, run)
+        for run in pending:  # every worker died before these started
+            self._lose(run, None, "never started")
 
-    def _collect(self, ref: Any, worker: _Worker, index: int) -> None:
+    def _lose(self, run: dict[str, Any], worker: _Worker | None, reason: str) -> None:
+        part = worker.info.id if worker is not None else None
+        self.lost.append({"index": run["index"], "key": run["key"], "part": part, "reason": reason})
+
+    def _collect(self, ref: Any, worker: _Worker, run: dict[str, Any]) -> None:
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as exc:
@@ -214,14 +219,12 @@ class _Fleet:
                     "the others go on"
                 )
             worker.alive = False
-            self.lost.append(
-                {"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": WORKER_DIED}
-            )
+            self._lose(run, worker, WORKER_DIED)
             self.display.advance(False, f"lost with worker {worker.info.id}")
             return
         except self.ray.exceptions.RayTaskError as exc:  # orchestrace's own code failed in the worker
             reason = f"the worker failed it: {_cause(exc)}"
-            self.lost.append({"index": index, "key": self.runs[index]["key"], "part": worker.info.id, "reason": reason})
+            self._lose(run, worker, reason)
             self.display.advance(False, reason)
             return
         self._keep(result)
