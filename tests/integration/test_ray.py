@@ -6,6 +6,7 @@ before it exists, so `--ray` starts and stops an instance of its own there.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,9 @@ from profiler.store.session import load_session
 from tests.conftest import by_trace, manifest_of, run_dir_of, spans_of
 
 pytestmark = pytest.mark.integration
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install 'orchestrace[ray]')"
+)
 
 TASKS = 20
 RAY_PROCESSES = ("raylet", "gcs_server", "ray::")
@@ -46,6 +50,7 @@ def _run(cli, out: Path, *extra: str, tasks: int = TASKS):
     return cli("run", "--agent", "rag", "--tasks", str(tasks), "--model", "instant", "--out", str(out), *extra)
 
 
+@needs_ray
 def test_ray_without_an_address_starts_and_stops_its_own_instance(cli, tmp_path):
     import ray
 
@@ -98,6 +103,7 @@ def _median_run_cpu(run: Path) -> float:
     )
 
 
+@needs_ray
 def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
     local = _run(cli, tmp_path / "local", "--no-sampler", "--concurrency", "2")
     assert local.code == 0, local.err + local.out
@@ -151,6 +157,7 @@ def _kill_a_worker_mid_run(out: Path, killed: list[int]) -> None:
         time.sleep(0.05)
 
 
+@needs_ray
 def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_instance):
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_mid_run, args=(tmp_path, killed))
@@ -182,6 +189,7 @@ def test_without_ray_run_ray_says_how_to_install_it(cli, tmp_path, monkeypatch):
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
+@needs_ray
 @pytest.mark.parametrize(
     ("args", "error"),
     [
@@ -200,6 +208,7 @@ def test_bad_ray_options_are_one_line_errors(cli, tmp_path, args, error):
     assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing started, nothing written
 
 
+@needs_ray
 def test_a_graph_the_workers_cannot_build_is_the_same_one_line_error(cli, tmp_path, ray_instance):
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text('{"messages": []}\n')
