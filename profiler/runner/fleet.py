@@ -59,6 +59,8 @@ class FleetOutcome:
 class _Worker:
     handle: Any
     info: PartInfo
+    node: str
+    folder: str  # its private folder on its node
     inflight: int = 0
     alive: bool = True
 
@@ -131,26 +133,27 @@ class _Fleet:
             raise UsageError(usage or f"the Ray workers did not start: {cause}") from None
         for handle, me in zip(handles, identities, strict=True):
             part = f"ray-{me['host']}-{me['pid']}"
-            self.workers.append(_Worker(handle, PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"])))
-            self.run_dir.add_part(self.workers[-1].info)
-        self._observe([me["node_id"] for me in identities], extra_roles)
+            info = PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"])
+            self.workers.append(_Worker(handle, info, me["node_id"], me["folder"]))
+            self.run_dir.add_part(info)
+        self._observe(extra_roles)
         self.ray.get([w.handle.start.remote() for w in self.workers], timeout=START_TIMEOUT_S)
 
-    def _observe(self, nodes: list[str], extra_roles: dict[str, int]) -> None:
+    def _observe(self, extra_roles: dict[str, int]) -> None:
         """A helper pinned to each node the workers run on watches them there (py-spy, psutil); the
         first worker on this host also gets this host's other processes (the model server)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         remote = self.ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(NodeObserver)
-        for node in dict.fromkeys(nodes):
+        for node in dict.fromkeys(w.node for w in self.workers):
             pinned = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
             self.observers[node] = remote.options(scheduling_strategy=pinned).remote(
                 self.settings.sampler, self.settings.sample_rate
             )
         here = next((w for w in self.workers if w.info.host == socket.gethostname()), None)
         calls = [
-            self.observers[node].watch.remote(w.info.id, w.info.pid, extra_roles if w is here else {})
-            for w, node in zip(self.workers, nodes, strict=True)
+            self.observers[w.node].watch.remote(w.info.id, w.info.pid, extra_roles if w is here else {})
+            for w in self.workers
         ]
         try:
             self.ray.get(calls, timeout=START_TIMEOUT_S)
@@ -268,8 +271,9 @@ class _Fleet:
         """What the helpers saw first (py-spy stops while its target is still there), then the actors go."""
         infos = {worker.info.id: worker.info for worker in self.workers}
         for node, observer in self.observers.items():
+            dead = [w.folder for w in self.workers if w.node == node and not w.alive]
             try:
-                watched = self.ray.get(observer.collect.remote(), timeout=FINISH_TIMEOUT_S)
+                watched = self.ray.get(observer.collect.remote(dead), timeout=FINISH_TIMEOUT_S)
             except Exception as exc:
                 self.degraded.append({"component": f"node helper on {node}", "reason": _cause(exc)})
                 continue

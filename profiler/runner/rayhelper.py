@@ -48,8 +48,11 @@ class NodeObserver:
         if sampler is not None:
             sampler.check_started()
 
-    def collect(self) -> dict[str, dict[str, Any]]:
-        """Stop watching; per part its psutil rows, py-spy's raw stacks and log, and what failed."""
+    def collect(self, leftovers: list[str]) -> dict[str, dict[str, Any]]:
+        """Stop watching; per part its psutil rows, py-spy's raw stacks and log, and what failed.
+        `leftovers`: the private folders of workers here that died before cleaning up."""
+        for leftover in leftovers:
+            shutil.rmtree(leftover, ignore_errors=True)
         parts = {}
         for part, (sampler, poller) in self.watched.items():
             if sampler is not None:

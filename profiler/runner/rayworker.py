@@ -92,7 +92,12 @@ class FleetWorker:
         span_fd = os.open(self.folder / SPANS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.outcomes = _Outcomes()
         self.workload = Workload(config, self.outcomes, span_fd)
-        self.graph, self.handler, self.name = self.workload.build()
+        try:
+            self.graph, self.handler, self.name = self.workload.build()
+        except BaseException:  # a --graph mistake: the driver says why; nothing left here
+            self.workload.probe.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         # the calibration runs event loops of its own: not on the actor's loop thread
         calibration = threading.Thread(target=self.workload.probe.calibrate, name="orchestrace-calibrate")
         calibration.start()
@@ -110,12 +115,15 @@ class FleetWorker:
             "pid": os.getpid(),
             "actor_id": context.get_actor_id(),
             "node_id": context.get_node_id(),
+            "folder": str(self.folder),  # its node's helper removes it if this worker dies
         }
 
     async def start(self) -> None:
         self.workload.probe.start()
 
-    async def run(self, index: int, key: str, graph_input: dict[str, Any], scripted: bool, traceparent: str) -> Any:
+    async def run(
+        self, index: int, key: str, graph_input: dict[str, Any], scripted: bool, traceparent: str
+    ) -> dict[str, Any]:
         """One agent run; its outcome with the spans and trajectory lines recorded since the last call."""
         run = AgentRun(index, key, graph_input, scripted, parent_of(traceparent))
         await self.workload.run_one(self.graph, self.handler, self.name, run)
