@@ -21,6 +21,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from profiler.errors import UsageError
 from profiler.instrument.telemetry import PrivateIdGenerator
+from profiler.lifeline import signals_deferred
 from profiler.runner.raycluster import LOCAL, RayCluster
 from profiler.runner.rayhelper import NodeObserver
 from profiler.runner.rayworker import FleetWorker
@@ -87,7 +88,8 @@ def run_on_ray(
             fleet.start(extra_roles)
             return fleet.run()
         finally:
-            fleet.stop()
+            with signals_deferred([]):  # what the helpers saw is kept, and no actor outlives the run
+                fleet.stop()
 
 
 class _Fleet:
@@ -164,29 +166,37 @@ class _Fleet:
             self.degraded.append({"component": "node helpers (py-spy, psutil)", "reason": _cause(exc)})
 
     def run(self) -> FleetOutcome:
-        """Dispatch, then collect each worker's part; Ctrl-C stops dispatching and keeps what ran."""
+        """Dispatch, then collect each worker's part; Ctrl-C stops dispatching and keeps what ran.
+
+        Signals are noted, not raised, and acted on between results: one landing while a result is
+        taken in would lose spans the worker already counted as sent."""
         self.display.note(f"run directory: {self.run_dir.path}")
         self.display.start(len(self.runs), self.config["label"])
         status, message = "completed", ""
-        try:
-            self._dispatch()
-        except KeyboardInterrupt:
-            status, message = "interrupted", "interrupted by the user"
-            for ref in self.inflight:  # the runs in flight end as interrupted; their workers stay
-                self.ray.cancel(ref)
-        finally:
-            self.display.close()
-        finished = self._finish_parts(status)
+        noted: list[str] = []
+        with signals_deferred(noted):
+            try:
+                self._dispatch(noted)
+            finally:
+                self.display.close()
+            if noted:
+                status, message = (
+                    "interrupted",
+                    "interrupted by the user" if noted[0] == "SIGINT" else f"interrupted by {noted[0]}",
+                )
+                for ref in self.inflight:  # the runs in flight end as interrupted; their workers stay
+                    self.ray.cancel(ref)
+            finished = self._finish_parts(status)
         if self.lost and status == "completed":
             status = "incomplete"
         if self.lost:
             message = "; ".join(filter(None, [message, lost_message(self.lost)]))
         return FleetOutcome(status, message, finished, self.degraded)
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, noted: list[str]) -> None:
         pending = collections.deque(self.runs)
         inflight = self.inflight
-        while True:
+        while not noted:
             for worker in self.workers:
                 while worker.alive and worker.inflight < self.settings.concurrency and pending:
                     run = pending.popleft()
@@ -205,8 +215,9 @@ class _Fleet:
                 worker, run = inflight.pop(ref)
                 worker.inflight -= 1
                 self._collect(ref, worker, run)
-        for run in pending:  # every worker died before these started
-            self._lose(run, None, "never started")
+        if not noted:
+            for run in pending:  # every worker died before these started
+                self._lose(run, None, "never started")
 
     def _lose(self, run: dict[str, Any], worker: _Worker | None, reason: str) -> None:
         part = worker.info.id if worker is not None else None
