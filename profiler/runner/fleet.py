@@ -127,9 +127,12 @@ class _Fleet:
         handles = [
             remote.options(scheduling_strategy="SPREAD").remote(self.config) for _ in range(self.settings.workers)
         ]
+        calls = [h.identity.remote() for h in handles]
+        self.ray.wait(calls, num_returns=len(calls), timeout=START_TIMEOUT_S)  # each started, or failed
         try:
-            identities = self.ray.get([h.identity.remote() for h in handles], timeout=START_TIMEOUT_S)
+            identities = self.ray.get(calls, timeout=START_TIMEOUT_S)
         except Exception as exc:  # a --graph mistake is the user's: its own words, as without Ray
+            self._discard(handles, calls)
             cause = _cause(exc)
             usage = cause.partition(f"{UsageError.__module__}.{UsageError.__name__}: ")[2]
             raise UsageError(usage or f"the Ray workers did not start: {cause}") from None
@@ -140,6 +143,15 @@ class _Fleet:
             self.run_dir.add_part(info)
         self._observe(extra_roles)
         self.ray.get([w.handle.start.remote() for w in self.workers], timeout=START_TIMEOUT_S)
+
+    def _discard(self, handles: list[Any], calls: list[Any]) -> None:
+        """The workers that did start, when others did not: their private folders go too."""
+        for handle, call in zip(handles, calls, strict=True):
+            try:
+                self.ray.get(call, timeout=0)
+                self.ray.get(handle.discard.remote(), timeout=FINISH_TIMEOUT_S)
+            except Exception:  # that one failed to start, and cleaned up after itself
+                continue
 
     def _observe(self, extra_roles: dict[str, int]) -> None:
         """A helper pinned to each node the workers run on watches them there (py-spy, psutil); the

@@ -131,6 +131,11 @@ class FleetWorker:
         outcome = self.outcomes.runs.pop(index, {"ok": False, "error": "no outcome recorded"})
         return {**outcome, "spans": self.spans.take(), "trajectories": self.trajectories.take()}
 
+    async def discard(self) -> None:
+        """The run did not start (another worker could not): nothing to keep."""
+        self.workload.probe.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     async def finish(self, status: str) -> dict[str, Any]:
         """Close the window: the part's `cpu.json` and the last spans; the worker is done after this."""
         probe = self.workload.probe

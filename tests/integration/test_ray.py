@@ -12,6 +12,7 @@ import os
 import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,11 @@ needs_ray = pytest.mark.skipif(
 
 TASKS = 20
 RAY_PROCESSES = ("raylet", "gcs_server", "ray::")
+
+
+def _worker_folders() -> set[Path]:
+    """Ray workers' private folders (spans and trajectories not yet returned)."""
+    return set(Path(tempfile.gettempdir()).glob("orchestrace-worker-*"))
 
 
 def _ray_children() -> list[str]:
@@ -162,6 +168,7 @@ def _kill_a_worker_mid_run(out: Path, killed: list[int]) -> None:
 @needs_ray
 def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_instance):
     killed: list[int] = []
+    folders = _worker_folders()
     killer = threading.Thread(target=_kill_a_worker_mid_run, args=(tmp_path, killed))
     killer.start()
     result = _run(cli, tmp_path, "--ray", "--no-sampler", "--concurrency", "2", "--model", "h100-llama3.1-8b", tasks=10)
@@ -179,6 +186,7 @@ def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_
     assert sorted(placed) == sorted(set(range(10)) - {e["index"] for e in lost})
     report = build_report(load_session(run))
     assert report["agent_runs"] == 10 - len(lost) and report["lost_runs"] == lost
+    assert _worker_folders() - folders == set()  # the dead worker's too (its node's helper removed it)
     text = cli("report", str(run))
     assert text.code == 0 and f"{len(lost)} agent run(s) lost, not counted: {lost[0]['index']} (worker" in text.out
 
@@ -215,6 +223,8 @@ def test_a_graph_the_workers_cannot_build_is_the_same_one_line_error(cli, tmp_pa
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text('{"messages": []}\n')
     args = ("run", "--graph", f"{tmp_path}/missing.py:build", "--inputs", str(inputs), "--out", str(tmp_path / "o"))
+    folders = _worker_folders()
     fleet = cli(*args, "--ray")  # the workers build the graph: their error, in the words of a local run's
     assert fleet.code == 1 and fleet.err.strip() == f"error: --graph: file {tmp_path}/missing.py does not exist"
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    assert _worker_folders() - folders == set()
