@@ -74,6 +74,8 @@ def _run_options(args: argparse.Namespace) -> Any:
         otlp_endpoint=args.otlp_endpoint,
         otlp_protocol=args.otlp_protocol,
         replay=getattr(args, "replay", None),
+        ray=getattr(args, "ray", None),
+        ray_workers=getattr(args, "ray_workers", 2),
         argv=tuple(args.argv),
     )
 
@@ -537,6 +539,22 @@ def build_parser() -> argparse.ArgumentParser:
         "that differs",
     )
     _add_model_arguments(run)
+    fleet = run.add_argument_group("Ray (pip install 'orchestrace[ray]')")
+    fleet.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="spread the agent runs over Ray workers: a cluster's HOST:PORT (as `ray start --head` prints), or "
+        "none to start a local Ray instance for the run",
+    )
+    fleet.add_argument(
+        "--ray-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="Ray workers (actors), each running --concurrency agent runs at once (default: 2)",
+    )
     run.set_defaults(handler=_cmd_run)
 
     size = sub.add_parser(

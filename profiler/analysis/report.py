@@ -295,11 +295,24 @@ def build_report(session: Session) -> dict[str, Any]:
         "nodes": nodes.result(),
         "tools": tools.result(),
         "hosts": hosts.rows(),
+        "lost_runs": _lost_runs(session.manifest),
         "degraded": session.degraded,
         "problems": session.problems,  # after the pass: what it left out is named too
     }
     report["problems"] = [*report["problems"], *_notes(report, inference)]
     return report
+
+
+def _lost_runs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Agent runs a fleet lost (their worker died with them in flight, or none was left to run them)."""
+    result = manifest.get("workload_result")
+    lost = result.get("lost") if isinstance(result, dict) else None
+    return [run for run in lost if isinstance(run, dict) and "index" in run] if isinstance(lost, list) else []
+
+
+def _lost_where(run: dict[str, Any]) -> str:
+    reason = str(run.get("reason", "lost"))
+    return f"worker {run['part']} died" if reason == "worker died" and run.get("part") else reason
 
 
 def _notes(report: dict[str, Any], inference: _InferenceTally) -> list[str]:
@@ -313,6 +326,11 @@ def _notes(report: dict[str, Any], inference: _InferenceTally) -> list[str]:
             "releases send through httpx2 unless given an httpx client): if they called a model over HTTP, their "
             "wait on it counts as other wait and the CPU share of latency is overstated; build your chat model on "
             "the one orchestrace passes to your graph factory"
+        )
+    if lost := report["lost_runs"]:
+        notes.append(
+            f"{len(lost)} agent run(s) lost, not counted: "
+            + ", ".join(f"{run['index']} ({_lost_where(run)})" for run in lost)
         )
     if starved := _server_starved(report["inference"]):
         notes.append(starved)

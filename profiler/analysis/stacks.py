@@ -27,6 +27,8 @@ _IDLE_LEAF = re.compile(
     r"^(?:.*\.)?(select|poll|epoll|wait|_wait_for_tstate_lock|sleep|accept|recv|recv_into|recvfrom|"
     r"readinto|_worker|serve_forever)$"
 )
+# a Ray worker's main thread waits for tasks inside Ray's native core worker: idle, not running
+_IDLE_FRAME = re.compile(r"^Worker\.main_loop \(ray/_private/worker\.py:")
 RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("startup", re.compile(r"<frozen importlib|importlib/")),
     ("telemetry", re.compile(r"opentelemetry/|profiler/instrument/|profiler/store/")),
@@ -50,7 +52,7 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "runtime",
         re.compile(
             r"asyncio/|concurrent/|selectors\.py|threading\.py|queue\.py|contextvars|weakref\.py|"
-            r"uvloop"
+            r"uvloop|\(ray/"
         ),
     ),
 )
@@ -95,7 +97,7 @@ def classify(frames: tuple[str, ...]) -> str | None:
     """The category of one stack, or None for a sample of an idle thread."""
     if not frames:
         return NO_FRAMES
-    if _IDLE_LEAF.match(qualname(frames[-1])):
+    if _IDLE_LEAF.match(qualname(frames[-1])) or _IDLE_FRAME.match(frames[-1]):
         return None
     frames = tuple(f for f in frames[:-1] if not _PASS_THROUGH.search(f)) + frames[-1:]
     for category, pattern in RULES:

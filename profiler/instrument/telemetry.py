@@ -6,6 +6,9 @@ import os
 import platform
 import random
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,19 @@ from profiler.store.spanrelay import RelaySpanExporter
 
 # Short export delay: a hard kill loses at most this much of ended spans.
 EXPORT_DELAY_MS = 200
+
+# a trace id chosen elsewhere (a fleet's driver) for the next root span started in this context
+_PINNED_TRACE_ID: ContextVar[int | None] = ContextVar("orchestrace_pinned_trace_id", default=None)
+
+
+@contextmanager
+def pinned_trace_id(trace_id: int) -> Iterator[None]:
+    """Root spans started inside get `trace_id` (from a driver's traceparent) instead of a fresh one."""
+    token = _PINNED_TRACE_ID.set(trace_id)
+    try:
+        yield
+    finally:
+        _PINNED_TRACE_ID.reset(token)
 
 
 def resource_for(service: str, run_id: str | None, extra: dict[str, Any] | None = None) -> Resource:
@@ -54,7 +70,7 @@ class PrivateIdGenerator(IdGenerator):
         return self._random.getrandbits(64) or 1
 
     def generate_trace_id(self) -> int:
-        return self._random.getrandbits(128) or 1
+        return _PINNED_TRACE_ID.get() or self._random.getrandbits(128) or 1
 
 
 class Telemetry:

@@ -43,6 +43,8 @@ class RunOptions:
     otlp_protocol: str | None = None
     replay: Path | None = None  # a run directory whose recorded trajectories to replay
     bare: bool = False  # no instrumentation at all (the baseline `orchestrace overhead` compares with)
+    ray: str | None = None  # spread the agent runs over Ray: "local" (an instance for the run) or HOST:PORT
+    ray_workers: int = 2  # Ray actors, each a profiled workload running `concurrency` agent runs at once
     argv: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -100,11 +102,27 @@ def validate(options: RunOptions) -> RunOptions:
             raise UsageError("--script drives the simulated server; it cannot be used with --endpoint")
         if options.faults is not None:
             raise UsageError("--faults makes the simulated server fail; it cannot be used with --endpoint")
+    if options.ray is not None:
+        _validate_ray(options)
     if not options.agent and not options.graph:
         options = _replace(options, agent=DEFAULT_AGENT)
     if options.simulated and options.model is None:
         options = _replace(options, model=DEFAULT_PRESET)
     return options
+
+
+def _validate_ray(options: RunOptions) -> None:
+    from profiler.runner.raycluster import LOCAL, check_reachable, import_ray
+
+    import_ray()  # without Ray, say how to install it before anything starts
+    if options.ray is not None and options.ray != LOCAL:
+        check_reachable(options.ray)
+    if options.ray_workers < 1:
+        raise UsageError(f"--ray-workers must be >= 1, got {options.ray_workers}")
+    for unsupported, flag in ((options.mode == "sync", "--mode sync"), (options.loop == "uvloop", "--loop uvloop"),
+                              (options.bare, "a bare run")):  # fmt: skip
+        if unsupported:
+            raise UsageError(f"--ray runs agent runs as tasks on each worker's asyncio loop; drop {flag}")
 
 
 def _replay_options(options: RunOptions) -> RunOptions:

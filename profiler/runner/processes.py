@@ -95,12 +95,13 @@ class SpanWriter:
             os.close(fd)
         self.fds = [w for _, w in pipes]
 
-    def release_parent_ends(self) -> None:
-        """Call once every producer has inherited its pipe: the writer stops when they all close it."""
-        for fd in self.fds:
+    def release_parent_ends(self, keep: int = 0) -> None:
+        """Call once every producer has inherited its pipe: the writer stops when they all close it.
+        `keep` leaves this process the first ends, for spans it relays itself (a fleet's driver)."""
+        for fd in self.fds[keep:]:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.fds = []
+        self.fds = self.fds[:keep]
 
     def wait(self, timeout_s: float) -> dict[str, Any]:
         """Wait for the writer to drain; what it wrote, or why nothing can be said about it."""
@@ -148,12 +149,13 @@ class ServerProcess:
         script: Path | None = None,
         span_fd: int | None = None,
         faults: Path | None = None,
+        host: str = "127.0.0.1",  # loopback, unless workers on other hosts must reach it
     ) -> None:
         self.log = run_dir / SERVER_LOG
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
+        listener.bind((host, 0))
         listener.listen(1024)
-        self.base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        self.base_url = f"http://{host}:{listener.getsockname()[1]}/v1"
         cmd = [
             sys.executable,
             "-m",

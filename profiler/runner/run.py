@@ -7,7 +7,7 @@ import json
 import shutil
 import socket
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from profiler.runner import environment
 from profiler.runner.checks import check_completeness
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
+from profiler.runner.raycluster import LOCAL, address_towards
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
@@ -172,9 +173,12 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
     abandoned = False  # the workload could not start (a --graph mistake): nothing to keep
     try:
         with signals_interrupt():
-            _start(options, run_plan, run_dir, parts, display)
-            assert parts.workload is not None
-            status, message, finished = _supervise(parts.workload, run_dir, display)
+            if options.ray is not None:
+                status, message, finished = _run_on_ray(options, run_plan, run_dir, parts, display)
+            else:
+                _start(options, run_plan, run_dir, parts, display)
+                assert parts.workload is not None
+                status, message, finished = _supervise(parts.workload, run_dir, display)
     except KeyboardInterrupt as exc:
         status, message = "interrupted", f"{_interruption(exc)} before the workload started"
     except UsageError:
@@ -218,7 +222,7 @@ def _record_end(
         replay = checks.pop("replay")
         try:
             run_dir.finish(
-                degraded=_degraded(parts.sampler),
+                degraded=[*_degraded(parts.sampler), *parts.degraded],
                 status=status,
                 message=message,
                 ended_at=iso(time.time()),
@@ -247,19 +251,49 @@ class _Parts:
     workload: WorkloadProcess | None = None
     sampler: StackSampler | None = None
     poller: ProcessPoller | None = None
+    degraded: list[dict[str, str]] = field(default_factory=list)  # what parts elsewhere could not measure
 
 
-def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Parts, display: RunDisplay) -> None:
-    """Model server (simulated), workload, py-spy and the psutil poller, each kept in `parts` at once."""
+def _start_model(
+    options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Parts, display: RunDisplay
+) -> tuple[str, str]:
+    """The simulated model server, if the run has one: the base URL and model name workers use."""
     if options.simulated:
         assert options.model is not None
         preset = load_preset(options.model)
         parts.server = _start_server(options, run_plan, run_dir, parts.writer.fds[1])
-        base_url, model_name = parts.server.base_url, preset.model
-        display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {base_url}")
-    else:
-        assert options.endpoint is not None and options.model_name is not None
-        base_url, model_name = options.endpoint, options.model_name
+        display.note(f"simulated model server (preset {preset.name}, SIMULATED timing) at {parts.server.base_url}")
+        return parts.server.base_url, preset.model
+    assert options.endpoint is not None and options.model_name is not None
+    return options.endpoint, options.model_name
+
+
+def _run_on_ray(
+    options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Parts, display: RunDisplay
+) -> tuple[str, str, dict[str, Any]]:
+    """The agent runs on Ray workers (runner.fleet); this process relays their spans to the writer."""
+    from profiler.runner.fleet import FleetSettings, run_on_ray
+
+    assert options.ray is not None
+    base_url, model_name = _start_model(options, run_plan, run_dir, parts, display)
+    parts.writer.release_parent_ends(keep=1)  # the server has its end; results come back through ours
+    if parts.server is not None:
+        parts.server.wait_ready()
+    config = _workload_settings(options, run_dir, run_plan, base_url, model_name)
+    write_json_atomic(run_dir.file(WORKLOAD_CONFIG), config)
+    settings = FleetSettings(
+        options.ray, options.ray_workers, options.concurrency, options.sampler, options.sample_rate
+    )
+    roles = {"modelserver": parts.server.pid} if parts.server is not None else {}
+    outcome = run_on_ray(settings, config, run_dir, parts.writer.fds[0], display, roles)
+    parts.degraded.extend(outcome.degraded)
+    run_dir.update_manifest(ray={"address": options.ray, "workers": outcome.finished.pop("workers", [])})
+    return outcome.status, outcome.message, outcome.finished
+
+
+def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Parts, display: RunDisplay) -> None:
+    """Model server (simulated), workload, py-spy and the psutil poller, each kept in `parts` at once."""
+    base_url, model_name = _start_model(options, run_plan, run_dir, parts, display)
     config = _workload_config(options, run_dir, run_plan, base_url, model_name)
     workload = parts.workload = WorkloadProcess(config, run_dir.file(WORKLOAD_LOG), parts.writer.fds[0])
     parts.writer.release_parent_ends()
@@ -396,11 +430,25 @@ def _start_server(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, span_
     if options.faults is not None:
         faults_path = run_dir.file(FAULTS)
         write_json_atomic(faults_path, read_spec(options.faults))
-    return ServerProcess(options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path)
+    host = "127.0.0.1"
+    if options.ray is not None and options.ray != LOCAL:  # Ray workers on other hosts must reach it
+        host = address_towards(options.ray)
+    return ServerProcess(
+        options.model, run_dir.path, run_dir.run_id, scripts_path, script_path, span_fd, faults_path, host
+    )
 
 
 def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str) -> Path:
-    config = {
+    path = run_dir.file(WORKLOAD_CONFIG)
+    write_json_atomic(path, _workload_settings(options, run_dir, run_plan, base_url, model_name))
+    return path
+
+
+def _workload_settings(
+    options: RunOptions, run_dir: RunDir, run_plan: RunPlan, base_url: str, model_name: str
+) -> dict[str, Any]:
+    """What a workload is asked to run (`workload.json`; replay reads it)."""
+    return {
         "run_id": run_dir.run_id,
         "run_dir": str(run_dir.path),
         "label": options.label,
@@ -419,9 +467,6 @@ def _workload_config(options: RunOptions, run_dir: RunDir, run_plan: RunPlan, ba
         "seed": options.seed,
         "bare": options.bare,
     }
-    path = run_dir.file(WORKLOAD_CONFIG)
-    write_json_atomic(path, config)
-    return path
 
 
 def _supervise(workload: WorkloadProcess, run_dir: RunDir, display: RunDisplay) -> tuple[str, str, dict[str, Any]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanContext
 
 from profiler.errors import UsageError
 from profiler.instrument.agentrun import agent_run_span, first_line
@@ -62,15 +63,16 @@ class AgentRun:
     key: str
     input: dict[str, Any]
     scripted: bool = False
+    parent: SpanContext | None = None  # a fleet driver's traceparent: the trace this run goes in
 
 
 class Workload:
-    def __init__(self, config: dict[str, Any], progress: Progress) -> None:
+    def __init__(self, config: dict[str, Any], progress: Progress, span_fd: int | None = None) -> None:
         self.config = config
         self.progress = progress
         self.probe = ProcessProbe(
             resource_for(f"orchestrace-{config['label']}", config["run_id"], {"orchestrace.agent": config["label"]}),
-            span_fd=int(os.environ[SPAN_FD_ENV]) if SPAN_FD_ENV in os.environ else None,
+            span_fd=span_fd,
             spans_path=Path(config["run_dir"]) / SPANS,
             trajectories=Path(config["run_dir"]) / TRAJECTORIES,
         )
@@ -106,7 +108,7 @@ class Workload:
             if self.bare:
                 yield
             else:
-                with agent_run_span(self.tracer, name, run.key, run.index):
+                with agent_run_span(self.tracer, name, run.key, run.index, run.parent):
                     yield
         except Exception as exc:  # recorded on the span; the other agent runs go on
             error = first_line(exc)
@@ -129,15 +131,18 @@ class Workload:
     def _config(self, handler: SpanCallbackHandler) -> dict[str, Any]:
         return {"callbacks": [] if self.bare else [handler], "recursion_limit": self.config["recursion_limit"]}
 
+    async def run_one(self, graph: Any, handler: SpanCallbackHandler, name: str, run: AgentRun) -> None:
+        """One agent run on this loop; its outcome goes to the progress channel."""
+        with self.agent_run(name, run):
+            await graph.ainvoke(run.input, self._config(handler))
+
     async def run_all(self, graph: Any, handler: SpanCallbackHandler, name: str, runs: list[AgentRun]) -> None:
         """Run the agent runs `concurrency` at a time: tasks on this loop, or threads calling `invoke`."""
         pending = collections.deque(runs)  # popleft is atomic: safe for tasks and threads alike
 
         async def worker() -> None:
             while pending:
-                run = pending.popleft()
-                with self.agent_run(name, run):
-                    await graph.ainvoke(run.input, self._config(handler))
+                await self.run_one(graph, handler, name, pending.popleft())
 
         stopping = threading.Event()
 
@@ -153,7 +158,8 @@ class Workload:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        if threading.current_thread() is threading.main_thread():  # signal handlers only work there
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
         if self.config.get("loop") == "uvloop":
             loop.set_task_factory(self.probe.meter.task_factory())
         concurrency = self.config["concurrency"]
@@ -194,7 +200,7 @@ def main(argv: list[str]) -> int:
     fd = os.environ.get(PROGRESS_FD_ENV)
     progress = Progress(int(fd) if fd else None)
     random.seed(config["seed"])
-    workload = Workload(config, progress)
+    workload = Workload(config, progress, int(os.environ[SPAN_FD_ENV]) if SPAN_FD_ENV in os.environ else None)
     runs = [  # a replay keeps the recorded runs' indices
         AgentRun(r.get("index", i), r["key"], r["input"], r.get("scripted", False))
         for i, r in enumerate(config["runs"])
@@ -227,15 +233,8 @@ def main(argv: list[str]) -> int:
         incomplete = handler.end_open_spans(status) if handler is not None else 0
         workload.probe.close()
         if workload.window is not None:
-            window = {
-                "schema": 1,
-                "loop": config.get("loop", "asyncio"),
-                "status": status,
-                **workload.window,
-                "spans": _exported(workload),
-            }
             try:
-                write_json_atomic(Path(config["run_dir"]) / CPU_FILE, window)
+                write_json_atomic(Path(config["run_dir"]) / CPU_FILE, cpu_file(workload, status))
             except OSError as exc:  # a full disk: the runner reports it
                 write_error = f"{CPU_FILE}: {exc.strerror or exc}"
         progress.send(
@@ -248,6 +247,18 @@ def main(argv: list[str]) -> int:
             write_error=write_error,
         )
     return {"completed": 0, "interrupted": 130}.get(status, 1)
+
+
+def cpu_file(workload: Workload, status: str) -> dict[str, Any]:
+    """`cpu.json` of a finished window: the probe's figures, how the window ended, spans exported."""
+    assert workload.window is not None
+    return {
+        "schema": 1,
+        "loop": workload.config.get("loop", "asyncio"),
+        "status": status,
+        **workload.window,
+        "spans": _exported(workload),
+    }
 
 
 def _exported(workload: Workload) -> int:

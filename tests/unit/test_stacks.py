@@ -33,6 +33,14 @@ def test_precedence_and_idle_leaves():
     assert classify(meter_leaf) == "telemetry"
 
 
+def test_a_ray_worker_waiting_for_tasks_is_idle_and_ray_itself_is_runtime():
+    ray_main = "<module> (ray/_private/workers/default_worker.py:323)"
+    assert classify(frames(ray_main, "Worker.main_loop (ray/_private/worker.py:1069)")) is None
+    wrapper = "async_span_wrapper._resume_span (ray/util/tracing/tracing_helper.py:460)"
+    assert classify(frames(wrapper, "FleetWorker.run (profiler/runner/rayworker.py:1)")) == "runtime"
+    assert classify(frames(wrapper, "BaseModel.__init__ (pydantic/main.py:280)")) == "framework"
+
+
 def test_raw_parsing_and_breakdown_with_children():
     raw = (
         'process 10:"python -m agent";thread (10);main (app.py:1);construct_type (openai/_models.py:695) 30\n'
