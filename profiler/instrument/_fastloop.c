@@ -218,7 +218,7 @@ static PyObject *inflight;      /* span -> flight Counters (requests, end of its
 static PyObject *done_at;       /* span -> when a worker thread finished work it handed over (int ns) */
 static PyObject *outstanding;   /* span -> work items it handed to a thread pool, not done */
 static PyObject *loop_states;   /* loop -> State */
-static PyObject *trace_spans;   /* open traces -> their spans (how many agent runs are open) */
+static PyObject *trace_spans;   /* open local roots -> their spans (how many agent runs are open) */
 static PyObject *otel_var;      /* OTel's context var */
 static PyObject *span_key;      /* OTel's current-span key in its Context */
 static PyObject *loop_key;      /* the LOOP bucket name */

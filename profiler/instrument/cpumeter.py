@@ -386,7 +386,11 @@ class SpanCpuMeter(SpanProcessor):
         self._parents: dict[int, int] = {}
         self._objects: dict[int, Any] = {}  # span id -> span object
         self._markers: dict[int, ToolFnSpan] = {}
+        # open local roots (agent runs) -> their spans; two local roots under one foreign parent
+        # share a trace id but not their lifetimes
         self._trace_spans: dict[int, list[int]] = {}
+        self._root_of: dict[int, int] = {}  # span id -> its local root's span id
+        self._foreign_parent: set[int] = set()  # local roots whose parent is another provider's span
         self._exported: set[Key] = set()
         self._exported_by_trace: dict[int, list[Key]] = {}
         self._child_inclusive: dict[int, float] = {}
@@ -673,7 +677,7 @@ class SpanCpuMeter(SpanProcessor):
             self._entries[marker] = fn_entry
             # dropped with its trace's contexts, as the span is (contexts may hold it after the end)
             self._objects[key] = marker
-            self._trace_spans.setdefault(span.get_span_context().trace_id, []).append(key)
+            self._trace_spans.setdefault(self._root_of.get(span_id, span_id), []).append(key)
         return marker
 
     def request_started(self) -> int | None:
@@ -726,7 +730,11 @@ class SpanCpuMeter(SpanProcessor):
         self._objects[span_id] = span
         self._info[span_id] = entry
         self._entries[span] = entry
-        self._trace_spans.setdefault(ctx.trace_id, []).append(span_id)
+        root = span_id if parent_id == 0 else self._root_of.get(parent_id, parent_id)
+        if parent is not None and parent_id == 0:
+            self._foreign_parent.add(span_id)
+        self._root_of[span_id] = root
+        self._trace_spans.setdefault(root, []).append(span_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         ctx = span.get_span_context()
@@ -750,8 +758,9 @@ class SpanCpuMeter(SpanProcessor):
         state = self._thread()
         if state.current.__class__ is int and state.current & SPAN_BITS == span_id and not state.telemetry_depth:
             self.checkpoint(self.current_key())  # it ends here while still current
-        if self._parents.get(span_id) == 0:  # a local root: its trace's contexts are done
-            for member in self._trace_spans.pop(ctx.trace_id, []):
+        if self._parents.get(span_id) == 0:  # a local root: its spans' contexts are done
+            for member in self._trace_spans.pop(span_id, []):
+                self._root_of.pop(member, None)
                 self._parents.pop(member, None)
                 obj = self._objects.pop(member, None)
                 if obj is not None:
@@ -793,7 +802,9 @@ class SpanCpuMeter(SpanProcessor):
         requests = self._model_requests.pop(span_id, 0)
         inclusive = self_cpu + children + self._child_inclusive.pop(span_id, 0)
         parent = span.parent
-        if parent is not None and not parent.is_remote:
+        foreign = span_id in self._foreign_parent
+        self._foreign_parent.discard(span_id)
+        if parent is not None and not parent.is_remote and not foreign:
             self._child_inclusive[parent.span_id] = self._child_inclusive.get(parent.span_id, 0) + inclusive
         else:  # a root is exported after its whole trace: forget that trace's keys
             for exported_key in self._exported_by_trace.pop(ctx.trace_id, []):

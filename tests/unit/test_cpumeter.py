@@ -85,6 +85,31 @@ def test_a_step_the_os_took_the_core_from_gets_its_own_cpu_not_a_share_by_wall_t
     assert got["next"]["orchestrace.cpu.self_s"] == pytest.approx(0.020, abs=TOLERANCE_S)
 
 
+def test_agent_runs_under_another_providers_span_keep_their_own_cpu(meter):
+    """An application's own tracing around the agent: our roots share its trace, not their lifetimes
+    (the first root to end used to take the other's contexts with it: that run read 0 CPU)."""
+    meter, tracer = meter
+    ended = []
+    app_span = TracerProvider().get_tracer("the application's").start_span("request")
+
+    async def agent_run(name: str, steps: int) -> None:
+        with tracer.start_as_current_span(name) as span:
+            for _ in range(steps):
+                await asyncio.sleep(0.001)
+                burn(0.010)
+        ended.append(span)
+
+    async def main() -> None:
+        await asyncio.gather(agent_run("short", 1), agent_run("long", 3))
+
+    with trace.use_span(app_span, end_on_exit=True):
+        asyncio.run(main())
+    got = {s.name: meter.span_figures(s) for s in ended}
+    assert got["short"]["orchestrace.cpu.self_s"] == pytest.approx(0.010, abs=TOLERANCE_S)
+    assert got["long"]["orchestrace.cpu.self_s"] == pytest.approx(0.030, abs=TOLERANCE_S)
+    assert got["long"]["orchestrace.cpu.inclusive_s"] == pytest.approx(0.030, abs=TOLERANCE_S)
+
+
 def test_to_thread_and_thread_pool_work_is_charged_to_the_submitting_span(meter):
     meter, tracer = meter
     ended = []
