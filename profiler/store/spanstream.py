@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from profiler.store.spans import SpanRecord
 
 SETTLE_LINES = 16  # lines read after a trace's root before the trace is complete
-REMEMBERED = 65_536  # closed traces remembered to tell a late span (memory stays flat beyond)
+REMEMBERED = 8_192  # closed traces remembered to tell a late span (~170k spans back; memory stays flat beyond)
 
 
 @dataclass
