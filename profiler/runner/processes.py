@@ -20,6 +20,10 @@ from profiler.export.target import OtlpTarget
 from profiler.lifeline import child_environment
 from profiler.store.rundir import SERVER_LOG, SPANS
 
+# the workload process's pipes, named in its environment (its module is heavy: the runner does not import it)
+PROGRESS_FD_ENV = "ORCHESTRACE_PROGRESS_FD"
+SPAN_FD_ENV = "ORCHESTRACE_SPAN_FD"
+
 SERVER_START_TIMEOUT_S = 30.0
 
 
@@ -224,8 +228,6 @@ class WorkloadProcess:
     """`python -m profiler.runner.workload CONFIG` with a progress pipe."""
 
     def __init__(self, config_path: Path, log_path: Path, span_fd: int | None = None) -> None:
-        from profiler.runner.workload import PROGRESS_FD_ENV, SPAN_FD_ENV
-
         read_fd, write_fd = os.pipe()
         env = {**child_environment(), PROGRESS_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
         inherited = [write_fd]

@@ -34,12 +34,10 @@ from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
 from profiler.lifeline import die_with_parent
 from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
+from profiler.runner.processes import PROGRESS_FD_ENV, SPAN_FD_ENV
 from profiler.store.rundir import CPU_FILE, SPANS, write_json_atomic
 from profiler.store.spanfile import append_line
 from profiler.store.trajectories import TRAJECTORIES
-
-PROGRESS_FD_ENV = "ORCHESTRACE_PROGRESS_FD"
-SPAN_FD_ENV = "ORCHESTRACE_SPAN_FD"
 
 
 class Progress:
