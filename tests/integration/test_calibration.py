@@ -129,11 +129,14 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
         assert sleeps * 0.95 <= wall["tool_wait"] <= (sleeps + descheduled) * 1.05
         assert wall["tool_wait"] + wall["contention"] >= (sleeps + descheduled) * 0.95
     else:
-        # threads at concurrency 8: a thread waiting for the GIL looks like a thread waiting for I/O
-        # (Python exposes no GIL wait time), so GIL waits of burning tools are in tool_wait and the
-        # sleeping tool's own wait carries the GIL reacquisitions after each sleep (~10 ms here).
+        # threads at concurrency 8: Python exposes no GIL wait time; it is inferred, bounded by the
+        # CPU the other threads used meanwhile (README), so while sibling threads burn, a few percent
+        # of a sleeping tool's wait can be filed as GIL wait: the sleeps are wait either way, never
+        # CPU, model wait or lost, and mostly tool wait
         assert tools[wait_tool]["wall_s"] - tools[wait_tool]["cpu_s"] == pytest.approx(sleeps, rel=0.10)
-        assert report["wall_s"]["tool_wait"] >= sleeps * 0.95
+        wall = report["wall_s"]
+        assert wall["tool_wait"] + wall["gil_wait"] >= sleeps * 0.95
+        assert wall["tool_wait"] >= sleeps * 0.85
     assert report["wall_s"]["tool_cpu"] <= count * 2 * BURN_MS / 1000 * 1.05 + 0.01
     coverage = report["cpu_s"]["coverage"]
     assert 0.95 <= coverage <= 1.05, coverage
