@@ -116,9 +116,17 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     sleeps = count * 2 * WAIT_MS / 1000
     tools = {row["name"]: row for row in report["tools"]}
     if mode == "async" or concurrency == 1:
-        # on the critical path: waits of async tools are split from loop contention exactly;
-        # threads at concurrency 1 have nobody to wait for
-        assert tools[wait_tool]["wall_s"] - tools[wait_tool]["cpu_s"] == pytest.approx(sleeps, rel=0.05)
+        # an async tool's sleep is split exactly from the time its task then waited for the loop
+        # (busy with other runs' burns: a late timer); threads at concurrency 1 have nobody to wait for
+        waits = [s for run in runs for s in run.spans if s.attributes.get("gen_ai.tool.name") == wait_tool]
+        inherent = sum(
+            (s.end_ns - s.start_ns) / 1e9
+            - s.attributes["orchestrace.cpu.inclusive_s"]
+            - s.attributes.get("orchestrace.ready_wait_s", 0.0)
+            for s in waits
+        )
+        assert inherent == pytest.approx(sleeps, rel=0.05)
+        assert tools[wait_tool]["wall_s"] - tools[wait_tool]["cpu_s"] >= sleeps * 0.95  # late timers only add
         # at concurrency 1 a burning tool off its CPU is waiting too: on a shared VM the host takes
         # the core now and then (steal time), which no thread clock counts; the report must carry it
         # as tool wait (at concurrency 8 the loop running other runs' steps is contention instead)
