@@ -102,13 +102,19 @@ def test_sigkill_of_the_runner_takes_its_children_and_the_writer_finalises_the_m
     assert any(s.name == "invoke_agent rag" and not s.is_error for s in session.span_list())
 
 
-def test_a_killed_span_writer_makes_the_run_incomplete_and_is_named(start_run, tmp_path):
+def kill_mid_run(start_run, tmp_path: Path, child: str) -> tuple[str, dict]:
+    """Kill one of a 6-task run's processes once an agent run is recorded: the runner's output and
+    the manifest it leaves (the runner must exit 1)."""
     runner = start_run(tmp_path, 6)
     run_dir = first_agent_run_recorded(tmp_path, runner)
-    children(runner)["spanwriter"].kill()
+    children(runner)[child].kill()
     out, err = runner.communicate(timeout=120)
     assert runner.returncode == 1, out + err
-    manifest = manifest_of(run_dir)
+    return out, manifest_of(run_dir)
+
+
+def test_a_killed_span_writer_makes_the_run_incomplete_and_is_named(start_run, tmp_path):
+    out, manifest = kill_mid_run(start_run, tmp_path, "spanwriter")
     assert manifest["status"] == "incomplete"
     assert "the span writer died (killed by SIGKILL)" in manifest["message"]
     assert (
@@ -119,11 +125,6 @@ def test_a_killed_span_writer_makes_the_run_incomplete_and_is_named(start_run, t
 
 
 def test_a_killed_model_server_is_named_as_the_cause(start_run, tmp_path):
-    runner = start_run(tmp_path, 6)
-    run_dir = first_agent_run_recorded(tmp_path, runner)
-    children(runner)["modelserver"].kill()
-    out, err = runner.communicate(timeout=120)
-    assert runner.returncode == 1, out + err
-    manifest = manifest_of(run_dir)
+    _out, manifest = kill_mid_run(start_run, tmp_path, "modelserver")
     assert manifest["status"] == "failed"
     assert "the simulated model server died during the run (killed by SIGKILL)" in manifest["message"]
