@@ -10,7 +10,6 @@ the window, both measured; what the meter did not see is in `other`. CPU of nati
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self, cpu_tool_fn, span_kind
@@ -42,13 +41,6 @@ class CpuTally:
 
     def result(self, window: dict[str, Any] | None) -> dict[str, Any]:
         return _breakdown(self.by_category, self.children_attributed, window)
-
-
-def cpu_breakdown(runs: Iterable[AgentRun], window: dict[str, Any] | None) -> dict[str, Any]:
-    tally = CpuTally()
-    for run in runs:
-        tally.add(run)
-    return tally.result(window)
 
 
 def _breakdown(

@@ -205,14 +205,6 @@ class SpanChecks:
         return lines
 
 
-def check_spans(spans: list[SpanRecord], problems: list[str]) -> list[SpanRecord]:
-    """All of a run's spans checked at once (see `SpanChecks`)."""
-    checks = SpanChecks()
-    cleaned = checks.check(spans)
-    problems.extend(checks.problems())
-    return cleaned
-
-
 def _count(problems: list[str], count: int, what: str) -> None:
     if count:
         problems.append(f"spans.jsonl: {count} {what}")
