@@ -33,11 +33,14 @@ from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.tracers.context import register_configure_hook
 
 from profiler.analysis.summary import summarize
+from profiler.errors import UsageError
 from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
-from profiler.runner.run import new_manifest, write_report
+from profiler.runner import environment
+from profiler.runner.raycluster import LOCAL
+from profiler.runner.run import RunResult, new_manifest, write_report
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.rundir import (
@@ -141,7 +144,7 @@ class profile:
             raise OSError(f"cannot create a run directory under {self.out}: {exc.strerror or exc}") from exc
         self.run_dir = self._rundir.path
         self._rundir.write_manifest(self._manifest())
-        self._rundir.add_part(PartInfo(MAIN, socket.gethostname(), os.getpid()))
+        self._rundir.add_part(PartInfo(MAIN, socket.gethostname(), os.getpid(), cores=environment.usable_cores()))
         self._probe = ProcessProbe(
             resource_for(f"orchestrace-{self.name}", self._rundir.run_id, {"orchestrace.agent": self.name}),
             spans_path=self._rundir.spans,
@@ -325,6 +328,56 @@ async def aprofile_graph(
 
         await asyncio.gather(*(one(i) for i in range(len(items))))
     return session, results
+
+
+def profile_fleet(
+    graph: str,
+    inputs: Iterable[dict[str, Any]],
+    *,
+    ray_address: str = LOCAL,
+    ray_workers: int = 2,
+    concurrency: int = 4,
+    out: str | Path = "traces",
+    model: str | None = None,
+    endpoint: str | None = None,
+    model_name: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    sampler: bool = True,
+) -> RunResult:
+    """Spread agent runs over a Ray cluster, profiled into one run directory: `run --graph --ray`.
+
+    A compiled graph cannot travel to other hosts, so `graph` is "module:factory" (or
+    "path/to/file.py:factory"): each worker imports it and builds FACTORY(chat_model), the chat
+    model talking to the simulated server of preset `model` (default h100-llama3.1-8b) or to
+    `endpoint` as `model_name`. `ray_address` is "local" (a Ray instance for the run, or the one
+    this process is connected to) or a head's "HOST:PORT". Progress goes to stderr. Returns the
+    run's result (`run_dir`, `status`, `report`, `exit_code`); bad arguments raise UsageError.
+    """
+    from profiler.runner.plan import RunOptions
+    from profiler.runner.run import execute
+    from profiler.runner.ui import PlainDisplay
+
+    try:
+        values = tuple(json.loads(json.dumps(list(inputs), default=_message_json)))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"inputs must be JSON (they travel to the Ray workers): {exc}") from None
+    if not all(isinstance(value, dict) for value in values):
+        raise UsageError("inputs must be graph inputs: one dict per agent run")
+    options = RunOptions(
+        graph=graph,
+        input_values=values,
+        concurrency=concurrency,
+        model=model,
+        endpoint=endpoint,
+        model_name=model_name,
+        api_key_env=api_key_env,
+        out=Path(out),
+        sampler=sampler,
+        ray=ray_address,
+        ray_workers=ray_workers,
+        argv=("python", "profiler.profile_fleet", graph, ray_address),
+    )
+    return execute(options, PlainDisplay())
 
 
 def _write_workload(session: profile, items: list[dict[str, Any]], concurrency: int, spec: str | None) -> None:

@@ -76,7 +76,7 @@ def _run_options(args: argparse.Namespace) -> Any:
         replay=getattr(args, "replay", None),
         ray=getattr(args, "ray", None),
         ray_workers=getattr(args, "ray_workers", 2),
-        argv=tuple(args.argv),
+        argv=("orchestrace", *args.argv),
     )
 
 

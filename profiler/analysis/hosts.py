@@ -1,4 +1,5 @@
-"""Per-host figures of a run made of several parts (a fleet): agent runs, CPU by category, host load."""
+"""Per-host figures of a run made of several parts (a fleet): agent runs, CPU by category, the
+cores its processes used, host load."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class HostTally:
         rows = []
         for host in sorted(self.runs):
             on_host = [part for part in self.parts if part.info.host == host]
-            cpu = self.cpu[host].result(merge_windows(part.cpu for part in on_host))
+            window = merge_windows(part.cpu for part in on_host)
+            cpu = self.cpu[host].result(window)
             load = [row["host_cpu_percent"] for part in on_host for row in part.process if "host_cpu_percent" in row]
             rows.append(
                 {
@@ -44,7 +46,17 @@ class HostTally:
                     "parts": [part.info.id for part in on_host],
                     "agent_runs": self.runs[host],
                     "cpu_s": {key: cpu.get(key) for key in CPU_KEYS},
+                    "cores": on_host[0].info.cores,  # what the host let its processes use
+                    "cores_used": _cores_used(cpu.get("process_total"), (window or {}).get("window", {})),
                     "host_cpu_percent": statistics.fmean(load) if load else None,
                 }
             )
         return rows
+
+
+def _cores_used(process_cpu_s: float | None, window: dict[str, Any]) -> float | None:
+    """The host's workload processes' CPU-seconds over the wall time they ran side by side."""
+    start, end = window.get("start_unix"), window.get("end_unix")
+    if process_cpu_s is None or not isinstance(start, int | float) or not isinstance(end, int | float) or end <= start:
+        return None
+    return float(process_cpu_s) / (end - start)

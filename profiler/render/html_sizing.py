@@ -329,8 +329,9 @@ def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -
             "units",
             "The run replayed at each preset",
             "A simulation of the recorded agent runs: model calls re-timed at the preset, CPU on the run's cores "
-            f"and one event loop ({result['units']['machine']['concurrency']} at a time on "
-            f"{result['units']['machine']['cores']:g} cores). Figures that mean the same on every preset.",
+            f"and one event loop per process ({result['units']['machine']['concurrency']} at a time in "
+            f"{result['units']['machine']['processes']} on {result['units']['machine']['cores']:g} cores). "
+            "Figures that mean the same on every preset.",
             _units_table(result["units"]),
             _units_notes(result["units"]),
         ),

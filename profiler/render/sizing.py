@@ -96,7 +96,10 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
             f"; provision the larger of the cores for the utilisation target and for ≤ {latency:g} ms CPU queueing "
             "delay"
         )
-    parts += [cores, rest, *render_units(result["units"])]
+    parts += [cores, rest]
+    if result.get("hosts"):
+        parts.append(_hosts_table(result["hosts"]))
+    parts += render_units(result["units"])
 
     what_if = result["what_if"]
     table = _table(
@@ -120,6 +123,22 @@ def render_sizing(result: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
+def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
+    """Where a fleet's CPU went: a host whose runs cost more CPU each is slower, or busier."""
+    table = _table("Per host (measured)", ["host", "agent runs", "CPU ms per run", "cores used", "cores there"])
+    for row in hosts:
+        per_run = row["cpu_per_run_s"]
+        table.add_row(
+            escape(row["host"]),
+            str(row["agent_runs"]),
+            _f(None if per_run is None else 1000 * per_run, 1),
+            _f(row["cores_used"], 2),
+            "–" if row["cores"] is None else str(row["cores"]),
+        )
+    table.caption = "CPU per run includes the profiler and the host's failed runs; D_cpu above is the fleet's"
+    return table
+
+
 def assumed_fields(notes: list[str]) -> str:
     """The preset fields an assumption stands for, by name (the notes say why)."""
     return ", ".join(note.split(":")[0] for note in notes) or "–"
@@ -129,8 +148,9 @@ def render_units(units: dict[str, Any]) -> list[RenderableType]:
     """The run replayed at each preset, in units that compare across every preset (two 80-column tables)."""
     machine = units["machine"]
     load = _table(
-        f"The run replayed at each preset (simulated; {machine['concurrency']} at a time on {machine['cores']:g} "
-        "cores, one event loop per process)",
+        f"The run replayed at each preset (simulated; {machine['concurrency']} at a time in "
+        f"{machine['processes']} process{'' if machine['processes'] == 1 else 'es'} on {machine['cores']:g} cores, "
+        "one event loop per process)",
         ["preset", "CPU share", "wall/run s", "D_cpu ms", f"cores per {units['sessions']} sessions", "runs/s per core"],
     )
     capacity = _table(

@@ -282,13 +282,14 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
 
 
 def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
-    """A fleet run's figures per host: agent runs, CPU by category (core-seconds), mean host load."""
+    """A fleet run's figures per host: agent runs, CPU by category (core-seconds), the cores its
+    workload processes used of those they could, mean host load."""
     table = Table(title="Per host (a run of several workload processes)", title_justify="left")
-    for column in ("host", "parts", "agent runs", "orchestration", "tool", "process CPU", "host load"):
+    for column in ("host", "parts", "agent runs", "orchestration", "tool", "process CPU", "cores used", "host load"):
         table.add_column(column, justify="left" if column == "host" else "right")
     for row in hosts:
         cpu = row["cpu_s"]
-        load = row["host_cpu_percent"]
+        load, used, cores = row["host_cpu_percent"], row.get("cores_used"), row.get("cores")
         table.add_row(
             row["host"],
             str(len(row["parts"])),
@@ -296,6 +297,7 @@ def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
             _s(cpu["orchestration"]),
             _s(cpu["tool"]),
             _s(cpu["process_total"]),
+            "–" if used is None else f"{used:.2f}" + ("" if cores is None else f" of {cores}"),
             "–" if load is None else f"{load:.0f}%",
         )
     return table

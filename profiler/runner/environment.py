@@ -46,6 +46,11 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity; all logical cores where there is none)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else psutil.cpu_count(logical=True) or 1
+
+
 def host() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),

@@ -138,7 +138,7 @@ class _Fleet:
             raise UsageError(usage or f"the Ray workers did not start: {cause}") from None
         for handle, me in zip(handles, identities, strict=True):
             part = f"ray-{me['host']}-{me['pid']}"
-            info = PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"])
+            info = PartInfo(part, me["host"], me["pid"], part_dir(part), me["actor_id"], me["cores"])
             self.workers.append(_Worker(handle, info, me["node_id"], me["folder"]))
             self.run_dir.add_part(info)
         self._observe(extra_roles)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ class RunOptions:
     agent: str | None = None
     graph: str | None = None
     inputs: Path | None = None
+    input_values: tuple[dict[str, Any], ...] | None = None  # graph inputs given in memory (the Python API)
     tasks: int | None = None
     concurrency: int = 4
     concurrency_given: bool = True  # else a replay takes the recording's
@@ -45,7 +46,7 @@ class RunOptions:
     bare: bool = False  # no instrumentation at all (the baseline `orchestrace overhead` compares with)
     ray: str | None = None  # spread the agent runs over Ray: "local" (an instance for the run) or HOST:PORT
     ray_workers: int = 2  # Ray actors, each a profiled workload running `concurrency` agent runs at once
-    argv: tuple[str, ...] = field(default_factory=tuple)
+    argv: tuple[str, ...] = ("orchestrace",)  # the command, as the manifest records it
 
     @property
     def simulated(self) -> bool:
@@ -75,8 +76,10 @@ def validate(options: RunOptions) -> RunOptions:
         raise UsageError("use either --agent or --graph, not both")
     if options.agent and options.agent not in AGENT_NAMES:
         raise UsageError(f"unknown agent '{options.agent}'; valid names: {', '.join(AGENT_NAMES)}")
-    if options.graph and options.inputs is None and options.replay is None:
+    if options.graph and options.inputs is None and options.input_values is None and options.replay is None:
         raise UsageError("--graph needs --inputs FILE.jsonl (one graph input per line)")
+    if options.input_values is not None and not options.input_values:
+        raise UsageError("inputs is empty: give at least one graph input")
     if options.inputs is not None and not options.graph:
         raise UsageError("--inputs is for --graph; sample agents bring their own tasks")
     if options.concurrency < 1:
@@ -188,9 +191,12 @@ def plan(options: RunOptions) -> RunPlan:
         return RunPlan(runs, scripts, None)
     default_script = _read_script(options.script) if options.script else None
     if options.graph:
-        assert options.inputs is not None
+        values = options.input_values
+        if values is None:
+            assert options.inputs is not None
+            values = tuple(_read_inputs(options.inputs))
         base: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
-            (f"input-{i}", value, None) for i, value in enumerate(_read_inputs(options.inputs))
+            (f"input-{i}", value, None) for i, value in enumerate(values)
         ]
     else:
         from agents import get_agent

@@ -22,6 +22,7 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 
+from profiler.runner import environment
 from profiler.runner.workload import AgentRun, Progress, Workload, cpu_file
 from profiler.store.rundir import SPANS
 from profiler.store.spanrelay import FRAME_HEADER
@@ -116,6 +117,7 @@ class FleetWorker:
             "actor_id": context.get_actor_id(),
             "node_id": context.get_node_id(),
             "folder": str(self.folder),  # its node's helper removes it if this worker dies
+            "cores": environment.usable_cores(),
         }
 
     async def start(self) -> None:

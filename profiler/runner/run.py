@@ -128,7 +128,7 @@ def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total
         "loop": options.loop,
         "mode": options.mode,
     }
-    return new_manifest(run_dir.run_id, ["orchestrace", *options.argv], workload, model, profiling)
+    return new_manifest(run_dir.run_id, list(options.argv), workload, model, profiling)
 
 
 def execute(options: RunOptions, display: RunDisplay) -> RunResult:
@@ -297,7 +297,7 @@ def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Part
     config = _workload_config(options, run_dir, run_plan, base_url, model_name)
     workload = parts.workload = WorkloadProcess(config, run_dir.file(WORKLOAD_LOG), parts.writer.fds[0])
     parts.writer.release_parent_ends()
-    run_dir.add_part(PartInfo(MAIN, socket.gethostname(), workload.pid))
+    run_dir.add_part(PartInfo(MAIN, socket.gethostname(), workload.pid, cores=environment.usable_cores()))
     what = f"--graph {options.graph}" if options.graph else f"the {options.agent} agent"
     display.note(f"starting the workload: imports, building {what}, calibrating the meter")
     if options.sampler and not options.bare:

@@ -258,6 +258,25 @@ def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
     }
 
 
+def per_host(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A fleet's hosts as measured: CPU per agent run on each (profiler included; failed runs'
+    share too) and the cores its workload processes used of those they could."""
+    rows = []
+    for row in report.get("hosts", []):
+        total = row["cpu_s"].get("process_total")
+        per_run = total / row["agent_runs"] if total is not None and row["agent_runs"] else None
+        rows.append(
+            {
+                "host": row["host"],
+                "agent_runs": row["agent_runs"],
+                "cpu_per_run_s": per_run,
+                "cores_used": row.get("cores_used"),
+                "cores": row.get("cores"),
+            }
+        )
+    return rows
+
+
 def size(
     session: Session,
     report: dict[str, Any],
@@ -302,6 +321,7 @@ def size(
         "presets": [size_preset(demand, preset, targets) for preset in presets],
         "base": size_preset(demand, base, targets),  # the headline: the run's own preset (or --base)
         "what_if": closed_form,
+        "hosts": per_host(report),
         "units": units(replay, presets, targets),
         "estimates": estimates,
         "notes": [

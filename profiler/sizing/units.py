@@ -52,17 +52,28 @@ def loop_work_s(session: Session) -> float:
 
 
 def replay_of(session: Session, demand: Demand, cores: float | None = None, concurrency: int | None = None) -> Replay:
-    """The run's own machine (its cores, one workload process) and concurrency, unless given."""
-    host = session.manifest.get("host", {})
+    """The run's own machine and concurrency, unless given: one process per part, on the cores of
+    the hosts its parts ran on (a fleet's hosts as one pool), `concurrency` runs per process."""
+    processes = max(1, len(session.parts))
     return Replay(
         demand=demand,
         recording=plan_runs(session.span_list(), loop_work_s(session)),
         machine=Machine(
-            cores=cores or float(host.get("cpu_affinity") or host.get("logical_cores") or 1),
-            concurrency=concurrency or demand.concurrency,
+            cores=cores or run_cores(session),
+            processes=processes,
+            concurrency=(concurrency or demand.concurrency) * processes,
         ),
         assumptions=Assumptions(),
     )
+
+
+def run_cores(session: Session) -> float:
+    """The cores the run's workload processes could use: each host's once (a part written before
+    parts recorded them: the run's host, from the manifest)."""
+    host = session.manifest.get("host", {})
+    fallback = host.get("cpu_affinity") or host.get("logical_cores") or 1
+    per_host = {part.info.host: part.info.cores or fallback for part in session.parts}
+    return float(sum(per_host.values()) or fallback)
 
 
 def cores_per_1k_output_tok_s(d_cpu: float, demand: Demand, targets: Targets) -> float | None:

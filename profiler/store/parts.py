@@ -31,19 +31,28 @@ class PartInfo:
     pid: int | None = None
     dir: str = ""  # relative to the run directory; "" for the root
     worker: str | None = None  # the fleet worker that ran it (e.g. a Ray actor id)
+    cores: int | None = None  # the CPUs its host let it use (its affinity): a fleet is sized on these
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "host": self.host, "pid": self.pid, "dir": self.dir, "worker": self.worker}
+        return {
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "dir": self.dir,
+            "worker": self.worker,
+            "cores": self.cores,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PartInfo:
-        pid = data.get("pid")
+        pid, cores = data.get("pid"), data.get("cores")
         return cls(
             id=str(data["id"]),
             host=str(data.get("host", "")),
             pid=pid if isinstance(pid, int) else None,
             dir=str(data.get("dir", "")),
             worker=str(data["worker"]) if data.get("worker") is not None else None,
+            cores=cores if isinstance(cores, int) and not isinstance(cores, bool) and cores > 0 else None,
         )
 
 

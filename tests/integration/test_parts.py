@@ -8,6 +8,7 @@ import pytest
 
 from profiler.analysis.report import build_report
 from profiler.export.jaeger import write_jaeger_json
+from profiler.runner.environment import usable_cores
 from profiler.store.parts import PartInfo, part_dir
 from profiler.store.rundir import CPU_FILE, PROCESS, SPANS, RunDir
 from profiler.store.session import load_session
@@ -29,7 +30,7 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     alone = [build_report(load_session(run)) for run in (first, second)]
     [info] = [PartInfo.from_json(p) for p in manifest_of(second)["parts"]]
     RunDir(first).write_part(
-        PartInfo("b", info.host, info.pid, part_dir("b")),
+        PartInfo("b", info.host, info.pid, part_dir("b"), cores=info.cores),
         json.loads((second / CPU_FILE).read_text()),
         [json.loads(line) for line in (second / PROCESS).read_text().splitlines()],
         {},
@@ -50,10 +51,24 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     assert host["parts"] == ["main", "b"] and host["agent_runs"] == 4
     assert host["cpu_s"]["process_total"] == pytest.approx(report["cpu_s"]["process_total"])
     assert 0 <= host["host_cpu_percent"] <= 100
+    # the two processes ran one after the other: their CPU over the time from the first's start to
+    # the second's end, of the cores this host gave them
+    windows = [part.cpu["window"] for part in session.parts]
+    span = max(w["end_unix"] for w in windows) - min(w["start_unix"] for w in windows)
+    assert host["cores"] == info.cores == usable_cores()
+    assert host["cores_used"] == pytest.approx(report["cpu_s"]["process_total"] / span)
+    assert 0 < host["cores_used"] <= host["cores"]
 
     out = tmp_path / "size.json"
     assert cli("size", str(first), "--format", "json", "-o", str(out)).code == 0
-    assert json.loads(out.read_text())["demand"]["runs"] == 4
+    sized = json.loads(out.read_text())
+    assert sized["demand"]["runs"] == 4
+    # replayed as it ran: two processes (each at the run's concurrency) on this host's cores, once
+    assert sized["units"]["machine"] == {"cores": usable_cores(), "processes": 2, "concurrency": 2 * 4}
+    [row] = sized["hosts"]
+    assert row["cpu_per_run_s"] == pytest.approx(host["cpu_s"]["process_total"] / 4)
+    assert row["cores_used"] == host["cores_used"] and row["cores"] == usable_cores()
+    assert "Per host (measured)" in cli("size", str(first)).out
     with open(tmp_path / "run.jaeger.json", "w") as jaeger:
         assert write_jaeger_json(first / SPANS, jaeger) == len(session.span_list())
     text = cli("report", str(first))

@@ -228,3 +228,37 @@ def test_a_graph_the_workers_cannot_build_is_the_same_one_line_error(cli, tmp_pa
     assert fleet.code == 1 and fleet.err.strip() == f"error: --graph: file {tmp_path}/missing.py does not exist"
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
     assert _worker_folders() - folders == set()
+
+
+@needs_ray
+def test_profile_fleet_is_run_graph_ray_from_python(tmp_path, ray_instance, capsys):
+    """The Python API's fleet: a graph factory the workers import, inputs given in memory (one a
+    LangChain message, stored in OpenAI form), the module's Ray connection reused."""
+    from langchain_core.messages import HumanMessage
+
+    from profiler import profile_fleet
+
+    inputs = [{"messages": [{"role": "user", "content": f"count the words of text number {i}"}]} for i in range(5)]
+    inputs.append({"messages": [HumanMessage("count the words of this one")]})
+    graph = f"{Path(__file__).with_name('user_graph.py')}:build"
+    result = profile_fleet(graph, inputs, ray_workers=2, concurrency=2, out=tmp_path, model="instant", sampler=False)
+
+    assert (result.status, result.exit_code) == ("completed", 0), result.message
+    assert result.report is not None and result.report["agent_runs"] == result.report["completed"] == len(inputs)
+    manifest = manifest_of(result.run_dir.path)
+    assert manifest["command"][:2] == ["python", "profiler.profile_fleet"]
+    assert manifest["workload"]["graph"] == graph and manifest["ray"]["address"] == "local"
+    assert [p["id"].startswith("ray-") for p in manifest["parts"]] == [True, True]
+    assert len(_traces_check(result.run_dir.path)) == len(inputs)
+    assert "running 6 agent runs" in capsys.readouterr().err  # progress on stderr
+
+
+@needs_ray
+def test_profile_fleet_refuses_inputs_that_cannot_travel(tmp_path):
+    from profiler import profile_fleet
+
+    with pytest.raises(UsageError, match="inputs must be JSON"):
+        profile_fleet("m:f", [{"messages": object()}], out=tmp_path)
+    with pytest.raises(UsageError, match="inputs is empty"):
+        profile_fleet("m:f", [], out=tmp_path)
+    assert not any(tmp_path.iterdir())
