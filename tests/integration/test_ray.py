@@ -110,9 +110,14 @@ def _median_run_cpu(run: Path) -> float:
 
 
 @needs_ray
-def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
+def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance, monkeypatch):
+    # Ray starts its workers with OMP_NUM_THREADS=1; the local run gets the same, else the rag
+    # agent's numpy (OpenBLAS) keeps a pool of native threads spinning: ~30% more process CPU, all
+    # of it `other` (measured: 44-50 ms per agent run of native threads locally, 0 under Ray)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     local = _run(cli, tmp_path / "local", "--no-sampler", "--concurrency", "2")
     assert local.code == 0, local.err + local.out
+    monkeypatch.delenv("OMP_NUM_THREADS")
     fleet = _run(cli, tmp_path / "ray", "--ray", "--ray-workers", "2", "--concurrency", "2")
     assert fleet.code == 0, fleet.err + fleet.out
     run = run_dir_of(fleet)
@@ -124,14 +129,20 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance):
     assert sorted((t["name"], t["calls"]) for t in got["tools"]) == sorted(
         (t["name"], t["calls"]) for t in expected["tools"]
     )
-    # the same work in other processes: a Ray worker's bigger heap makes the odd agent run pay a long
-    # GC pass, and this 2-core host is busy, so categories get a factor of 2 (or 0.15 s where they
-    # are a few ms per run: one such pause doubles them), the median run 50%
-    assert got["cpu_s"]["accounted"] == pytest.approx(expected["cpu_s"]["accounted"], rel=0.5)
-    for key in ("orchestration", "model_client", "tool", "runtime"):
+    # the same work in other processes. Measured apart (30 runs, twice each, OMP_NUM_THREADS=1 both
+    # sides): totals within 5%, model client within 10%, orchestration 5-25% lower under Ray (every
+    # run, not outliers; GC growth and BLAS threads ruled out; cause not found). One 20-run pair on
+    # this busy 2-core host with Ray's daemons beside it swings further (model client +33% once), so
+    # the big categories get 35% here and the small ones (a few ms per run: the tool, the exporter,
+    # the loop's own work, which under Ray includes dispatching the actor's calls) a factor of 2
+    for key in ("accounted", "model_client", "orchestration"):
+        assert got["cpu_s"][key] == pytest.approx(expected["cpu_s"][key], rel=0.35), key
+    for key in ("tool", "telemetry", "runtime"):
         ratio, gap = got["cpu_s"][key] / expected["cpu_s"][key], abs(got["cpu_s"][key] - expected["cpu_s"][key])
         assert 0.5 <= ratio <= 2.0 or gap < 0.15, (key, got["cpu_s"][key], expected["cpu_s"][key])
-    assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.5)
+    for report in (got, expected):  # no BLAS pool spinning on either side
+        assert report["cpu_s"]["native_threads"] < 0.02 * report["cpu_s"]["accounted"]
+    assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.3)
 
     manifest = manifest_of(run)
     parts = manifest["parts"]
