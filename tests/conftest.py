@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,3 +75,9 @@ def edited_example(target: Path, edit_spans: Callable[[list[dict]], list[dict]])
         lines.append(json.dumps(request))
     (target / "spans.jsonl").write_text("\n".join(lines) + "\n")
     return target
+
+
+def sigint_as_in_a_terminal() -> None:
+    """`preexec_fn`: SIGINT reaches the child as Ctrl-C does in a terminal, even when pytest runs as
+    a shell's background job (started with SIGINT ignored, which its children inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

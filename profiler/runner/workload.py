@@ -193,6 +193,9 @@ def _bare_window(started: tuple[float, float, float]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    # the runner stops us with SIGINT: take it even where it came ignored (a shell's background job
+    # starts with SIGINT ignored, and the runner's children inherit that)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     die_with_parent(signal.SIGINT)  # the runner died: stop as on Ctrl-C, flushing what was recorded
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     fd = os.environ.get(PROGRESS_FD_ENV)

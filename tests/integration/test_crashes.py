@@ -24,16 +24,24 @@ ROLES = {
 }
 
 
+def sigint_ignored() -> None:
+    """`preexec_fn`: start as a shell's background job does, SIGINT ignored (inherited by children)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture
 def start_run():
-    """Start `orchestrace run`; whatever a failing test leaves running (orphans too) is killed at teardown."""
+    """Start `orchestrace run` as a background job (SIGINT ignored, as `cmd &` in a script); whatever a
+    failing test leaves running (orphans too) is killed at teardown."""
     outs: list[str] = []
 
     def start(out: Path, tasks: int) -> subprocess.Popen[str]:
         command = [sys.executable, "-m", "profiler", "run", "--agent", "rag", "--tasks", str(tasks),
                    "--concurrency", "2", "--model", "h100-llama3.1-8b", "--no-sampler", "--out", str(out)]  # fmt: skip
         outs.append(str(out))
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_ignored
+        )
 
     yield start
     for process in psutil.process_iter(["cmdline"]):
@@ -85,6 +93,9 @@ def test_sigterm_and_sighup_stop_the_run_like_ctrl_c(start_run, tmp_path, sig):
     assert runner.returncode == 130 and "Traceback" not in err, err
     manifest = manifest_of(run_dir)
     assert manifest["status"] == "interrupted" and manifest["message"] == f"interrupted by {sig.name}"
+    # the workload took the runner's SIGINT though it started with SIGINT ignored: it flushed and said
+    # so itself, rather than being killed after the grace period
+    assert manifest["workload_result"]["status"] == "interrupted"
     assert all_gone(parts.values())
     assert load_session(run_dir).span_list()  # what was recorded is kept
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import sigint_as_in_a_terminal
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
@@ -46,7 +48,7 @@ def test_ctrl_c_keeps_what_finished_and_stops_ray(tmp_path):
     command = [sys.executable, "-m", "profiler", "run", "--agent", "rag", "--tasks", "40", "--concurrency", "2"]
     command += ["--model", "h100-llama3.1-8b", "--ray", "--no-sampler", "--out", str(tmp_path)]
     with open(tmp_path / "out.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=sigint_as_in_a_terminal)
     try:
         if not _first_spans(tmp_path, time.monotonic() + 120):
             pytest.skip(f"no agent run finished: {(tmp_path / 'out.log').read_text()[-300:]}")

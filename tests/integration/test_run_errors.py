@@ -13,7 +13,7 @@ import pytest
 
 from profiler.runner.processes import ServerProcess
 from profiler.store.spans import STATUS_ERROR, read_span_file
-from tests.conftest import by_trace, manifest_of, run_dir_of, spans_of
+from tests.conftest import by_trace, manifest_of, run_dir_of, sigint_as_in_a_terminal, spans_of
 
 pytestmark = pytest.mark.integration
 GRAPH = str(Path(__file__).with_name("user_graph.py"))
@@ -228,6 +228,7 @@ def test_ctrl_c_flushes_spans_and_marks_the_run_interrupted(tmp_path):
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=sigint_as_in_a_terminal,
         text=True,
     )
     deadline = time.monotonic() + 60
