@@ -18,6 +18,7 @@ from rich.table import Table
 
 from profiler import __version__
 from profiler.errors import UsageError
+from profiler.render.views import FILE_FORMATS, RENDERERS
 from profiler.runner.plan import DEFAULT_PRESET
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
 
@@ -81,9 +82,7 @@ def _run_options(args: argparse.Namespace) -> Any:
 
 
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
-    from profiler.analysis.report import build_report
-    from profiler.render.text import render
-    from profiler.sizing.headline import headline
+    from profiler.render.views import ReportView, render
     from profiler.store.session import load_session
 
     _check_file_output(args)
@@ -92,35 +91,26 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     if args.agent_run is not None and (args.format != "html" or args.compare):
         raise UsageError("--agent-run picks the timeline of a single-run --format html report; drop it otherwise")
     session = load_session(args.run)
-    if args.format == "speedscope":
-        from profiler.render.speedscope import speedscope_profile
-
-        _write(args.output, json.dumps(speedscope_profile(session)) + "\n")
-        console.print(f"wrote {args.output} (open it at https://www.speedscope.app)", highlight=False)
-        return 0
-    report = build_report(session)
+    terminal = args.output is None
+    view = ReportView(
+        session,
+        args.agent_run,
+        _regenerate(args),
+        width=console.width if terminal else 120,
+        styled=terminal and console.is_terminal,
+    )
     if args.compare:
-        return _report_comparison(args, console, session, report)
+        return _report_comparison(args, console, session, view.report)
+    text = render(view, args.format)
     if args.format == "html":
-        from profiler.render.html import render_html
-
-        page = render_html(session, report, headline(session, report), args.agent_run, _regenerate(args))
-        _write_html(args.output, page, console)
-        return 0
-    if args.format == "json":
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        if args.output:
-            _write(args.output, text)
-        else:
-            sys.stdout.write(text)
-        return 0
-    rendered = render(report, headline(session, report))
-    if args.output:
-        file_console = Console(record=True, width=120, file=io.StringIO())
-        file_console.print(rendered)
-        _write(args.output, file_console.export_text())
+        _write_html(args.output, text, console)
+    elif args.format == "speedscope":
+        _write(args.output, text)
+        console.print(f"wrote {args.output} (open it at https://www.speedscope.app)", highlight=False)
+    elif args.output:
+        _write(args.output, text)
     else:
-        console.print(rendered)
+        console.file.write(text)
     return 0
 
 
@@ -133,7 +123,7 @@ def _write(path: Path, text: str) -> None:
 
 def _check_file_output(args: argparse.Namespace) -> None:
     """HTML and speedscope are files to open elsewhere, not terminal output: checked before any work."""
-    if args.format in ("html", "speedscope") and not args.output:
+    if args.format in FILE_FORMATS and not args.output:
         suffix = "html" if args.format == "html" else "speedscope.json"
         raise UsageError(f"--format {args.format} writes a file: add -o FILE (e.g. -o {args.command}.{suffix})")
 
@@ -669,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", type=Path, metavar="RUN", help="run directory (traces/<run-id>)")
     report.add_argument(
         "--format",
-        choices=("text", "json", "html", "speedscope"),
+        choices=tuple(RENDERERS),
         default="text",
         help="text (default), json, html (one self-contained page with charts and a flame graph; needs -o) or "
         "speedscope (py-spy's samples for speedscope.app; needs -o)",

@@ -1,0 +1,86 @@
+"""The views of one run's report, one signature each: `render(view) -> str`, picked by format name.
+
+A view renders from what the session yields; the report and its headline are built once, the
+first time a view asks (speedscope needs neither).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from profiler.errors import UsageError
+
+if TYPE_CHECKING:  # the CLI imports this module to build its parser: analysis loads when a view needs it
+    from profiler.store.session import Session
+
+FILE_FORMATS = ("html", "speedscope")  # files to open elsewhere, never terminal output
+
+
+@dataclass
+class ReportView:
+    """A loaded run and how to show it."""
+
+    session: Session
+    agent_run: int | None = None  # whose timeline the HTML page opens on (1 = first started)
+    regenerate: str = ""  # the command that makes the page again (shown on it)
+    width: int = 120  # of text
+    styled: bool = False  # text with ANSI colours (a terminal)
+
+    @cached_property
+    def report(self) -> dict[str, Any]:
+        from profiler.analysis.report import build_report
+
+        return build_report(self.session)
+
+    @cached_property
+    def headline(self) -> dict[str, Any]:
+        from profiler.sizing.headline import headline
+
+        return headline(self.session, self.report)
+
+
+def _text(view: ReportView) -> str:
+    from profiler.render.text import render
+
+    console = Console(record=True, width=view.width, file=io.StringIO(), force_terminal=view.styled)
+    console.print(render(view.report, view.headline))
+    return console.export_text(styles=view.styled)
+
+
+def _json(view: ReportView) -> str:
+    return json.dumps(view.report, indent=2, default=str) + "\n"
+
+
+def _html(view: ReportView) -> str:
+    from profiler.render.html import render_html
+
+    return render_html(view.session, view.report, view.headline, view.agent_run, view.regenerate)
+
+
+def _speedscope(view: ReportView) -> str:
+    from profiler.render.speedscope import speedscope_profile
+
+    return json.dumps(speedscope_profile(view.session)) + "\n"
+
+
+RENDERERS: dict[str, Callable[[ReportView], str]] = {
+    "text": _text,
+    "json": _json,
+    "html": _html,
+    "speedscope": _speedscope,
+}
+
+
+def render(view: ReportView, format: str) -> str:
+    """The view in `format` (text, json, html, speedscope)."""
+    renderer = RENDERERS.get(format)
+    if renderer is None:
+        raise UsageError(f"unknown report format {format!r}; valid formats: {', '.join(RENDERERS)}")
+    return renderer(view)
