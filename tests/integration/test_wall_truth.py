@@ -54,8 +54,10 @@ def test_an_in_process_model_is_cpu_not_model_wait(cli, tmp_path, factory, mode)
     question = {"messages": [{"role": "user", "content": "what is it?"}]}
     report = run_graph(cli, tmp_path, factory, [question] * 3, "--tasks", "3", "--concurrency", "1", "--mode", mode)
     assert share(report, "model_wait") <= 0.02
-    # a CPU-bound graph at concurrency 1: nearly nothing is waiting or queueing
-    assert share(report, "other_wait", "contention") <= 0.05
+    # a CPU-bound graph at concurrency 1: the wall is running or ready to run (the OS's run queue is
+    # other processes' doing on a shared host: 5.9% of it once in a full-suite run), nothing unexplained
+    assert share(report, "orchestration_cpu", "tool_cpu", "profiler", "contention") >= 0.95
+    assert share(report, "other_wait") <= 0.05
     # the trivial tool is a sliver of the run's CPU; LangChain's wrapper around it is orchestration
     cpu = report["cpu_s"]
     assert cpu["tool"] <= 0.05 * cpu["accounted"]
