@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,16 +31,17 @@ from typing import Any
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.tracers.context import register_configure_hook
 
-from profiler.analysis.summary import summarize
 from profiler.errors import UsageError
 from profiler.instrument.agentrun import agent_run_span, first_line
 from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
 from profiler.runner import environment
+from profiler.runner.ending import Ending, conclude, record_ending, recorded_summary, with_errors
 from profiler.runner.raycluster import LOCAL
-from profiler.runner.run import RunResult, new_manifest, write_report
+from profiler.runner.run import RunResult, new_manifest
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
+from profiler.store.cpuwindow import CpuWindow
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.rundir import (
     CPU_FILE,
@@ -51,10 +51,8 @@ from profiler.store.rundir import (
     WORKLOAD_CONFIG,
     WORKLOAD_SAMPLES,
     RunDir,
-    iso,
     write_json_atomic,
 )
-from profiler.store.session import Session
 from profiler.store.trajectories import TRAJECTORIES
 
 _ACTIVE: contextvars.ContextVar[SpanCallbackHandler | None] = contextvars.ContextVar(
@@ -227,24 +225,20 @@ class profile:
         self._probe.close()
         exported = self._probe.telemetry.exporter.exported if self._probe.telemetry.exporter is not None else 0
         write_json_atomic(
-            self._rundir.file(CPU_FILE), {"schema": 1, "loop": "asyncio", "status": status, **window, "spans": exported}
+            self._rundir.file(CPU_FILE), CpuWindow.from_meter(window, "asyncio", status, exported).to_json()
         )
         self._stop_observers()
-        summary = summarize(Session(self._rundir.path, {}, None if self._rundir.spans.exists() else []))
-        if status == "completed" and summary.errors:
-            status = "completed_with_errors"
-        self._rundir.finish(
-            status=status,
-            message=first_line(exc) if exc is not None else "",
-            degraded=self._degraded(),
-            ended_at=iso(time.time()),
-            ended_unix=time.time(),
-            wall_s=wall,
-            workload_result={"incomplete_spans": incomplete, "spans_written": exported},
-            summary=asdict(summary),
+        summary = recorded_summary(self._rundir)
+        ending = Ending(
+            with_errors(status, summary),
+            first_line(exc) if exc is not None else "",
+            wall,
+            summary,
+            self._degraded(),
+            {"incomplete_spans": incomplete, "spans_written": exported},
         )
-        self.report = write_report(self._rundir)
-        self._rundir.mark_latest()
+        record_ending(self._rundir, ending)
+        self.report = conclude(self._rundir)[0]
 
     def _degraded(self) -> list[dict[str, str]]:
         if self._sampler is not None and self._sampler.unavailable:

@@ -14,6 +14,7 @@ from typing import Any
 
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self, cpu_tool_fn, span_kind
 from profiler.store import fields
+from profiler.store.cpuwindow import CpuWindow
 
 CATEGORIES = ("orchestration", "model_client", "tool", "telemetry", "runtime", "startup", "other")
 
@@ -39,13 +40,11 @@ class CpuTally:
                 by_category[TOOL] += cpu_children(span)
                 self.children_attributed += cpu_children(span)
 
-    def result(self, window: dict[str, Any] | None) -> dict[str, Any]:
+    def result(self, window: CpuWindow | None) -> dict[str, Any]:
         return _breakdown(self.by_category, self.children_attributed, window)
 
 
-def _breakdown(
-    by_category: dict[str, float], children_attributed: float, window: dict[str, Any] | None
-) -> dict[str, Any]:
+def _breakdown(by_category: dict[str, float], children_attributed: float, window: CpuWindow | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "orchestration": by_category["orchestration"],
         "model_client": by_category[CHAT],
@@ -65,28 +64,20 @@ def _breakdown(
             }
         )
         return result
-    buckets = window.get("buckets_s", {})
-    process = float(window["window"]["process_cpu_s"])
-    children = window.get("children_cpu_s", {})
-    reaped = float(children.get("reaped", 0.0))
-    telemetry_measured = float(buckets.get(fields.TELEMETRY, 0.0)) + float(window.get("telemetry_threads_s", 0.0))
-    runtime = float(buckets.get(fields.LOOP, 0.0)) + float(buckets.get(fields.EXECUTOR_IDLE, 0.0))
-    spans_metered = float(buckets.get(fields.SPANS_BUCKET, 0.0))
+    buckets = window.buckets_s
+    telemetry_measured = buckets.get(fields.TELEMETRY, 0.0) + window.telemetry_threads_s
+    runtime = buckets.get(fields.LOOP, 0.0) + buckets.get(fields.EXECUTOR_IDLE, 0.0)
+    spans_metered = buckets.get(fields.SPANS_BUCKET, 0.0)
     span_attributes = result["orchestration"] + result["model_client"] + result["tool"] - children_attributed
-    metered_outside_spans = float(buckets.get(fields.NO_SPAN, 0.0)) + float(buckets.get(fields.LATE, 0.0))
-    native = float(window.get("native_threads_s", 0.0))
-    accounted = (
-        sum(float(v) for v in buckets.values())
-        + float(window.get("telemetry_threads_s", 0.0))
-        + float(children.get("attributed", 0.0))
-        + native
-    )
-    total = process + reaped
+    metered_outside_spans = buckets.get(fields.NO_SPAN, 0.0) + buckets.get(fields.LATE, 0.0)
+    native = window.native_threads_s
+    accounted = sum(buckets.values()) + window.telemetry_threads_s + window.children_attributed_s + native
+    total = window.process_cpu_s + window.children_reaped_s
     result.update(
         {
             "telemetry": telemetry_measured,
             "runtime": runtime,
-            "startup": float(window["window"].get("startup_cpu_s", 0.0)),
+            "startup": window.startup_cpu_s,
             # spans whose figures never reached spans.jsonl, CPU outside any span, and what nothing saw
             "other": max(0.0, spans_metered - span_attributes)
             + metered_outside_spans

@@ -8,7 +8,8 @@ from typing import Any
 
 from profiler.analysis.cpu import CpuTally
 from profiler.analysis.traces import AgentRun
-from profiler.store.parts import Part, merge_windows
+from profiler.store.cpuwindow import CpuWindow, merge
+from profiler.store.parts import Part
 
 CPU_KEYS = ("orchestration", "model_client", "tool", "telemetry", "runtime", "process_total")
 
@@ -37,7 +38,7 @@ class HostTally:
         rows = []
         for host in sorted(self.runs):
             on_host = [part for part in self.parts if part.info.host == host]
-            window = merge_windows(part.cpu for part in on_host)
+            window = merge(part.cpu for part in on_host)
             cpu = self.cpu[host].result(window)
             load = [row["host_cpu_percent"] for part in on_host for row in part.process if "host_cpu_percent" in row]
             rows.append(
@@ -47,16 +48,14 @@ class HostTally:
                     "agent_runs": self.runs[host],
                     "cpu_s": {key: cpu.get(key) for key in CPU_KEYS},
                     "cores": on_host[0].info.cores,  # what the host let its processes use
-                    "cores_used": _cores_used(cpu.get("process_total"), (window or {}).get("window", {})),
+                    "cores_used": _cores_used(cpu.get("process_total"), window),
                     "host_cpu_percent": statistics.fmean(load) if load else None,
                 }
             )
         return rows
 
 
-def _cores_used(process_cpu_s: float | None, window: dict[str, Any]) -> float | None:
+def _cores_used(process_cpu_s: float | None, window: CpuWindow | None) -> float | None:
     """The host's workload processes' CPU-seconds over the wall time they ran side by side."""
-    start, end = window.get("start_unix"), window.get("end_unix")
-    if process_cpu_s is None or not isinstance(start, int | float) or not isinstance(end, int | float) or end <= start:
-        return None
-    return float(process_cpu_s) / (end - start)
+    span = window.span_s if window is not None else None
+    return None if process_cpu_s is None or span is None else process_cpu_s / span

@@ -14,6 +14,7 @@ from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, run_u
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_self, model_attempts, run_of, span_kind
 from profiler.analysis.wall import KEYS, decompose
 from profiler.store import fields
+from profiler.store.cpuwindow import CpuWindow
 from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
@@ -161,16 +162,16 @@ class _InferenceTally:
         return result
 
 
-def _run_delay(session: Session, window: dict[str, Any]) -> float | None:
+def _run_delay(session: Session, window: CpuWindow | None) -> float | None:
     """The workload's threads' run-queue delay in the window, from the psutil series (interpolated at its ends)."""
     points = [
         (row["t"], row["workload"]["run_delay_s"])
         for row in session.process
         if row.get("workload", {}).get("run_delay_s") is not None
     ]
-    start, end = window.get("start_unix"), window.get("end_unix")
-    if len(points) < 2 or start is None or end is None:
+    if len(points) < 2 or window is None or window.start_unix is None or window.end_unix is None:
         return None
+    start, end = window.start_unix, window.end_unix
 
     def at(t: float) -> float:
         before = max((p for p in points if p[0] <= t), default=points[0], key=lambda p: p[0])
@@ -195,14 +196,14 @@ def _sampler_cost(process: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"cpu_s": cpu, "core_fraction": cpu / seconds if seconds > 0 else 0.0}
 
 
-def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None, series: list[dict[str, Any]]) -> dict[str, Any]:
+def _overhead(cpu: dict[str, Any], window: CpuWindow | None, series: list[dict[str, Any]]) -> dict[str, Any]:
     sampler = _sampler_cost(series)
     if window is None:
         return {"telemetry_cpu_s": None, "fraction": None, "sampler": sampler}
-    callbacks = float(window.get("buckets_s", {}).get("telemetry", 0.0))
-    export = float(window.get("telemetry_threads_s", 0.0))
-    meter = float(window.get("meter", {}).get("overhead_estimate_s", 0.0))
-    passthrough = float(window.get("meter", {}).get("passthrough_estimate_s", 0.0))
+    callbacks = window.buckets_s.get(fields.TELEMETRY, 0.0)
+    export = window.telemetry_threads_s
+    meter = window.meter.get("overhead_estimate_s", 0.0)
+    passthrough = window.meter.get("passthrough_estimate_s", 0.0)
     total = callbacks + export + meter + passthrough
     process = cpu.get("process_total") or 0.0
     return {
@@ -212,8 +213,8 @@ def _overhead(cpu: dict[str, Any], window: dict[str, Any] | None, series: list[d
         "span_export_s": export,
         "meter_s_estimated": meter,
         "passthrough_callbacks_s_estimated": passthrough,
-        "meter_handle_cost_us": float(window.get("meter", {}).get("handle_cost_ns", 0.0)) / 1000,
-        "meter_switch_cost_us": float(window.get("meter", {}).get("switch_cost_ns", 0.0)) / 1000,
+        "meter_handle_cost_us": window.meter.get("handle_cost_ns", 0.0) / 1000,
+        "meter_switch_cost_us": window.meter.get("switch_cost_ns", 0.0) / 1000,
         "sampler": sampler,
         "note": "direct costs in the profiled process: span callbacks and span export are measured; the "
         "meter's own cost and callbacks for LangGraph-internal runnables are estimated from costs "
@@ -265,8 +266,10 @@ def build_report(session: Session) -> dict[str, Any]:
     cpu = cpu_tally.result(session.cpu)
     model_wait, total = split["model_wait"], split["total"]
     workload_pid = next((row["workload"]["pid"] for row in session.process if "workload" in row), None)
-    window = (session.cpu or {}).get("window", {})
-    measured = Window(window.get("process_cpu_s"), _run_delay(session, window), session.sampler_errors)
+    window = session.cpu
+    measured = Window(
+        window.process_cpu_s if window is not None else None, _run_delay(session, window), session.sampler_errors
+    )
     stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, measured)
     process_total = cpu.get("process_total")
     done = outcomes.counts[COMPLETED]

@@ -26,13 +26,12 @@ from profiler.accelerators.timing import Accelerator
 from profiler.modelserver.chatrequest import BadRequest, parse_chat_request
 from profiler.modelserver.driver import AcceleratorDriver, Waiter
 from profiler.modelserver.faults import FAULT_ATTRIBUTE, Fault, Faults
-from profiler.modelserver.trajectory import Reply, Script, TurnError, choose_reply, prompt_tokens
+from profiler.modelserver.trajectory import SCRIPT_BAGGAGE_KEY, Reply, Script, TurnError, choose_reply, prompt_tokens
 from profiler.store import fields
 from profiler.store.trajectories import CHARS_PER_TOKEN
 
 _log = logging.getLogger(__name__)
 
-SCRIPT_BAGGAGE_KEY = "orchestrace.script"
 SCRIPT_HEADER = "X-Orchestrace-Script"
 PROVIDER = "orchestrace.simulated"
 

@@ -23,6 +23,8 @@ from profiler.errors import UsageError
 from profiler.modelserver.chatrequest import BadRequest
 from profiler.store.trajectories import CHARS_PER_TOKEN, thread_key, tokens_for_chars
 
+SCRIPT_BAGGAGE_KEY = "orchestrace.script"  # which script a request follows: the agent run's key, in its baggage
+
 MAX_OUTPUT_TOKENS = 32_768  # one reply's cap, as real servers cap max_tokens
 GENERIC_TOOL_TURN_TOKENS = 40
 GENERIC_ANSWER_TOKENS = 120

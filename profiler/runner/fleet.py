@@ -277,7 +277,7 @@ class _Fleet:
                 self.degraded.append({"component": f"part {worker.info.id}", "reason": f"no CPU window: {_cause(exc)}"})
                 continue
             self._keep(part)
-            spans += part["cpu"].get("spans", 0)
+            spans += part["cpu"].spans or 0
             self.run_dir.write_part(worker.info, part["cpu"], [], {})
         everyone = len(alive) == len(self.workers)
         return {

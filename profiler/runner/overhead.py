@@ -23,6 +23,7 @@ from profiler.errors import UsageError
 from profiler.render.text import plural
 from profiler.runner.plan import RunOptions
 from profiler.runner.run import RunResult
+from profiler.store.cpuwindow import CpuWindow
 from profiler.store.rundir import CPU_FILE, REPORT
 
 Execute = Callable[[RunOptions], RunResult]
@@ -42,9 +43,11 @@ def _round_figures(result: RunResult, instrumented: bool) -> dict[str, Any]:
             f"{'instrumented' if instrumented else 'bare'} run: overhead is measured on completed runs only; "
             "fix the workload first (see `orchestrace run`)"
         )
-    window = json.loads(result.run_dir.file(CPU_FILE).read_text(encoding="utf-8"))["window"]
+    window = CpuWindow.from_json(json.loads(result.run_dir.file(CPU_FILE).read_text(encoding="utf-8")))
     runs = int(finished["completed"])
-    figures = {"agent_runs": runs, "cpu_s": window["process_cpu_s"] / runs, "wall_s": window["wall_s"] / runs}
+    wall = window.wall_s if window.wall_s is not None else window.span_s
+    assert wall is not None, "a finished window has its wall time"
+    figures: dict[str, Any] = {"agent_runs": runs, "cpu_s": window.process_cpu_s / runs, "wall_s": wall / runs}
     if instrumented:
         report = json.loads(result.run_dir.file(REPORT).read_text(encoding="utf-8"))
         overhead = report["overhead"]

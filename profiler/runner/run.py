@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import socket
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +14,25 @@ import httpx
 
 from profiler import __version__
 from profiler.accelerators.presets import load_preset
-from profiler.analysis.report import build_report
-from profiler.analysis.summary import RunSummary, summarize
+from profiler.analysis.summary import RunSummary
 from profiler.errors import UsageError
 from profiler.export.target import OtlpTarget
 from profiler.lifeline import Interrupted, signals_deferred, signals_interrupt
 from profiler.modelserver.faults import read_spec
 from profiler.runner import environment
 from profiler.runner.checks import check_completeness
+from profiler.runner.ending import Ending, conclude, record_ending, recorded_summary, with_errors
 from profiler.runner.plan import RunOptions, RunPlan, plan, validate
 from profiler.runner.processes import ServerProcess, SpanWriter, WorkloadProcess
 from profiler.runner.raycluster import LOCAL, address_towards
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
-from profiler.sizing.headline import headline
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.rundir import (
     EXPORT_SUMMARY,
     FAULTS,
     PROCESS,
-    REPORT,
-    REPORT_ERROR,
     SAMPLER_LOG,
     SCHEMA,
     SCRIPT,
@@ -50,7 +46,6 @@ from profiler.store.rundir import (
     iso,
     write_json_atomic,
 )
-from profiler.store.session import Session, load_session
 
 ENDPOINT_CHECK_TIMEOUT_S = 5.0
 INTERRUPT_GRACE_S = 20.0
@@ -193,8 +188,7 @@ def execute(options: RunOptions, display: RunDisplay) -> RunResult:
             result = _record_end(
                 options, run_dir, parts, target, (status, message, finished), started, run_plan, display
             )
-    report, summary = (None, None) if options.bare else analyse(run_dir)
-    run_dir.mark_latest()
+    report, summary = conclude(run_dir, analyse=not options.bare)
     return replace(result, report=report, headline=summary)
 
 
@@ -203,13 +197,13 @@ def _record_end(
     run_dir: RunDir,
     parts: _Parts,
     target: OtlpTarget | None,
-    ending: tuple[str, str, dict[str, Any]],
+    outcome: tuple[str, str, dict[str, Any]],
     started: float,
     run_plan: RunPlan,
     display: RunDisplay,
 ) -> RunResult:
     """Stop the parts, check what they recorded, and write how the run ended into the manifest."""
-    status, message, finished = ending
+    status, message, finished = outcome
     noted: list[str] = []
     with signals_deferred(noted):  # a second signal must not cost the run directory its ending
         status, message, checks, summary = _finish(
@@ -220,20 +214,17 @@ def _record_end(
         wall = time.monotonic() - started
         export = _export_summary(run_dir) if target is not None else None
         replay = checks.pop("replay")
+        ending = Ending(
+            status,
+            message,
+            wall,
+            summary,
+            [*_degraded(parts.sampler), *parts.degraded],
+            finished,
+            {"otlp_export": export, "replay": replay, "checks": checks},
+        )
         try:
-            run_dir.finish(
-                degraded=[*_degraded(parts.sampler), *parts.degraded],
-                status=status,
-                message=message,
-                ended_at=iso(time.time()),
-                ended_unix=time.time(),
-                wall_s=wall,
-                workload_result=finished,
-                otlp_export=export,
-                replay=replay,
-                checks=checks,
-                summary=asdict(summary),
-            )
+            record_ending(run_dir, ending)
         except OSError as exc:
             raise UsageError(
                 f"cannot write the manifest of {run_dir.path}: {exc.strerror or exc} (is the disk full?); "
@@ -333,7 +324,7 @@ def _finish(
     """Stop every part, then check that what the parts produced was recorded; the final status."""
     server_death = _stop(parts)
     written = parts.writer.wait(SPAN_WRITER_TIMEOUT_S)
-    summary = summarize(Session(run_dir.path, {}, None if run_dir.spans.exists() else []))
+    summary = recorded_summary(run_dir)
     sent = [finished.get("spans_written"), *([parts.server.spans_sent] if parts.server else [])]
     poller_error = parts.poller.error if parts.poller else None
     writer_error = written.get("last_error") and f"{SPANS}: {written['last_error']}"
@@ -341,8 +332,7 @@ def _finish(
     # a bare run (`orchestrace overhead`) records no spans: its agent runs are the workload's own count
     found = (finished.get("completed", 0) + finished.get("errors", 0)) if options.bare else summary.agent_runs
     completeness = check_completeness(planned, finished, found, sent, written, server_death, write_errors)
-    if status == "completed" and summary.errors:
-        status = "completed_with_errors"
+    status = with_errors(status, summary)
     if completeness.problems:
         status = "failed" if server_death or not status.startswith("completed") else "incomplete"
         message = "; ".join(filter(None, [message, *completeness.problems]))
@@ -385,29 +375,6 @@ def _export_summary(run_dir: RunDir) -> dict[str, Any]:
         return data
     except (OSError, ValueError):
         return {"error": "the span writer left no export summary; see spanwriter.log"}
-
-
-def analyse(run_dir: RunDir) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The finished run's report (written to report.json) and headline; the run's data stays whatever
-    happens here."""
-    try:
-        session = load_session(run_dir.path)
-        report = build_report(session)
-        summary = headline(session, report)
-    except Exception as exc:  # a bug in analysis must not cost the recorded run
-        with contextlib.suppress(OSError):
-            run_dir.file(REPORT_ERROR).write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
-        return None, None
-    try:
-        write_json_atomic(run_dir.file(REPORT), report)
-    except OSError as exc:  # a full disk: the report is still shown, `orchestrace report` can redo it
-        report["problems"] = [*report["problems"], f"{REPORT} not written: {exc.strerror or exc}"]
-    return report, summary
-
-
-def write_report(run_dir: RunDir) -> dict[str, Any] | None:
-    """Analyse the finished run into report.json."""
-    return analyse(run_dir)[0]
 
 
 def _degraded(sampler: StackSampler | None) -> list[dict[str, str]]:

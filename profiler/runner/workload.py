@@ -33,8 +33,9 @@ from profiler.instrument.callbacks import SpanCallbackHandler
 from profiler.instrument.probe import ProcessProbe
 from profiler.instrument.telemetry import resource_for
 from profiler.lifeline import die_with_parent
-from profiler.modelserver.server import SCRIPT_BAGGAGE_KEY
+from profiler.modelserver.trajectory import SCRIPT_BAGGAGE_KEY
 from profiler.runner.processes import PROGRESS_FD_ENV, SPAN_FD_ENV
+from profiler.store.cpuwindow import CpuWindow
 from profiler.store.rundir import CPU_FILE, SPANS, write_json_atomic
 from profiler.store.spanfile import append_line
 from profiler.store.trajectories import TRAJECTORIES
@@ -181,7 +182,6 @@ def _bare_window(started: tuple[float, float, float]) -> dict[str, Any]:
     """The measured window of an uninstrumented run: what its clocks say, nothing attributed."""
     unix, monotonic, process = started
     return {
-        "bare": True,
         "window": {
             "start_unix": unix,
             "end_unix": time.time(),
@@ -235,7 +235,7 @@ def main(argv: list[str]) -> int:
         workload.probe.close()
         if workload.window is not None:
             try:
-                write_json_atomic(Path(config["run_dir"]) / CPU_FILE, cpu_file(workload, status))
+                write_json_atomic(Path(config["run_dir"]) / CPU_FILE, cpu_file(workload, status).to_json())
             except OSError as exc:  # a full disk: the runner reports it
                 write_error = f"{CPU_FILE}: {exc.strerror or exc}"
         progress.send(
@@ -250,16 +250,10 @@ def main(argv: list[str]) -> int:
     return {"completed": 0, "interrupted": 130}.get(status, 1)
 
 
-def cpu_file(workload: Workload, status: str) -> dict[str, Any]:
+def cpu_file(workload: Workload, status: str) -> CpuWindow:
     """`cpu.json` of a finished window: the probe's figures, how the window ended, spans exported."""
     assert workload.window is not None
-    return {
-        "schema": 1,
-        "loop": workload.config.get("loop", "asyncio"),
-        "status": status,
-        **workload.window,
-        "spans": _exported(workload),
-    }
+    return CpuWindow.from_meter(workload.window, workload.config.get("loop", "asyncio"), status, _exported(workload))
 
 
 def _exported(workload: Workload) -> int:

@@ -71,8 +71,8 @@ class Demand:
 
 def _rss_per_run(session: Session, concurrency: int) -> float | None:
     """Memory an extra in-flight run costs: RSS growth during the window over the concurrency."""
-    window = (session.cpu or {}).get("window", {})
-    start, end = window.get("start_unix"), window.get("end_unix")
+    window = session.cpu
+    start, end = (window.start_unix, window.end_unix) if window is not None else (None, None)
     rss: list[float] = [
         float(row["workload"]["rss"])
         for row in session.process

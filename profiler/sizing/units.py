@@ -47,8 +47,8 @@ class Replay:
 
 def loop_work_s(session: Session) -> float:
     """CPU of the event loop's own work and of code outside spans, from the CPU meter's buckets."""
-    buckets = (session.cpu or {}).get("buckets_s", {})
-    return float(buckets.get(fields.LOOP, 0.0)) + float(buckets.get(fields.NO_SPAN, 0.0))
+    buckets = session.cpu.buckets_s if session.cpu is not None else {}
+    return buckets.get(fields.LOOP, 0.0) + buckets.get(fields.NO_SPAN, 0.0)
 
 
 def replay_of(session: Session, demand: Demand, cores: float | None = None, concurrency: int | None = None) -> Replay:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from profiler.store.cpuwindow import CpuWindow
 from profiler.store.parts import PartInfo
 
 SCHEMA = 1
@@ -129,12 +130,12 @@ class RunDir:
         return folder
 
     def write_part(
-        self, info: PartInfo, cpu: dict[str, Any] | None, process: list[dict[str, Any]], samples: dict[str, bytes]
+        self, info: PartInfo, cpu: CpuWindow | None, process: list[dict[str, Any]], samples: dict[str, bytes]
     ) -> None:
         """A part measured elsewhere (a fleet worker): its CPU window, psutil rows and py-spy files."""
         folder = self.add_part(info)
         if cpu is not None:
-            write_json_atomic(folder / CPU_FILE, cpu)
+            write_json_atomic(folder / CPU_FILE, cpu.to_json())
         if process:
             (folder / PROCESS).write_text("".join(json.dumps(row) + "\n" for row in process), encoding="utf-8")
         for name, raw in samples.items():

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from profiler.errors import UsageError
-from profiler.store.parts import MAIN, Part, PartInfo, merge_windows
+from profiler.store.cpuwindow import CpuWindow, merge
+from profiler.store.parts import MAIN, Part, PartInfo
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanFile, SpanRecord, span_lines
 from profiler.store.spanstream import TraceGrouper
@@ -102,9 +103,9 @@ class Session:
         return self._trajectories
 
     @property
-    def cpu(self) -> dict[str, Any] | None:
+    def cpu(self) -> CpuWindow | None:
         """The run's CPU window: every part's added up (they ran side by side)."""
-        return merge_windows(part.cpu for part in self.parts)
+        return merge(part.cpu for part in self.parts)
 
     @property
     def process(self) -> list[dict[str, Any]]:
@@ -271,7 +272,8 @@ def _part(root: Path, info: PartInfo, problems: list[str]) -> Part:
     cpu = None
     if (where / CPU_FILE).exists():
         raw_cpu = _read_json(where / CPU_FILE, named)
-        cpu = None if raw_cpu is None else check_cpu(raw_cpu, named)
+        checked = None if raw_cpu is None else check_cpu(raw_cpu, named)
+        cpu = None if checked is None else CpuWindow.from_json(checked)
     else:
         named.append("cpu.json is missing: no CPU window figures (the workload did not finish its window)")
     process = check_process(_read_jsonl(where / PROCESS, named), named) if (where / PROCESS).exists() else []

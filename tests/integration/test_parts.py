@@ -9,6 +9,7 @@ import pytest
 from profiler.analysis.report import build_report
 from profiler.export.jaeger import write_jaeger_json
 from profiler.runner.environment import usable_cores
+from profiler.store.cpuwindow import CpuWindow
 from profiler.store.parts import PartInfo, part_dir
 from profiler.store.rundir import CPU_FILE, PROCESS, SPANS, RunDir
 from profiler.store.session import load_session
@@ -31,7 +32,7 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     [info] = [PartInfo.from_json(p) for p in manifest_of(second)["parts"]]
     RunDir(first).write_part(
         PartInfo("b", info.host, info.pid, part_dir("b"), cores=info.cores),
-        json.loads((second / CPU_FILE).read_text()),
+        CpuWindow.from_json(json.loads((second / CPU_FILE).read_text())),
         [json.loads(line) for line in (second / PROCESS).read_text().splitlines()],
         {},
     )
@@ -53,8 +54,8 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     assert 0 <= host["host_cpu_percent"] <= 100
     # the two processes ran one after the other: their CPU over the time from the first's start to
     # the second's end, of the cores this host gave them
-    windows = [part.cpu["window"] for part in session.parts]
-    span = max(w["end_unix"] for w in windows) - min(w["start_unix"] for w in windows)
+    windows = [part.cpu for part in session.parts]
+    span = max(w.end_unix for w in windows) - min(w.start_unix for w in windows)
     assert host["cores"] == info.cores == usable_cores()
     assert host["cores_used"] == pytest.approx(report["cpu_s"]["process_total"] / span)
     assert 0 < host["cores_used"] <= host["cores"]
