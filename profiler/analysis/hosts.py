@@ -40,7 +40,9 @@ class HostTally:
             on_host = [part for part in self.parts if part.info.host == host]
             window = merge(part.cpu for part in on_host)
             cpu = self.cpu[host].result(window)
-            load = [row["host_cpu_percent"] for part in on_host for row in part.process if "host_cpu_percent" in row]
+            load = [
+                row.host_cpu_percent for part in on_host for row in part.process if row.host_cpu_percent is not None
+            ]
             rows.append(
                 {
                     "host": host,

@@ -15,6 +15,7 @@ from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_self, model_attem
 from profiler.analysis.wall import KEYS, decompose
 from profiler.store import fields
 from profiler.store.cpuwindow import CpuWindow
+from profiler.store.processseries import ProcessRow
 from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
@@ -165,9 +166,9 @@ class _InferenceTally:
 def _run_delay(session: Session, window: CpuWindow | None) -> float | None:
     """The workload's threads' run-queue delay in the window, from the psutil series (interpolated at its ends)."""
     points = [
-        (row["t"], row["workload"]["run_delay_s"])
+        (row.t, row.workload.run_delay_s)
         for row in session.process
-        if row.get("workload", {}).get("run_delay_s") is not None
+        if row.workload is not None and row.workload.run_delay_s is not None
     ]
     if len(points) < 2 or window is None or window.start_unix is None or window.end_unix is None:
         return None
@@ -183,20 +184,17 @@ def _run_delay(session: Session, window: CpuWindow | None) -> float | None:
     return max(0.0, at(end) - at(start))
 
 
-def _sampler_cost(process: list[dict[str, Any]]) -> dict[str, float] | None:
+def _sampler_cost(process: list[ProcessRow]) -> dict[str, float] | None:
     """py-spy's own CPU, from its process's psutil series: seconds, and the share of one core."""
-    rows = [row for row in process if "sampler" in row]
+    rows = [(row.t, row.sampler.cpu_s) for row in process if row.sampler is not None]
     if len(rows) < 2:
         return None
-    first, last = rows[0], rows[-1]
-    cpu = (last["sampler"]["cpu_user"] + last["sampler"]["cpu_system"]) - (
-        first["sampler"]["cpu_user"] + first["sampler"]["cpu_system"]
-    )
-    seconds = last["t"] - first["t"]
-    return {"cpu_s": cpu, "core_fraction": cpu / seconds if seconds > 0 else 0.0}
+    (first_t, first_cpu), (last_t, last_cpu) = rows[0], rows[-1]
+    seconds = last_t - first_t
+    return {"cpu_s": last_cpu - first_cpu, "core_fraction": (last_cpu - first_cpu) / seconds if seconds > 0 else 0.0}
 
 
-def _overhead(cpu: dict[str, Any], window: CpuWindow | None, series: list[dict[str, Any]]) -> dict[str, Any]:
+def _overhead(cpu: dict[str, Any], window: CpuWindow | None, series: list[ProcessRow]) -> dict[str, Any]:
     sampler = _sampler_cost(series)
     if window is None:
         return {"telemetry_cpu_s": None, "fraction": None, "sampler": sampler}
@@ -265,7 +263,7 @@ def build_report(session: Session) -> dict[str, Any]:
     split = wall.result()
     cpu = cpu_tally.result(session.cpu)
     model_wait, total = split["model_wait"], split["total"]
-    workload_pid = next((row["workload"]["pid"] for row in session.process if "workload" in row), None)
+    workload_pid = next((row.workload.pid for row in session.process if row.workload is not None), None)
     window = session.cpu
     measured = Window(
         window.process_cpu_s if window is not None else None, _run_delay(session, window), session.sampler_errors

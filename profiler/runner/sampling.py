@@ -21,6 +21,8 @@ from typing import Any
 
 import psutil
 
+from profiler.store.processseries import WORKLOAD, ProcessRow, ProcessSample
+
 PY_SPY_ENV = "ORCHESTRACE_PY_SPY"  # path of the py-spy binary (tests point it at a broken one)
 # py-spy's own CPU grows with the rate and with the threads it reads: 20 Hz keeps it at or below
 # ~4% of one core on the sample agents here (100 Hz: 11-14%), enough samples for the stack picture
@@ -131,18 +133,19 @@ def run_delay_s(pid: int) -> float | None:
     return total / 1e9
 
 
-def _times(proc: psutil.Process) -> dict[str, Any]:
+def _times(proc: psutil.Process, **more: Any) -> ProcessSample:
     with proc.oneshot():
         cpu = proc.cpu_times()
-        return {
-            "pid": proc.pid,
-            "cpu_user": cpu.user,
-            "cpu_system": cpu.system,
-            "children_user": cpu.children_user,
-            "children_system": cpu.children_system,
-            "rss": proc.memory_info().rss,
-            "threads": proc.num_threads(),
-        }
+        return ProcessSample(
+            cpu_user=cpu.user,
+            cpu_system=cpu.system,
+            pid=proc.pid,
+            children_user=cpu.children_user,
+            children_system=cpu.children_system,
+            rss=proc.memory_info().rss,
+            threads=proc.num_threads(),
+            **more,
+        )
 
 
 class ProcessPoller(threading.Thread):
@@ -157,33 +160,38 @@ class ProcessPoller(threading.Thread):
         self._processes = {role: psutil.Process(pid) for role, pid in roles.items() if psutil.pid_exists(pid)}
         self.error: str | None = None  # why the series stopped early (a full disk)
 
-    def sample(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"t": time.time(), "host_cpu_percent": psutil.cpu_percent(None)}
+    def sample(self) -> ProcessRow:
+        t, host = time.time(), psutil.cpu_percent(None)
+        processes: dict[str, ProcessSample] = {}
         for role, proc in self._processes.items():
             try:
-                entry = _times(proc)
-                if role == "workload":
-                    entry["thread_cpu"] = [[t.id, t.user_time, t.system_time] for t in proc.threads()]
-                    entry["run_delay_s"] = run_delay_s(proc.pid)
-                    entry["children"] = []
-                    for child in proc.children(recursive=True):
-                        try:
-                            info = _times(child)
-                            info["cmdline"] = " ".join(child.cmdline()[:4])[:200]
-                            entry["children"].append(info)
-                        except psutil.Error:
-                            continue
-                row[role] = entry
+                processes[role] = self._workload(proc) if role == WORKLOAD else _times(proc)
             except psutil.Error:
                 continue
-        return row
+        return ProcessRow(t, host, processes)
+
+    @staticmethod
+    def _workload(proc: psutil.Process) -> ProcessSample:
+        """The workload's sample adds its threads' CPU, run-queue delay and live children."""
+        children = []
+        for child in proc.children(recursive=True):
+            try:
+                children.append(_times(child, cmdline=" ".join(child.cmdline()[:4])[:200]))
+            except psutil.Error:
+                continue
+        return _times(
+            proc,
+            thread_cpu=tuple((t.id, t.user_time, t.system_time) for t in proc.threads()),
+            run_delay_s=run_delay_s(proc.pid),
+            children=tuple(children),
+        )
 
     def run(self) -> None:
         psutil.cpu_percent(None)
         try:
             with open(self.out, "a", encoding="utf-8") as handle:
                 while not self._halt.is_set():
-                    handle.write(json.dumps(self.sample()) + "\n")
+                    handle.write(json.dumps(self.sample().to_json()) + "\n")
                     handle.flush()
                     self._halt.wait(self.interval_s)
         except OSError as exc:  # the series ends here; the run goes on and says so

@@ -74,9 +74,13 @@ def _rss_per_run(session: Session, concurrency: int) -> float | None:
     window = session.cpu
     start, end = (window.start_unix, window.end_unix) if window is not None else (None, None)
     rss: list[float] = [
-        float(row["workload"]["rss"])
+        float(row.workload.rss)
         for row in session.process
-        if "workload" in row and start is not None and end is not None and start <= row["t"] <= end
+        if row.workload is not None
+        and row.workload.rss is not None
+        and start is not None
+        and end is not None
+        and start <= row.t <= end
     ]
     if len(rss) < 2 or concurrency < 1:
         return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from profiler.store.cpuwindow import CpuWindow
+from profiler.store.processseries import ProcessRow
 
 PARTS = "parts"  # the folder of the parts after the first
 MAIN = "main"  # the part whose files sit at the run directory's root
@@ -58,7 +59,7 @@ class Part:
 
     info: PartInfo
     cpu: CpuWindow | None = None
-    process: list[dict[str, Any]] = field(default_factory=list)
+    process: list[ProcessRow] = field(default_factory=list)
     samples: list[Any] = field(default_factory=list)  # StackSample (store.session)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from profiler.store.cpuwindow import CpuWindow
 from profiler.store.parts import PartInfo
+from profiler.store.processseries import ProcessRow
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -130,14 +131,16 @@ class RunDir:
         return folder
 
     def write_part(
-        self, info: PartInfo, cpu: CpuWindow | None, process: list[dict[str, Any]], samples: dict[str, bytes]
+        self, info: PartInfo, cpu: CpuWindow | None, process: list[ProcessRow], samples: dict[str, bytes]
     ) -> None:
         """A part measured elsewhere (a fleet worker): its CPU window, psutil rows and py-spy files."""
         folder = self.add_part(info)
         if cpu is not None:
             write_json_atomic(folder / CPU_FILE, cpu.to_json())
         if process:
-            (folder / PROCESS).write_text("".join(json.dumps(row) + "\n" for row in process), encoding="utf-8")
+            (folder / PROCESS).write_text(
+                "".join(json.dumps(row.to_json()) + "\n" for row in process), encoding="utf-8"
+            )
         for name, raw in samples.items():
             (folder / SAMPLES / Path(name).name).write_bytes(raw)
 

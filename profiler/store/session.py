@@ -18,6 +18,7 @@ import orjson
 from profiler.errors import UsageError
 from profiler.store.cpuwindow import CpuWindow, merge
 from profiler.store.parts import MAIN, Part, PartInfo
+from profiler.store.processseries import ProcessRow
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanFile, SpanRecord, span_lines
 from profiler.store.spanstream import TraceGrouper
@@ -108,7 +109,7 @@ class Session:
         return merge(part.cpu for part in self.parts)
 
     @property
-    def process(self) -> list[dict[str, Any]]:
+    def process(self) -> list[ProcessRow]:
         """The psutil series of the run's first part (a fleet's parts each have their own: `parts`)."""
         return self.parts[0].process if self.parts else []
 
@@ -276,7 +277,8 @@ def _part(root: Path, info: PartInfo, problems: list[str]) -> Part:
         cpu = None if checked is None else CpuWindow.from_json(checked)
     else:
         named.append("cpu.json is missing: no CPU window figures (the workload did not finish its window)")
-    process = check_process(_read_jsonl(where / PROCESS, named), named) if (where / PROCESS).exists() else []
+    rows = check_process(_read_jsonl(where / PROCESS, named), named) if (where / PROCESS).exists() else []
+    process = [ProcessRow.from_json(row) for row in rows]
     samples = _samples(where, named)
     problems.extend(named if info.id == MAIN else [f"part {info.id}: {problem}" for problem in named])
     return Part(info, cpu, process, samples)

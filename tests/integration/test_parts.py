@@ -11,6 +11,7 @@ from profiler.export.jaeger import write_jaeger_json
 from profiler.runner.environment import usable_cores
 from profiler.store.cpuwindow import CpuWindow
 from profiler.store.parts import PartInfo, part_dir
+from profiler.store.processseries import ProcessRow
 from profiler.store.rundir import CPU_FILE, PROCESS, SPANS, RunDir
 from profiler.store.session import load_session
 from profiler.store.trajectories import TRAJECTORIES
@@ -33,7 +34,7 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     RunDir(first).write_part(
         PartInfo("b", info.host, info.pid, part_dir("b"), cores=info.cores),
         CpuWindow.from_json(json.loads((second / CPU_FILE).read_text())),
-        [json.loads(line) for line in (second / PROCESS).read_text().splitlines()],
+        [ProcessRow.from_json(json.loads(line)) for line in (second / PROCESS).read_text().splitlines()],
         {},
     )
     for name in (SPANS, TRAJECTORIES):
