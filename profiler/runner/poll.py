@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from profiler.runner.sampling import ProcessPoller
+from profiler.store.processseries import WORKLOAD
 
 
 def main(argv: list[str]) -> int:
-    poller = ProcessPoller(Path(argv[1]), {"workload": int(argv[0])})
+    poller = ProcessPoller(Path(argv[1]), {WORKLOAD: int(argv[0])})
     poller.start()
     sys.stdin.buffer.read()  # until the parent closes the pipe
     poller.stop()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.runner.sampling import ProcessPoller, StackSampler
+from profiler.store.processseries import SAMPLER, WORKLOAD
 from profiler.store.rundir import PROCESS, SAMPLER_LOG, WORKLOAD_SAMPLES
 
 
@@ -31,7 +32,7 @@ class NodeObserver:
         folder = self.folder / part
         (folder / WORKLOAD_SAMPLES).parent.mkdir(parents=True)
         sampler = None
-        roles = {"workload": pid, **roles}
+        roles = {WORKLOAD: pid, **roles}
         if self.sampler:
             # Ray blocks SIGINT in its workers and children inherit the mask, but py-spy
             # writes its stacks only when SIGINT stops it
@@ -41,7 +42,7 @@ class NodeObserver:
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             if sampler.process is not None:
-                roles["sampler"] = sampler.process.pid  # py-spy's own cost, outside the workload
+                roles[SAMPLER] = sampler.process.pid  # py-spy's own cost, outside the workload
         poller = ProcessPoller(folder / PROCESS, roles)
         poller.start()
         self.watched[part] = (sampler, poller)

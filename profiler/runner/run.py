@@ -29,6 +29,7 @@ from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_reco
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.store.parts import MAIN, PartInfo
+from profiler.store.processseries import MODEL_SERVER, SAMPLER, WORKLOAD
 from profiler.store.rundir import (
     EXPORT_SUMMARY,
     FAULTS,
@@ -275,7 +276,7 @@ def _run_on_ray(
     settings = FleetSettings(
         options.ray, options.ray_workers, options.concurrency, options.sampler, options.sample_rate
     )
-    roles = {"modelserver": parts.server.pid} if parts.server is not None else {}
+    roles = {MODEL_SERVER: parts.server.pid} if parts.server is not None else {}
     outcome = run_on_ray(settings, config, run_dir, parts.writer.fds[0], display, roles)
     parts.degraded.extend(outcome.degraded)
     run_dir.update_manifest(ray={"address": options.ray, "workers": outcome.finished.pop("workers", [])})
@@ -299,9 +300,9 @@ def _start(options: RunOptions, run_plan: RunPlan, run_dir: RunDir, parts: _Part
             options.sample_rate,
             children=options.sample_children,
         )
-    roles = {"workload": workload.pid, **({"modelserver": parts.server.pid} if parts.server else {})}
+    roles = {WORKLOAD: workload.pid, **({MODEL_SERVER: parts.server.pid} if parts.server else {})}
     if parts.sampler is not None and parts.sampler.process is not None:
-        roles["sampler"] = parts.sampler.process.pid  # py-spy's own cost, outside the workload
+        roles[SAMPLER] = parts.sampler.process.pid  # py-spy's own cost, outside the workload
     parts.poller = ProcessPoller(run_dir.file(PROCESS), roles)
     parts.poller.start()
     if parts.server is not None:

@@ -17,6 +17,7 @@ from typing import Any, Union
 import orjson
 
 from profiler.store import fields
+from profiler.store.processseries import SAMPLER, WORKLOAD
 from profiler.store.spans import SpanRecord
 
 MAX_SPAN_DEPTH = 256  # LangGraph nests a few dozen levels; deeper is damage (and would exhaust recursion)
@@ -82,7 +83,7 @@ CPU: dict[str, Spec] = {
     "meter": {name: NUMBER for name in ("overhead_estimate_s", "passthrough_estimate_s", "handle_cost_ns")},
 }
 _PROCESS_ENTRY: Spec = {"pid": NUMBER, "cpu_user": Required(NUMBER), "cpu_system": Required(NUMBER), "rss": NUMBER}
-PROCESS_ROW: dict[str, Spec] = {"t": Required(NUMBER), "workload": _PROCESS_ENTRY, "sampler": _PROCESS_ENTRY}
+PROCESS_ROW: dict[str, Spec] = {"t": Required(NUMBER), WORKLOAD: _PROCESS_ENTRY, SAMPLER: _PROCESS_ENTRY}
 # span attributes the analysis reads as numbers: seconds (`*_s`), token counts, and these
 NUMERIC_ATTRIBUTES = frozenset({fields.MODEL_REQUESTS, "gen_ai.response.time_to_first_chunk"})
 NAME_ATTRIBUTES = ("gen_ai.node.name", "gen_ai.tool.name", "orchestrace.task.id")
