@@ -9,13 +9,13 @@ built on it, silently zero; the call's line in trajectories.jsonl holds an estim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 
 from profiler.analysis.traces import CHAT, AgentRun, span_kind
 from profiler.store.session import Session
 from profiler.store.spans import SpanRecord
+from profiler.store.trajectories import TrajectoryCall
 
 REPORTED, ESTIMATED, UNKNOWN = "reported", "estimated", "unknown"
 HOW_TO_GET_USAGE = (
@@ -46,14 +46,13 @@ def _reported_for(run: AgentRun, span: SpanRecord) -> Usage | None:
     return usage
 
 
-def _estimated(recorded: dict[str, Any] | None) -> Usage:
+def _estimated(recorded: TrajectoryCall | None) -> Usage:
     """The trajectory line's counts: estimated (and marked) when the endpoint reported none."""
-    if recorded is not None and not recorded.get("error"):
-        estimated = bool(recorded.get("input_tokens_estimated") or recorded.get("output_tokens_estimated"))
+    if recorded is not None and recorded.error_status is None:
         return Usage(
-            int(recorded.get("input_tokens") or 0),
-            int(recorded.get("output_tokens") or 0),
-            ESTIMATED if estimated else REPORTED,
+            recorded.input_tokens or 0,
+            recorded.output_tokens or 0,
+            ESTIMATED if recorded.estimated else REPORTED,
         )
     return Usage(0, 0, UNKNOWN)
 
@@ -76,7 +75,7 @@ def run_usage(session: Session, run: AgentRun) -> dict[str, Usage]:
             unreported.append(span)
     if unreported:
         lines = session.trajectories.get(run.root.trace_id, [])
-        by_span = {line["span_id"]: line for line in lines if "span_id" in line}
+        by_span = {line.span_id: line for line in lines if line.span_id is not None}
         in_order = iter(lines)
         for span in chats:
             recorded = by_span.get(span.span_id) if by_span else next(in_order, None)

@@ -30,6 +30,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from profiler.instrument.cpumeter import SpanCpuMeter
 from profiler.instrument.llmresult import first_generation, usage
 from profiler.store import fields
+from profiler.store.trajectories import TrajectoryCall
 
 GEN_AI_NODE_NAME = "gen_ai.node.name"  # draft convention (semantic-conventions-genai #187/#188)
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -71,11 +72,11 @@ def capture_content_enabled() -> bool:
 class ChatObserver(Protocol):
     """Told about every chat call the handler traces (e.g. the trajectory recorder)."""
 
-    def started(self, span: Span, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]: ...
+    def started(self, span: Span, messages: list[Any], params: dict[str, Any]) -> TrajectoryCall: ...
 
-    def ended(self, step: dict[str, Any], response: Any) -> None: ...
+    def ended(self, step: TrajectoryCall, response: Any) -> None: ...
 
-    def failed(self, step: dict[str, Any], error: BaseException) -> None: ...
+    def failed(self, step: TrajectoryCall, error: BaseException) -> None: ...
 
 
 @dataclass
@@ -87,7 +88,7 @@ class _Run:
     start_ns: int = 0
     borrowed: bool = False  # the caller's invoke_agent span: the caller ends it
     owner: tuple[int, int] = (0, 0)  # (thread, task) that attached the span's context
-    step: dict[str, Any] | None = None  # a chat call's place in the trajectory: thread, turn, bound tools
+    step: TrajectoryCall | None = None  # a chat call's place in the trajectory: thread, turn, bound tools
 
 
 def _context_owner() -> tuple[int, int]:

@@ -8,12 +8,13 @@ arguments and the token counts; `trajectories.jsonl` (store/trajectories.py) hol
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from profiler.instrument.llmresult import first_generation, text_of, usage
-from profiler.store.trajectories import TrajectoryRecorder, thread_key, tokens_for_chars
+from profiler.store.trajectories import ToolCall, TrajectoryCall, TrajectoryRecorder, thread_key, tokens_for_chars
 
 
 class TrajectoryObserver:
@@ -22,28 +23,28 @@ class TrajectoryObserver:
     def __init__(self, recorder: TrajectoryRecorder) -> None:
         self.recorder = recorder
 
-    def started(self, span: Span, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+    def started(self, span: Span, messages: list[Any], params: dict[str, Any]) -> TrajectoryCall:
         """Where this call sits in the agent run: the same rule the simulated server uses to pick a turn."""
         first_user = next((text_of(m.content) for m in messages if getattr(m, "type", "") == "human"), "")
         tools = [
             t.get("function", {}).get("name", t.get("name")) for t in params.get("tools") or [] if isinstance(t, dict)
         ]
         context = span.get_span_context()
-        return {
-            "trace_id": format(context.trace_id, "032x"),
-            "span_id": format(context.span_id, "016x"),
-            "thread": thread_key(first_user),
-            "turn": sum(1 for m in messages if getattr(m, "type", "") == "ai"),
-            "tools": [str(name) for name in tools],
-            "prompt_chars": _prompt_chars(messages, params),
-        }
+        return TrajectoryCall(
+            trace_id=format(context.trace_id, "032x"),
+            span_id=format(context.span_id, "016x"),
+            thread=thread_key(first_user),
+            turn=sum(1 for m in messages if getattr(m, "type", "") == "ai"),
+            tools=tuple(str(name) for name in tools),
+            prompt_chars=_prompt_chars(messages, params),
+        )
 
-    def ended(self, step: dict[str, Any], response: Any) -> None:
-        self.recorder.record({**step, **_result(response, step)})
+    def ended(self, step: TrajectoryCall, response: Any) -> None:
+        self.recorder.record(_result(response, step))
 
-    def failed(self, step: dict[str, Any], error: BaseException) -> None:
+    def failed(self, step: TrajectoryCall, error: BaseException) -> None:
         status = getattr(error, "status_code", None)
-        self.recorder.record({**step, "error": {"status": status if isinstance(status, int) else 500}})
+        self.recorder.record(replace(step, error_status=status if isinstance(status, int) else 500))
 
 
 def _prompt_chars(messages: list[Any], params: dict[str, Any]) -> int:
@@ -53,19 +54,15 @@ def _prompt_chars(messages: list[Any], params: dict[str, Any]) -> int:
     return chars + (len(json.dumps(params["tools"], default=str)) if params.get("tools") else 0)
 
 
-def _result(response: Any, step: dict[str, Any]) -> dict[str, Any]:
+def _result(response: Any, step: TrajectoryCall) -> TrajectoryCall:
     _, message = first_generation(response)
     input_tokens, output_tokens = usage(response, message)
-    calls = getattr(message, "tool_calls", None) or []
-    result = {
-        "tool_calls": [{"name": c["name"], "args": c.get("args", {})} for c in calls],
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-    }
+    calls = tuple(ToolCall(c["name"], c.get("args", {})) for c in getattr(message, "tool_calls", None) or [])
+    result = replace(step, tool_calls=calls, input_tokens=input_tokens, output_tokens=output_tokens)
     # the endpoint reported no usage: ~4 characters per token, marked
     if input_tokens is None:
-        result |= {"input_tokens": tokens_for_chars(step["prompt_chars"]), "input_tokens_estimated": True}
+        result = replace(result, input_tokens=tokens_for_chars(step.prompt_chars), input_tokens_estimated=True)
     if output_tokens is None:
-        text = text_of(getattr(message, "content", "")) + json.dumps(result["tool_calls"]) * bool(calls)
-        result |= {"output_tokens": tokens_for_chars(len(text)), "output_tokens_estimated": True}
+        text = text_of(getattr(message, "content", "")) + json.dumps([c.to_json() for c in calls]) * bool(calls)
+        result = replace(result, output_tokens=tokens_for_chars(len(text)), output_tokens_estimated=True)
     return result

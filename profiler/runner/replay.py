@@ -16,7 +16,7 @@ from typing import Any
 from profiler.errors import UsageError
 from profiler.store.rundir import MANIFEST, SPANS, WORKLOAD_CONFIG
 from profiler.store.spans import read_span_file
-from profiler.store.trajectories import TRAJECTORIES, read_trajectories
+from profiler.store.trajectories import TRAJECTORIES, TrajectoryCall, read_trajectories
 
 NOT_RECORDED = {"error": {"status": 500, "message": "this call was not recorded (it failed in the recording)"}}
 
@@ -28,7 +28,7 @@ class Recording:
     graph: str | None
     concurrency: int
     inputs: list[dict[str, Any]]  # per agent run, in order
-    calls: dict[int, list[dict[str, Any]]]  # agent-run index -> its chat calls (runs that started)
+    calls: dict[int, list[TrajectoryCall]]  # agent-run index -> its chat calls (runs that started)
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -40,7 +40,7 @@ def _read_json(path: Path, what: str) -> Any:
         raise UsageError(f"--replay {path.parent}: {path.name} is unreadable ({exc})") from None
 
 
-def calls_by_agent_run(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
+def calls_by_agent_run(run_dir: Path) -> dict[int, list[TrajectoryCall]]:
     """A run's recorded chat calls per agent run (trace ids mapped through the invoke_agent spans)."""
     by_trace = read_trajectories(run_dir / TRAJECTORIES)
     index_of = {
@@ -75,30 +75,33 @@ def load_recording(path: Path) -> Recording:
     )
 
 
-def _thread_names(calls: list[dict[str, Any]]) -> dict[str, str]:
+def _thread_names(calls: list[TrajectoryCall]) -> dict[str, str]:
     """Threads in order of first appearance: the agent itself, then its sub-agents."""
     names: dict[str, str] = {}
-    for call in sorted(calls, key=lambda c: c["turn"]):
-        names.setdefault(call["thread"], "the agent" if not names else f"sub-agent {len(names)}")
+    for call in sorted(calls, key=lambda c: c.turn):
+        names.setdefault(call.thread, "the agent" if not names else f"sub-agent {len(names)}")
     return names
 
 
-def _turn(call: dict[str, Any]) -> dict[str, Any]:
-    if call.get("error"):
-        return {"error": {"status": int(call["error"].get("status", 500)), "message": "failed in the recording"}}
-    tokens = call.get("output_tokens") or 1
-    if call.get("tool_calls"):
-        return {"tool_calls": call["tool_calls"], "output_tokens": tokens}
+def _turn(call: TrajectoryCall) -> dict[str, Any]:
+    if call.error_status is not None:
+        return {"error": {"status": call.error_status, "message": "failed in the recording"}}
+    tokens = call.output_tokens or 1
+    if call.tool_calls:
+        return {
+            "tool_calls": [{"name": c.name, "args": dict(c.args)} for c in call.tool_calls],
+            "output_tokens": tokens,
+        }
     return {"content": "", "output_tokens": tokens}  # the server writes filler text of this length
 
 
-def script_of(calls: list[dict[str, Any]]) -> dict[str, Any]:
+def script_of(calls: list[TrajectoryCall]) -> dict[str, Any]:
     """A trajectory script that makes the simulated model repeat these calls."""
     if not calls:  # the run's first model call failed in the recording
         return {"turns": [NOT_RECORDED]}
     threads: dict[str, list[dict[str, Any]]] = {}
     for thread in _thread_names(calls):
-        own = {c["turn"]: c for c in calls if c["thread"] == thread}
+        own = {c.turn: c for c in calls if c.thread == thread}
         threads[thread] = [_turn(own[t]) if t in own else NOT_RECORDED for t in range(max(own) + 1)]
     first = next(iter(threads))
     return {"turns": threads[first], "threads": {key: {"turns": turns} for key, turns in threads.items()}}
@@ -114,17 +117,17 @@ def replay_runs(recording: Recording) -> tuple[list[dict[str, Any]], dict[str, d
     return runs, scripts
 
 
-def _call_text(call: dict[str, Any] | None) -> str:
+def _call_text(call: TrajectoryCall | None) -> str:
     if call is None:
         return "no call"
-    if call.get("error"):
-        return f"a failed call (status {call['error'].get('status')})"
-    if not call.get("tool_calls"):
+    if call.error_status is not None:
+        return f"a failed call (status {call.error_status})"
+    if not call.tool_calls:
         return "a final answer"
-    return ", ".join(f"{c['name']}({json.dumps(c.get('args', {}), sort_keys=True)})" for c in call["tool_calls"])
+    return ", ".join(f"{c.name}({json.dumps(dict(c.args), sort_keys=True)})" for c in call.tool_calls)
 
 
-def first_mismatch(recorded: dict[int, list[dict[str, Any]]], replayed: dict[int, list[dict[str, Any]]]) -> str | None:
+def first_mismatch(recorded: dict[int, list[TrajectoryCall]], replayed: dict[int, list[TrajectoryCall]]) -> str | None:
     """The first call where the replay did something other than the recording, in words; None if none.
 
     Calls are matched by (thread, turn); parallel branches with the same first message share a
@@ -135,28 +138,28 @@ def first_mismatch(recorded: dict[int, list[dict[str, Any]]], replayed: dict[int
         if index not in recorded:
             return f"agent run {index + 1} did not run in the recording but ran in the replay"
         mine = recorded[index]
-        theirs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        theirs: dict[tuple[str, int], list[TrajectoryCall]] = {}
         for call in replayed.get(index, []):
-            theirs.setdefault((call["thread"], call["turn"]), []).append(call)
+            theirs.setdefault((call.thread, call.turn), []).append(call)
         names = _thread_names(mine)
-        for call in sorted(mine, key=lambda c: (list(names).index(c["thread"]), c["turn"])):
-            where = f"agent run {index + 1}, {names[call['thread']]}, model call {call['turn'] + 1}"
-            candidates = theirs.get((call["thread"], call["turn"]), [])
+        for call in sorted(mine, key=lambda c: (list(names).index(c.thread), c.turn)):
+            where = f"agent run {index + 1}, {names[call.thread]}, model call {call.turn + 1}"
+            candidates = theirs.get((call.thread, call.turn), [])
             if not candidates:
                 return f"{where}: recorded {_call_text(call)}, but the replayed graph made no such call"
             got = next((c for c in candidates if _call_text(c) == _call_text(call)), candidates[0])
             candidates.remove(got)
-            unbound = [c["name"] for c in call.get("tool_calls", []) if c["name"] not in got.get("tools", [])]
+            unbound = [c.name for c in call.tool_calls if c.name not in got.tools]
             if unbound:
                 return (
                     f"{where}: recorded tool '{unbound[0]}' is not bound to the graph any more "
-                    f"(bound: {', '.join(got.get('tools', [])) or 'none'})"
+                    f"(bound: {', '.join(got.tools) or 'none'})"
                 )
             if _call_text(call) != _call_text(got):
                 return f"{where}: recorded {_call_text(call)}, replayed {_call_text(got)}"
         extra = [c for calls in theirs.values() for c in calls]
         if extra:
-            first = min(extra, key=lambda c: c["turn"])
+            first = min(extra, key=lambda c: c.turn)
             return (
                 f"agent run {index + 1}: the replayed graph made {len(extra)} more model call(s), "
                 f"first {_call_text(first)}"

@@ -22,7 +22,7 @@ from profiler.store.processseries import ProcessRow
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
 from profiler.store.spans import SpanFile, SpanRecord, span_lines
 from profiler.store.spanstream import TraceGrouper
-from profiler.store.trajectories import TRAJECTORIES, read_trajectories
+from profiler.store.trajectories import TRAJECTORIES, TrajectoryCall, read_trajectories
 from profiler.store.validate import SpanChecks, check_cpu, check_manifest, check_process, show
 
 MAX_STACK_FRAMES = 512  # py-spy stacks deeper than this are cut (flame graphs show a dozen levels)
@@ -58,7 +58,7 @@ class Session:
     load_problems: list[str] = field(default_factory=list)
     sampler_errors: int | None = None  # samples py-spy failed to read (from its log)
     _span_problems: list[str] | None = field(default=None, repr=False)
-    _trajectories: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
+    _trajectories: dict[str, list[TrajectoryCall]] | None = field(default=None, repr=False)
 
     def traces(self) -> Iterator[list[SpanRecord]]:
         """Every trace's spans, checked (duplicates, spans ending before they start, cycles, types)."""
@@ -97,7 +97,7 @@ class Session:
         return [*self.load_problems, *(self._span_problems or [])]
 
     @property
-    def trajectories(self) -> dict[str, list[dict[str, Any]]]:
+    def trajectories(self) -> dict[str, list[TrajectoryCall]]:
         """Chat calls by trace id (read when first asked for: only estimates need them)."""
         if self._trajectories is None:
             self._trajectories = read_trajectories(self.path / TRAJECTORIES)

@@ -45,14 +45,14 @@ def test_clean_spans_pass_unchanged_and_ordinary_values_stay():
 
 
 def test_a_key_in_tool_call_arguments_never_reaches_the_trajectories(tmp_path, monkeypatch):
-    from profiler.store.trajectories import TrajectoryRecorder, read_trajectories
+    from profiler.store.trajectories import ToolCall, TrajectoryCall, TrajectoryRecorder, read_trajectories
 
     monkeypatch.setenv("MY_SERVICE_API_KEY", "planted-secret-value-123")
     recorder = TrajectoryRecorder(tmp_path / "trajectories.jsonl")
     args = {"query": "use planted-secret-value-123 and sk-abcdefghijklmnopqrstu12345"}
-    recorder.record({"trace_id": "t", "tool_calls": [{"name": "search", "args": args}]})
+    recorder.record(TrajectoryCall("t", "thread", 0, tool_calls=(ToolCall("search", args),)))
     recorder.close()
     text = (tmp_path / "trajectories.jsonl").read_text()
     assert "planted-secret-value-123" not in text and "sk-abcdefghijklmnopqrstu12345" not in text
     [call] = read_trajectories(tmp_path / "trajectories.jsonl")["t"]
-    assert call["tool_calls"][0]["args"]["query"] == "use [REDACTED] and [REDACTED]"
+    assert call.tool_calls[0].args["query"] == "use [REDACTED] and [REDACTED]"

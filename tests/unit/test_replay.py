@@ -1,20 +1,18 @@
 """Replay scripts from recorded calls, and the first-mismatch message (pure functions)."""
 
+from dataclasses import replace
+
 from profiler.modelserver.trajectory import Script, choose_reply
 from profiler.runner.replay import first_mismatch, script_of
-from profiler.store.trajectories import thread_key
+from profiler.store.trajectories import ToolCall, TrajectoryCall, thread_key
 
 MAIN, SUB = thread_key("main task"), thread_key("Research task: sockets")
 
 
 def _call(thread, turn, calls=(), tools=("search", "read"), out=10):
-    return {
-        "thread": thread,
-        "turn": turn,
-        "tools": list(tools),
-        "tool_calls": [{"name": n, "args": a} for n, a in calls],
-        "output_tokens": out,
-    }
+    return TrajectoryCall(
+        "trace", thread, turn, tools=tuple(tools), tool_calls=tuple(ToolCall(n, a) for n, a in calls), output_tokens=out
+    )
 
 
 RECORDED = [
@@ -46,7 +44,7 @@ def test_identical_trajectories_have_no_mismatch():
 
 
 def test_a_tool_no_longer_bound_is_named():
-    replayed = [dict(c, tools=["read"]) if c["thread"] == SUB else c for c in RECORDED]
+    replayed = [replace(c, tools=("read",)) if c.thread == SUB else c for c in RECORDED]
     message = first_mismatch({0: RECORDED}, {0: replayed})
     assert message == (
         "agent run 1, sub-agent 1, model call 1: recorded tool 'search' is not bound to the graph any more "
@@ -71,7 +69,7 @@ def test_different_arguments_are_a_mismatch():
 def test_a_recorded_failure_is_scripted_and_compared():
     failed = [
         _call(MAIN, 0, [("delegate", {"topic": "x"})], tools=("delegate",)),
-        dict(_call(MAIN, 1), error={"status": 429}),
+        replace(_call(MAIN, 1), error_status=429),
     ]
     script = Script.from_dict(script_of(failed))
     assert choose_reply(_request("main task", 1), script, "k").error.status == 429
