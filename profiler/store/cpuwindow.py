@@ -7,10 +7,11 @@ checked the figures the analysis reads. Windows of parts that ran side by side a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from profiler.store.values import fields_of, items, number
 
 SCHEMA = 1
 # meter figures that are a cost per event, not a total: the highest of merged windows is kept
@@ -85,17 +86,17 @@ class CpuWindow:
         spans = data.get("spans")
         return cls(
             process_cpu_s=float(window["process_cpu_s"]),
-            start_unix=_number(window.get("start_unix")),
-            end_unix=_number(window.get("end_unix")),
-            wall_s=_number(window.get("wall_s")),
-            startup_cpu_s=_number(window.get("startup_cpu_s")) or 0.0,
+            start_unix=number(window.get("start_unix")),
+            end_unix=number(window.get("end_unix")),
+            wall_s=number(window.get("wall_s")),
+            startup_cpu_s=number(window.get("startup_cpu_s")) or 0.0,
             buckets_s={str(key): float(value) for key, value in data.get("buckets_s", {}).items()},
-            children_reaped_s=_number(children.get("reaped")) or 0.0,
-            children_attributed_s=_number(children.get("attributed")) or 0.0,
-            telemetry_threads_s=_number(data.get("telemetry_threads_s")) or 0.0,
-            native_threads_s=_number(data.get("native_threads_s")) or 0.0,
-            meter={str(k): float(v) for k, v in _mapping(data.get("meter")).items() if _number(v) is not None},
-            threads=tuple(thread for raw in _list(data.get("threads")) if (thread := _thread(raw)) is not None),
+            children_reaped_s=number(children.get("reaped")) or 0.0,
+            children_attributed_s=number(children.get("attributed")) or 0.0,
+            telemetry_threads_s=number(data.get("telemetry_threads_s")) or 0.0,
+            native_threads_s=number(data.get("native_threads_s")) or 0.0,
+            meter={str(k): float(v) for k, v in fields_of(data.get("meter")).items() if number(v) is not None},
+            threads=tuple(thread for raw in items(data.get("threads")) if (thread := _thread(raw)) is not None),
             loop=str(data.get("loop", "asyncio")),
             status=str(data.get("status", "")),
             spans=spans if isinstance(spans, int) and not isinstance(spans, bool) else None,
@@ -150,24 +151,10 @@ def _extreme(pick: Any, a: float | None, b: float | None) -> float | None:
     return pick(present) if present else None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _thread(raw: Any) -> ThreadCpu | None:
     if not isinstance(raw, Mapping):
         return None
-    cpu, metered, native = _number(raw.get("cpu_s")), _number(raw.get("metered_s")), raw.get("native_id")
+    cpu, metered, native = number(raw.get("cpu_s")), number(raw.get("metered_s")), raw.get("native_id")
     if cpu is None:
         return None
     return ThreadCpu(str(raw.get("name", "")), native if isinstance(native, int) else None, cpu, metered or 0.0)

@@ -6,10 +6,11 @@ The poller writes `ProcessRow.to_json()` lines; a loaded part's rows come back t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from profiler.store.values import count, items, number
 
 WORKLOAD, SAMPLER, MODEL_SERVER = "workload", "sampler", "modelserver"  # the roles polled
 
@@ -59,18 +60,18 @@ class ProcessSample:
         return cls(
             cpu_user=float(data["cpu_user"]),
             cpu_system=float(data["cpu_system"]),
-            pid=_whole(data.get("pid")),
-            children_user=_number(data.get("children_user")) or 0.0,
-            children_system=_number(data.get("children_system")) or 0.0,
-            rss=_whole(data.get("rss")),
-            threads=_whole(data.get("threads")),
-            run_delay_s=_number(data.get("run_delay_s")),
+            pid=count(data.get("pid")),
+            children_user=number(data.get("children_user")) or 0.0,
+            children_system=number(data.get("children_system")) or 0.0,
+            rss=count(data.get("rss")),
+            threads=count(data.get("threads")),
+            run_delay_s=number(data.get("run_delay_s")),
             thread_cpu=tuple(
                 (int(e[0]), float(e[1]), float(e[2]))
-                for e in _list(data.get("thread_cpu"))
-                if isinstance(e, list) and len(e) == 3 and all(_number(v) is not None for v in e)
+                for e in items(data.get("thread_cpu"))
+                if isinstance(e, list) and len(e) == 3 and all(number(v) is not None for v in e)
             ),
-            children=tuple(cls.from_json(child) for child in _list(data.get("children")) if _is_sample(child)),
+            children=tuple(cls.from_json(child) for child in items(data.get("children")) if _is_sample(child)),
             cmdline=str(data["cmdline"]) if data.get("cmdline") is not None else None,
         )
 
@@ -103,7 +104,7 @@ class ProcessRow:
         """A row as written (its processes' CPU times checked by `validate.check_process`)."""
         return cls(
             t=float(data["t"]),
-            host_cpu_percent=_number(data.get("host_cpu_percent")),
+            host_cpu_percent=number(data.get("host_cpu_percent")),
             processes={
                 role: ProcessSample.from_json(sample)
                 for role, sample in data.items()
@@ -116,20 +117,6 @@ def _is_sample(value: Any) -> bool:
     """A process's entry: an object with its CPU times (a role's damaged entry is left out)."""
     return (
         isinstance(value, Mapping)
-        and _number(value.get("cpu_user")) is not None
-        and _number(value.get("cpu_system")) is not None
+        and number(value.get("cpu_user")) is not None
+        and number(value.get("cpu_system")) is not None
     )
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _whole(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.store.redact import Redactor
+from profiler.store.values import count, items
 
 TRAJECTORIES = "trajectories.jsonl"
 CHARS_PER_TOKEN = 4  # the rule for estimates, and how much text the simulated model writes per token
@@ -87,8 +88,8 @@ class TrajectoryCall:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrajectoryCall | None:
         """A line as written; None for one that is not a call (damaged, or without its place)."""
-        trace_id, thread, turn = data.get("trace_id"), data.get("thread", ""), data.get("turn", 0)
-        if not isinstance(trace_id, str) or not isinstance(thread, str) or not _whole(turn):
+        trace_id, thread, turn = data.get("trace_id"), data.get("thread", ""), count(data.get("turn", 0))
+        if not isinstance(trace_id, str) or not isinstance(thread, str) or turn is None:
             return None
         error = data.get("error")
         calls = data.get("tool_calls")
@@ -97,15 +98,15 @@ class TrajectoryCall:
             thread=thread,
             turn=turn,
             span_id=data["span_id"] if isinstance(data.get("span_id"), str) else None,
-            tools=tuple(str(name) for name in _list(data.get("tools"))),
-            prompt_chars=data["prompt_chars"] if _whole(data.get("prompt_chars")) else 0,
+            tools=tuple(str(name) for name in items(data.get("tools"))),
+            prompt_chars=count(data.get("prompt_chars")) or 0,
             tool_calls=tuple(
                 ToolCall(str(call["name"]), call["args"] if isinstance(call.get("args"), dict) else {})
-                for call in _list(calls)
+                for call in items(calls)
                 if isinstance(call, dict) and "name" in call
             ),
-            input_tokens=data["input_tokens"] if _whole(data.get("input_tokens")) else None,
-            output_tokens=data["output_tokens"] if _whole(data.get("output_tokens")) else None,
+            input_tokens=count(data.get("input_tokens")),
+            output_tokens=count(data.get("output_tokens")),
             input_tokens_estimated=data.get("input_tokens_estimated") is True,
             output_tokens_estimated=data.get("output_tokens_estimated") is True,
             error_status=_status(error) if error else None,
@@ -114,14 +115,6 @@ class TrajectoryCall:
     @property
     def estimated(self) -> bool:
         return self.input_tokens_estimated or self.output_tokens_estimated
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _status(error: Any) -> int:

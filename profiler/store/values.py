@@ -1,0 +1,30 @@
+"""Reading values out of JSON a run directory holds, which may have been damaged: the wrong type
+is None (or empty), never an exception."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def number(value: Any) -> float | None:
+    """A finite number (not a bool), as a float."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def count(value: Any) -> int | None:
+    """A whole number >= 0 (not a bool)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def items(value: Any) -> list[Any]:
+    """A list, or nothing."""
+    return value if isinstance(value, list) else []
+
+
+def fields_of(value: Any) -> Mapping[str, Any]:
+    """An object, or an empty one."""
+    return value if isinstance(value, Mapping) else {}
