@@ -256,6 +256,38 @@ def _timeline_section(session: Session, runs: _RunIndex, chosen: int | None, fig
     return page.section("timeline", "One agent run on the wall clock", intro, figures(charts.timeline(timeline(run))))
 
 
+HOST_COLUMNS = "host,parts,agent runs,orchestration,model client,tool,process CPU,cores used,cores there,host load"
+
+
+def _hosts_section(report: dict[str, Any]) -> str:
+    """A fleet run's figures per host (none for a run of one workload process)."""
+    if not report.get("hosts"):
+        return ""
+    rows = [
+        [
+            Cell(escape(row["host"])),
+            num(len(row["parts"]), "{:d}"),
+            num(row["agent_runs"], "{:d}"),
+            num(row["cpu_s"]["orchestration"]),
+            num(row["cpu_s"]["model_client"]),
+            num(row["cpu_s"]["tool"]),
+            num(row["cpu_s"]["process_total"]),
+            num(row.get("cores_used"), "{:.2f}"),
+            num(row.get("cores"), "{:.0f}"),
+            num(row["host_cpu_percent"], "{:.0f}%"),
+        ]
+        for row in report["hosts"]
+    ]
+    return page.section(
+        "hosts",
+        "Per host",
+        "A run of several workload processes: each host's agent runs, CPU-seconds by category, the cores its "
+        "workload processes used (CPU-seconds over the time they ran) of those the host let them use, and the "
+        "host's mean CPU load.",
+        page.table(HOST_COLUMNS.split(","), rows),
+    )
+
+
 def _named_table(rows: list[dict[str, Any]]) -> str:
     return page.table(
         ["name", "calls", "wall s", "CPU s", "self CPU s", "CPU/call ms", "errors"],
@@ -402,6 +434,7 @@ def render_html(
         page.section("headline", "Headline", "", _cards(report, headline), _failures(report)),
         _wall_section(report, runs, figures),
         _cpu_section(report, figures),
+        _hosts_section(report),
         _timeline_section(session, runs, agent_run, figures),
         _tables_section(report),
         _stacks_section(session, report, figures),

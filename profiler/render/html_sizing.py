@@ -307,6 +307,29 @@ def _cards(result: dict[str, Any]) -> str:
     return f"<div class='cards'>{''.join(cards)}</div>"
 
 
+def _hosts_section(hosts: list[dict[str, Any]]) -> str:
+    """A fleet's hosts as measured (none for a run of one workload process)."""
+    if not hosts:
+        return ""
+    rows = [
+        [
+            Cell(escape(row["host"])),
+            num(row["agent_runs"], "{:d}"),
+            num(None if row["cpu_per_run_s"] is None else 1000 * row["cpu_per_run_s"], "{:.1f}"),
+            num(row["cores_used"], "{:.2f}"),
+            num(row["cores"], "{:.0f}"),
+        ]
+        for row in hosts
+    ]
+    return page.section(
+        "hosts",
+        "Per host (measured)",
+        "CPU per agent run on each host (the profiler and the host's failed runs included) and the cores its "
+        "workload processes used: a host whose runs cost more CPU each is slower, or busier. D_cpu is the fleet's.",
+        page.table(["host", "agent runs", "CPU ms per run", "cores used", "cores there"], rows),
+    )
+
+
 def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -> str:
     targets, demand = result["targets"], result["demand"]
     meta = [
@@ -325,6 +348,7 @@ def render_size_html(result: dict[str, Any], simulated: bool, regenerate: str) -
             "click a header to sort.",
             _presets_table(result),
         ),
+        _hosts_section(result["hosts"]),
         page.section(
             "units",
             "The run replayed at each preset",

@@ -71,6 +71,10 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     assert row["cpu_per_run_s"] == pytest.approx(host["cpu_s"]["process_total"] / 4)
     assert row["cores_used"] == host["cores_used"] and row["cores"] == usable_cores()
     assert "Per host (measured)" in cli("size", str(first)).out
+    for command, title in (("report", "Per host"), ("size", "Per host (measured)")):
+        page = tmp_path / f"{command}.html"
+        assert cli(command, str(first), "--format", "html", "-o", str(page)).code == 0
+        assert f">{title}</h2>" in page.read_text() and f">{info.host}</td>" in page.read_text()
     with open(tmp_path / "run.jaeger.json", "w") as jaeger:
         assert write_jaeger_json(first / SPANS, jaeger) == len(session.span_list())
     text = cli("report", str(first))
