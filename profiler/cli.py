@@ -217,7 +217,7 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     targets = _targets(args)
     session = load_session(args.run)
     presets = _presets(args.presets)
-    run_preset = session.manifest.get("model", {}).get("preset")
+    run_preset = session.manifest.preset
     base = load_preset(args.base) if args.base else None
     if base is None and run_preset:
         base = recorded_preset(run_preset)
@@ -226,7 +226,7 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     if base.synthetic:
         raise UsageError(f"--base {base.name}: a synthetic preset has no model time to speed up; pick a real preset")
     result = size(session, build_report(session), presets, targets, base, args.cores, args.concurrency)
-    simulated = session.manifest.get("model", {}).get("kind") == "simulated"
+    simulated = session.manifest.simulated
     _emit(args, console, result, render_sizing(result), lambda: render_size_html(result, simulated, _regenerate(args)))
     return 0
 

@@ -149,7 +149,7 @@ class _InferenceTally:
                 + (f"{', ' if estimated else ''}{unknown} not known (counted as 0)" if unknown else "")
                 + f"; {HOW_TO_GET_USAGE}"
             )
-        preset = self.session.manifest.get("model", {}).get("preset")
+        preset = self.session.manifest.preset
         if preset:
             # accelerator occupancy at the preset's saturated operating point: an estimate by construction
             per_replica = float(preset.get("accelerators_per_replica", 1))
@@ -271,13 +271,13 @@ def build_report(session: Session) -> dict[str, Any]:
     stacks = stack_breakdown(session.samples, session.sample_rate, workload_pid, measured)
     process_total = cpu.get("process_total")
     done = outcomes.counts[COMPLETED]
-    report = {
+    report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
-        "run_schema": session.manifest.get("schema"),
+        "run_schema": session.manifest.schema,
         "run_id": session.run_id,
-        "status": session.manifest.get("status"),
-        "agent": session.manifest.get("workload", {}).get("agent") or session.manifest.get("workload", {}).get("graph"),
-        "model": session.manifest.get("model"),
+        "status": session.manifest.status,
+        "agent": session.manifest.workload.name,
+        "model": session.manifest.model,
         "agent_runs": outcomes.runs,
         "completed": done,
         "errors": outcomes.counts[FAILED],
@@ -296,19 +296,12 @@ def build_report(session: Session) -> dict[str, Any]:
         "nodes": nodes.result(),
         "tools": tools.result(),
         "hosts": hosts.rows(),
-        "lost_runs": _lost_runs(session.manifest),
+        "lost_runs": [dict(run) for run in session.manifest.lost_runs],
         "degraded": session.degraded,
         "problems": session.problems,  # after the pass: what it left out is named too
     }
     report["problems"] = [*report["problems"], *_notes(report, inference)]
     return report
-
-
-def _lost_runs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Agent runs a fleet lost (their worker died with them in flight, or none was left to run them)."""
-    result = manifest.get("workload_result")
-    lost = result.get("lost") if isinstance(result, dict) else None
-    return [run for run in lost if isinstance(run, dict) and "index" in run] if isinstance(lost, list) else []
 
 
 def _lost_where(run: dict[str, Any]) -> str:

@@ -41,8 +41,8 @@ def _is_simulated(report: dict[str, Any]) -> bool:
 
 
 def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
-    host = session.manifest.get("host", {})
-    started = str(session.manifest.get("started_at", "?"))[:16].replace("T", " ")
+    host = session.manifest.host
+    started = (session.manifest.started_at or "?")[:16].replace("T", " ")
     meta = [
         f"run <b>{escape(report['run_id'])}</b> · agent <b>{escape(str(report.get('agent')))}</b> · "
         f"{escape(runs_line(report))} · status {escape(str(report.get('status')))}",

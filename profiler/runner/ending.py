@@ -11,6 +11,7 @@ from typing import Any
 from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.sizing.headline import headline
+from profiler.store.manifest import Manifest
 from profiler.store.rundir import REPORT, REPORT_ERROR, RunDir, iso, write_json_atomic
 from profiler.store.session import Session, load_session
 
@@ -30,7 +31,7 @@ class Ending:
 
 def recorded_summary(run_dir: RunDir) -> RunSummary:
     """Agent runs, errors and tool calls as the span file has them (none if it was never written)."""
-    return summarize(Session(run_dir.path, {}, None if run_dir.spans.exists() else []))
+    return summarize(Session(run_dir.path, Manifest(), None if run_dir.spans.exists() else []))
 
 
 def with_errors(status: str, summary: RunSummary) -> str:

@@ -16,7 +16,7 @@ from profiler.store.session import Session
 
 
 def _cores_per_accelerator(session: Session, report: dict[str, Any]) -> tuple[float | None, str]:
-    preset_data = (session.manifest.get("model") or {}).get("preset")
+    preset_data = session.manifest.preset
     if not preset_data:
         return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
     try:

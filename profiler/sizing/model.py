@@ -123,7 +123,7 @@ def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
     categories = {
         key: (cpu.get(key) or 0.0) * per_run for key in ("orchestration", "model_client", "tool", "runtime", "other")
     }
-    concurrency = int(session.manifest.get("workload", {}).get("concurrency", 1))
+    concurrency = session.manifest.workload.concurrency
     return Demand(
         runs=runs,
         d_cpu_s=max(0.0, (cpu["process_total"] - overhead) * per_run),

@@ -70,7 +70,7 @@ def replay_of(session: Session, demand: Demand, cores: float | None = None, conc
 def run_cores(session: Session) -> float:
     """The cores the run's workload processes could use: each host's once (a part written before
     parts recorded them: the run's host, from the manifest)."""
-    host = session.manifest.get("host", {})
+    host = session.manifest.host
     fallback = host.get("cpu_affinity") or host.get("logical_cores") or 1
     per_host = {part.info.host: part.info.cores or fallback for part in session.parts}
     return float(sum(per_host.values()) or fallback)

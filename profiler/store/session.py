@@ -17,6 +17,7 @@ import orjson
 
 from profiler.errors import UsageError
 from profiler.store.cpuwindow import CpuWindow, merge
+from profiler.store.manifest import Manifest
 from profiler.store.parts import MAIN, Part, PartInfo
 from profiler.store.processseries import ProcessRow
 from profiler.store.rundir import CPU_FILE, MANIFEST, PROCESS, SAMPLER_LOG, SAMPLES, SCHEMA, SPANS
@@ -52,7 +53,7 @@ class Session:
     """
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     spans: list[SpanRecord] | None = None
     parts: list[Part] = field(default_factory=list)  # one per workload process (see store.parts)
     load_problems: list[str] = field(default_factory=list)
@@ -119,22 +120,22 @@ class Session:
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest.get("run_id", self.path.name))
+        return self.manifest.run_id or self.path.name
 
     @property
     def degraded(self) -> list[dict[str, str]]:
-        return list(self.manifest.get("degraded", []))
+        return [dict(entry) for entry in self.manifest.degraded]
 
     @property
     def why_no_samples(self) -> str:
         """Why the run has no stack samples: py-spy was turned off (asked for), or what stopped it."""
-        if self.manifest.get("profiling", {}).get("sampler") is False:
+        if self.manifest.sampler is False:
             return "py-spy was turned off (--no-sampler)"
         return "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in self.degraded)
 
     @property
     def sample_rate(self) -> int:
-        return int(self.manifest.get("profiling", {}).get("sample_rate", 100))
+        return self.manifest.sample_rate
 
 
 def _read_json(path: Path, problems: list[str]) -> Any:
@@ -249,7 +250,9 @@ def load_session(path: str | Path) -> Session:
     if manifest.get("status") == "running":
         problems.append("the run did not finish (manifest still says running): the workload may have died")
     parts = [_part(root, info, problems) for info in _part_infos(manifest, problems)]
-    return Session(root, manifest, None if has_spans else [], parts, problems, _sampler_errors(root))
+    return Session(
+        root, Manifest.from_json(manifest), None if has_spans else [], parts, problems, _sampler_errors(root)
+    )
 
 
 def _part_infos(manifest: dict[str, Any], problems: list[str]) -> list[PartInfo]:

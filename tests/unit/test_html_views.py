@@ -17,6 +17,7 @@ from profiler.render import charts
 from profiler.render.html import _RunIndex
 from profiler.render.page import Cell, num, table
 from profiler.render.speedscope import speedscope_profile
+from profiler.store.manifest import Manifest
 from profiler.store.session import Session, StackSample, load_session
 from profiler.store.spans import SpanRecord
 
@@ -130,7 +131,9 @@ def test_speedscope_file_validates_and_weighs_seconds(session):
 
 
 def test_speedscope_without_samples_says_why(session):
-    bare = Session(session.path, {"degraded": [{"component": "sampler", "reason": "disabled with --no-sampler"}]}, [])
+    bare = Session(
+        session.path, Manifest(degraded=({"component": "sampler", "reason": "disabled with --no-sampler"},)), []
+    )
     with pytest.raises(UsageError, match="no CPU stack samples \\(sampler: disabled with --no-sampler\\)"):
         speedscope_profile(bare)
 

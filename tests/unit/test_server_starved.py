@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from profiler.analysis.report import build_report
+from profiler.store.manifest import Manifest
 from profiler.store.session import Session
 from profiler.store.spans import KIND_CLIENT, KIND_SERVER, SpanRecord
 
@@ -15,7 +16,7 @@ def run_with_lateness(late_s: float) -> dict:
         SpanRecord("t", "c", "a", "chat m", KIND_CLIENT, 0, 2 * S, {"gen_ai.operation.name": "chat"}),
         SpanRecord("t", "s", "c", "chat m", KIND_SERVER, 0, 2 * S, {"orchestrace.server.lateness_s": late_s}),
     ]
-    return build_report(Session(Path("run"), {}, spans))
+    return build_report(Session(Path("run"), Manifest(), spans))
 
 
 def test_a_server_late_by_a_fifth_of_model_time_is_a_problem_line():
