@@ -7,13 +7,15 @@ Runs `orchestrace run` once in one workload process and once spread over Ray wor
 instance started for the run, or `--address`), same tasks and per-process concurrency, and
 prints for each: agent runs/s over the measured window (start-up excluded), the whole
 command's wall time (Ray's start-up included), CPU per agent run and the profiler's direct cost
-as a share of the workload's CPU.
+as a share of the workload's CPU. Both run with OMP_NUM_THREADS=1, as Ray starts its workers:
+without it a local rag run's numpy (OpenBLAS) pool spins between calls, ~45 ms per agent run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,8 @@ def run(args: argparse.Namespace, out: Path, extra: list[str]) -> dict[str, Any]
     command = [sys.executable, "-m", "profiler", "run", "--agent", args.agent, "--tasks", str(args.tasks)]
     command += ["--model", args.model, "--concurrency", str(args.concurrency), "--no-sampler", "--out", str(out)]
     started = time.perf_counter()
-    done = subprocess.run([*command, *extra], cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # what Ray gives its workers
+    done = subprocess.run([*command, *extra], cwd=ROOT, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(extra) or 'local'} run failed: {done.stderr.strip()[-400:]}")
@@ -54,7 +57,7 @@ def main() -> None:
     parser.add_argument("--address", help="a Ray head's HOST:PORT (default: a local instance per run)")
     args = parser.parse_args()
     ray = ["--ray", *([args.address] if args.address else []), "--ray-workers", str(args.workers)]
-    print(f"{args.agent} x {args.tasks} at {args.model}, concurrency {args.concurrency} per process")
+    print(f"{args.agent} x {args.tasks} at {args.model}, concurrency {args.concurrency} per process, OMP_NUM_THREADS=1")
     print(f"{'':24} {'runs':>5} {'runs/s':>8} {'command s':>10} {'CPU/run ms':>11} {'profiler':>9}")
     with tempfile.TemporaryDirectory(prefix="orchestrace-bench-ray-") as tmp:
         for label, extra in (("local (1 process)", []), (f"ray ({args.workers} workers)", ray)):
