@@ -20,7 +20,7 @@ from profiler.analysis.wall import WallSplit, decompose
 from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
-from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line, runs_line, stacks_caption
+from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line, native_threads_note, runs_line, stacks_caption
 from profiler.store.session import Session
 
 
@@ -225,7 +225,7 @@ def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
     native = cpu.get("native_threads")
     caption = (
         f"meter coverage {_pct(cpu.get('coverage'))} of process CPU"
-        + (f" · native threads (BLAS etc.) {native:.3f} s, in other" if native else "")
+        + native_threads_note(native, total)
         + (f" · startup before the window (imports, graph build): {cpu['startup']:.2f} s" if cpu.get("startup") else "")
     )
     chart = figures(charts.cpu_categories(cpu, per_run)) if per_run else page.notice("No agent run completed.")
