@@ -352,7 +352,7 @@ def profile_fleet(
     from profiler.runner.ui import PlainDisplay
 
     try:
-        values = tuple(json.loads(json.dumps(list(inputs), default=_message_json)))
+        values = tuple(_as_json(list(inputs)))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"inputs must be JSON (they travel to the Ray workers): {exc}") from None
     if not all(isinstance(value, dict) for value in values):
@@ -381,13 +381,16 @@ def _write_workload(session: profile, items: list[dict[str, Any]], concurrency: 
         workload={"agent": None, "graph": spec or session.name, "agent_runs": len(items), "concurrency": concurrency}
     )
     try:
-        runs = json.loads(
-            json.dumps([{"key": f"input-{i}", "input": item} for i, item in enumerate(items)], default=_message_json)
-        )
+        runs = _as_json([{"key": f"input-{i}", "input": item} for i, item in enumerate(items)])
     except (TypeError, ValueError):
         return
     config = {"agent": None, "graph": spec, "runs": runs, "concurrency": concurrency, "mode": "async"}
     write_json_atomic(session._rundir.file(WORKLOAD_CONFIG), config)
+
+
+def _as_json(value: Any) -> Any:
+    """`value` as it reads back from JSON (TypeError or ValueError where it cannot be written)."""
+    return json.loads(json.dumps(value, default=_message_json))
 
 
 def _message_json(value: Any) -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import shlex
 import sys
@@ -18,7 +16,7 @@ from rich.table import Table
 
 from profiler import __version__
 from profiler.errors import UsageError
-from profiler.render.views import FILE_FORMATS, RENDERERS
+from profiler.render.views import FILE_FORMATS, RENDERERS, as_json, as_text
 from profiler.runner.plan import DEFAULT_PRESET
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
 
@@ -191,16 +189,14 @@ def _emit(
         _write_html(args.output, html(), console)
         return
     if args.format == "json":
-        text = json.dumps(result, indent=2, default=str) + "\n"
+        text = as_json(result)
         if args.output:
             _write(args.output, text)
         else:
             sys.stdout.write(text)
         return
     if args.output:
-        file_console = Console(record=True, width=140, file=io.StringIO())
-        file_console.print(renderable)
-        _write(args.output, file_console.export_text())
+        _write(args.output, as_text(renderable, 140))
     else:
         console.print(renderable)
 

@@ -256,7 +256,10 @@ def _timeline_section(session: Session, runs: _RunIndex, chosen: int | None, fig
     return page.section("timeline", "One agent run on the wall clock", intro, figures(charts.timeline(timeline(run))))
 
 
-HOST_COLUMNS = "host,parts,agent runs,orchestration,model client,tool,process CPU,cores used,cores there,host load"
+HOST_COLUMNS = [
+    "host", "parts", "agent runs", "orchestration", "model client", "tool", "process CPU", "cores used", "cores there",
+    "host load",
+]  # fmt: skip
 
 
 def _hosts_section(report: dict[str, Any]) -> str:
@@ -284,7 +287,7 @@ def _hosts_section(report: dict[str, Any]) -> str:
         "A run of several workload processes: each host's agent runs, CPU-seconds by category, the cores its "
         "workload processes used (CPU-seconds over the time they ran) of those the host let them use, and the "
         "host's mean CPU load.",
-        page.table(HOST_COLUMNS.split(","), rows),
+        page.table(HOST_COLUMNS, rows),
     )
 
 

@@ -46,16 +46,25 @@ class ReportView:
         return headline(self.session, self.report)
 
 
+def as_text(renderable: Any, width: int, styled: bool = False) -> str:
+    """A rich renderable as text `width` columns wide (ANSI colours when `styled`)."""
+    console = Console(record=True, width=width, file=io.StringIO(), force_terminal=styled)
+    console.print(renderable)
+    return console.export_text(styles=styled)
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str) + "\n"
+
+
 def _text(view: ReportView) -> str:
     from profiler.render.text import render
 
-    console = Console(record=True, width=view.width, file=io.StringIO(), force_terminal=view.styled)
-    console.print(render(view.report, view.headline))
-    return console.export_text(styles=view.styled)
+    return as_text(render(view.report, view.headline), view.width, view.styled)
 
 
 def _json(view: ReportView) -> str:
-    return json.dumps(view.report, indent=2, default=str) + "\n"
+    return as_json(view.report)
 
 
 def _html(view: ReportView) -> str:

@@ -11,7 +11,6 @@ on, and the run says which runs were lost.
 from __future__ import annotations
 
 import collections
-import json
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from profiler.store.rundir import SAMPLER_LOG, WORKLOAD_SAMPLES, RunDir
 from profiler.store.spanfile import append_line
 from profiler.store.trajectories import TRAJECTORIES
 from profiler.store.validate import check_process
+from profiler.store.values import json_lines
 
 START_TIMEOUT_S = 300.0  # imports, graph building and the meter's calibration on a busy node
 FINISH_TIMEOUT_S = 60.0
@@ -309,7 +309,7 @@ class _Fleet:
         self._trajectories.close()
 
     def _keep_observed(self, info: PartInfo, seen: dict[str, Any]) -> None:
-        rows = [ProcessRow.from_json(row) for row in check_process(_json_lines(seen["process"]), [])]
+        rows = [ProcessRow.from_json(row) for row in check_process(json_lines(seen["process"].splitlines())[0], [])]
         samples = {Path(WORKLOAD_SAMPLES).name: seen["samples"]} if seen["samples"] else {}
         self.run_dir.write_part(info, None, rows, samples)
         if seen["sampler_log"]:
@@ -328,17 +328,6 @@ def lost_message(lost: list[dict[str, Any]]) -> str:
         why = f"worker {entry['part']} died" if entry["reason"] == WORKER_DIED else entry["reason"]
         groups[why].append(str(entry["index"]))
     return "agent runs lost: " + "; ".join(f"{', '.join(indices)} ({why})" for why, indices in groups.items())
-
-
-def _json_lines(text: str) -> list[Any]:
-    """The lines of a series that parse (a helper stopped mid-write leaves half a line)."""
-    rows = []
-    for line in text.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
 
 
 def _cause(exc: BaseException) -> str:

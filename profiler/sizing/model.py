@@ -72,15 +72,13 @@ class Demand:
 def _rss_per_run(session: Session, concurrency: int) -> float | None:
     """Memory an extra in-flight run costs: RSS growth during the window over the concurrency."""
     window = session.cpu
-    start, end = (window.start_unix, window.end_unix) if window is not None else (None, None)
-    rss: list[float] = [
+    if window is None or window.start_unix is None or window.end_unix is None:
+        return None
+    start, end = window.start_unix, window.end_unix
+    rss = [
         float(row.workload.rss)
         for row in session.process
-        if row.workload is not None
-        and row.workload.rss is not None
-        and start is not None
-        and end is not None
-        and start <= row.t <= end
+        if row.workload is not None and row.workload.rss is not None and start <= row.t <= end
     ]
     if len(rss) < 2 or concurrency < 1:
         return None

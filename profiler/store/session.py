@@ -25,6 +25,7 @@ from profiler.store.spans import SpanFile, SpanRecord, span_lines
 from profiler.store.spanstream import TraceGrouper
 from profiler.store.trajectories import TRAJECTORIES, TrajectoryCall, read_trajectories
 from profiler.store.validate import SpanChecks, check_cpu, check_manifest, check_process, show
+from profiler.store.values import json_lines
 
 MAX_STACK_FRAMES = 512  # py-spy stacks deeper than this are cut (flame graphs show a dozen levels)
 
@@ -149,16 +150,11 @@ def _read_json(path: Path, problems: list[str]) -> Any:
 
 
 def _read_jsonl(path: Path, problems: list[str]) -> list[Any]:
-    rows, bad = [], 0
+    rows: list[Any] = []
+    bad = 0
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(orjson.loads(line))
-                except ValueError:
-                    bad += 1
+            rows, bad = json_lines(handle)
     except OSError as exc:
         problems.append(f"{path.name} is unreadable ({exc.strerror or exc}); ignored")
     if bad:

@@ -4,8 +4,10 @@ is None (or empty), never an exception."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import orjson
 
 
 def number(value: Any) -> float | None:
@@ -28,3 +30,16 @@ def items(value: Any) -> list[Any]:
 def fields_of(value: Any) -> Mapping[str, Any]:
     """An object, or an empty one."""
     return value if isinstance(value, Mapping) else {}
+
+
+def json_lines(lines: Iterable[str]) -> tuple[list[Any], int]:
+    """The values of the lines that parse, and how many did not (blank lines are neither)."""
+    values, bad = [], 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            values.append(orjson.loads(line))
+        except ValueError:  # a half-written last line, or damage
+            bad += 1
+    return values, bad
