@@ -273,3 +273,23 @@ def test_profile_fleet_refuses_inputs_that_cannot_travel(tmp_path):
     with pytest.raises(UsageError, match="inputs is empty"):
         profile_fleet("m:f", [], out=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+@needs_ray
+def test_a_langgraph_benchmark_graph_on_ray_keeps_its_fan_out_in_each_run_trace(tmp_path, ray_instance):
+    """LangGraph's own `fanout_to_subgraph` shape (a Send per subject into a compiled subgraph): its
+    parallel branches stay in their run's trace on whichever worker ran it, and the runs read as CPU."""
+    from profiler import profile_fleet
+
+    subjects = {"subjects": [f"subject {i} " * 4 for i in range(12)]}
+    graph = f"{Path(__file__).with_name('truth_graphs.py')}:fanout"
+    result = profile_fleet(graph, [subjects] * 4, ray_workers=2, concurrency=1, out=tmp_path, sampler=False)
+
+    assert result.status == "completed", result.message
+    assert result.report is not None and result.report["completed"] == 4
+    placed = _traces_check(result.run_dir.path)  # every span under its run's root, in its given trace
+    assert len(placed) == 4
+    for spans in by_trace(spans_of(result.run_dir.path)).values():  # 12 branches per run, each its subgraph
+        assert sum(span.name == "invoke_node generate_joke" for span in spans) == 12
+    wall = result.report["wall_s"]
+    assert wall["model_wait"] == 0 and wall["other_wait"] <= 0.05 * wall["total"]
