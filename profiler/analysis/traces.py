@@ -14,11 +14,10 @@ CHAT, TOOL, OTHER = "chat", "tool", "other"
 
 
 def span_kind(span: SpanRecord) -> str:
-    if span.operation == "chat" and span.kind == KIND_CLIENT:
-        return CHAT
-    if span.operation == "execute_tool":
-        return TOOL
-    return OTHER
+    operation = span.attributes.get("gen_ai.operation.name")
+    if operation == "chat":
+        return CHAT if span.kind == KIND_CLIENT else OTHER
+    return TOOL if operation == "execute_tool" else OTHER
 
 
 def cpu_self(span: SpanRecord) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Union
 
 import orjson
@@ -46,7 +46,13 @@ Spec = Union[Kind, Each, Required, dict[str, "Spec"]]  # noqa: UP007 - a forward
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """An int or a finite float, not a bool (`v - v` is 0 only for finite floats: fast, it runs per attribute)."""
+    kind = type(value)
+    return (
+        kind is int
+        or (kind is float and value - value == 0.0)
+        or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
+    )
 
 
 NUMBER = Kind("a number", _number)
@@ -240,15 +246,31 @@ def _in_trees(spans: list[SpanRecord]) -> list[SpanRecord]:
 
 def _typed(span: SpanRecord) -> SpanRecord:
     """The span without attributes of the wrong type for what the analysis reads from them."""
-    bad = [
-        name
-        for name, value in span.attributes.items()
-        if (_numeric(name) and not _number(value)) or (name in NAME_ATTRIBUTES and not isinstance(value, str))
-    ]
+    bad = [name for name, value in span.attributes.items() if (check := _CHECKS[name]) and not check(value)]
     if not bad:
         return span
-    return replace(span, attributes={k: v for k, v in span.attributes.items() if k not in bad})
+    return span._replace(attributes={k: v for k, v in span.attributes.items() if k not in bad})
 
 
-def _numeric(name: str) -> bool:
-    return name.endswith(("_s", "_tokens")) or name in NUMERIC_ATTRIBUTES
+def _check_for(name: str) -> Callable[[Any], bool] | None:
+    """What an attribute's value must be, by its name: seconds and counts numbers, names text."""
+    if name.endswith(("_s", "_tokens")) or name in NUMERIC_ATTRIBUTES:
+        return _number
+    if name in NAME_ATTRIBUTES:
+        return TEXT.test
+    return None
+
+
+class _Checks(dict[str, Callable[[Any], bool] | None]):
+    """`_check_for` each attribute name, worked out once (a run has a few dozen names)."""
+
+    LIMIT = 4096  # names remembered; a damaged file may invent a new one per span
+
+    def __missing__(self, name: str) -> Callable[[Any], bool] | None:
+        check = _check_for(name)
+        if len(self) < self.LIMIT:
+            self[name] = check
+        return check
+
+
+_CHECKS = _Checks()

@@ -307,3 +307,26 @@ def test_damaged_run_directories_never_crash_or_hang_any_report_format(tmp_path_
         err = capsys.readouterr().err
         assert "internal error" not in err and "Traceback" not in err, (fmt, err)
         assert code == 0 or (code == 1 and err.startswith("error: ") and err.count("\n") == 1), (fmt, code, err)
+
+
+def test_bytes_that_are_not_utf8_read_as_replacement_characters(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE_RUN, run)
+    spans = run / "spans.jsonl"
+    spans.write_bytes(spans.read_bytes().replace(b'"name":"chat ', b'"name":"\xffchat ', 1))
+    session = load_session(run)
+    names = [span.name for trace in session.traces() for span in trace]
+    assert sum(name.startswith("\ufffdchat ") for name in names) == 1
+    assert not any("corrupt" in problem for problem in session.problems)
+
+
+def test_a_time_that_is_not_finite_is_a_mistyped_attribute(tmp_path):
+    def infinite_cpu(spans):
+        for span in spans[:1]:
+            span["attributes"].append({"key": "orchestrace.cpu.self_s", "value": {"doubleValue": "Infinity"}})
+        return spans
+
+    session = load_session(edited_example(tmp_path / "run", infinite_cpu))
+    cpu = [span.attributes.get("orchestrace.cpu.self_s") for trace in session.traces() for span in trace]
+    assert all(value is None or 0 <= value < 100 for value in cpu)
+    assert "span(s) with mistyped attributes" in "\n".join(session.problems)
