@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from profiler.store.rundir import SCHEMA
-from profiler.store.values import count, fields_of, items
+from profiler.store.values import count, fields_of, items, text
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,12 @@ class Manifest:
         model, sampler = data.get("model"), profiling.get("sampler")
         return cls(
             schema=count(data.get("schema")) or SCHEMA,
-            run_id=_text(data.get("run_id")),
-            status=_text(data.get("status")),
-            started_at=_text(data.get("started_at")),
+            run_id=text(data.get("run_id")),
+            status=text(data.get("status")),
+            started_at=text(data.get("started_at")),
             workload=WorkloadInfo(
-                agent=_text(workload.get("agent")),
-                graph=_text(workload.get("graph")),
+                agent=text(workload.get("agent")),
+                graph=text(workload.get("graph")),
                 concurrency=count(workload.get("concurrency")) or 1,
                 agent_runs=count(workload.get("agent_runs")),
             ),
@@ -82,7 +82,3 @@ class Manifest:
             lost_runs=tuple(run for run in items(result.get("lost")) if isinstance(run, Mapping) and "index" in run),
             data=data,
         )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None

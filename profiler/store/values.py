@@ -22,6 +22,11 @@ def count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def text(value: Any) -> str | None:
+    """A string."""
+    return value if isinstance(value, str) else None
+
+
 def items(value: Any) -> list[Any]:
     """A list, or nothing."""
     return value if isinstance(value, list) else []
