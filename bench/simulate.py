@@ -10,7 +10,6 @@ of this process, best of three: on a shared machine the wall clock measures the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -25,14 +24,14 @@ from profiler.sizing.simulate import simulate
 from profiler.sizing.units import replay_of
 from profiler.store.session import load_session
 from profiler.store.spans import SpanRecord
+from profiler.store.spanstream import grouped
 
 
 def copies(spans: list[SpanRecord], count: int) -> list[SpanRecord]:
     start = min(s.start_ns for s in spans)
     length = max(s.end_ns for s in spans) - start
     return [
-        dataclasses.replace(
-            s,
+        s._replace(
             trace_id=f"{i:08x}{s.trace_id[8:]}",
             start_ns=s.start_ns + i * length,
             end_ns=s.end_ns + i * length,
@@ -54,12 +53,12 @@ def main() -> int:
     args = parser.parse_args()
     session = load_session(args.run)
     replay = replay_of(session, measure_demand(session, build_report(session)))
-    spans = copies(session.spans, args.spans)
+    spans = copies(session.span_list(), args.spans)
     preset = load_preset(args.preset)
     planning, simulating = [], []
     for _ in range(3):
         started = time.process_time()
-        recording = plan_runs(spans)
+        recording = plan_runs(grouped([spans]))
         planning.append(time.process_time() - started)
         started = time.process_time()
         simulate(recording, preset, replay.machine, replay.assumptions)

@@ -66,9 +66,9 @@ def per_run(run_dir: str) -> list[tuple[float, float]]:
     session = load_session(run_dir)
     deliveries = [
         sum(c.reads / c.sharing for c in calls(plan.steps) if c.reads is not None)
-        for plan in plan_runs(session.spans).runs
+        for plan in plan_runs(session.traces()).runs
     ]
-    cpu = [sum(cpu_self(s) for s in run.spans if span_kind(s) == CHAT) for run in agent_runs(session.spans)]
+    cpu = [sum(cpu_self(s) for s in run.spans if span_kind(s) == CHAT) for run in agent_runs(session.span_list())]
     return list(zip(deliveries, cpu, strict=True))
 
 

@@ -22,18 +22,23 @@ Nothing here reads a clock.
 from __future__ import annotations
 
 import bisect
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S
 from profiler.analysis.outcomes import COMPLETED, root_outcome
-from profiler.analysis.traces import CHAT, AgentRun, agent_runs, span_kind
+from profiler.analysis.traces import CHAT, AgentRun, run_of, span_kind
 from profiler.store import fields
 from profiler.store.spans import KIND_SERVER, SpanRecord
 
 # the meter's figures a plan is made of (seconds; delays are recomputed, not replayed)
 _CPU_SELF, _CPU_PROFILER, _CHILDREN = fields.CPU_SELF, fields.CPU_PROFILER, fields.CPU_CHILDREN
 _READY, _HOST, _GIL, _PROFILER_WAIT = fields.READY_WAIT, fields.OFFCPU_HOST, fields.OFFCPU_GIL, fields.PROFILER_WAIT
+
+
+MAX_PLANS = 1000  # agent runs a longer run's sample holds at least (and fewer than twice as many)
 
 
 class Cpu(NamedTuple):
@@ -69,16 +74,19 @@ Step = Cpu | Wait | Call | Fork
 class RunPlan(NamedTuple):
     steps: tuple[Step, ...]
     recorded_wall_s: float
+    start_ns: int = 0
 
 
 @dataclass(frozen=True)
 class Recording:
-    """A run's agent runs as plans, with what the machine and the server did to them."""
+    """A run's agent runs as plans (an even sample of them in a long run), with what the machine and
+    the server did to them."""
 
     runs: tuple[RunPlan, ...]
     interference: float  # time the OS ran other processes per second of loop work
     loop_overhead: float  # the event loop's own work (between steps, outside spans) per second of span work
     delivery_interval_s: float  # between a stream's writes (the server's flush period), as recorded
+    completed: int  # the completed agent runs recorded: `runs` holds all of them, or a sample
 
 
 def reads(output_tokens: int, decode_s: float, delivery_interval_s: float) -> float:
@@ -112,30 +120,54 @@ def _gap(steps: list[Step], cpu: float, wait: float, child_cpu: float = 0.0) -> 
 
 
 class _Decoding:
-    """How many streams the server was decoding at once, on average over a stretch of time."""
+    """How many streams the server was decoding at once, on average over the stretches of the planned
+    calls: every server span's decode window is kept (two floats), the stretches' overlaps with them
+    added up once the sample of runs is settled."""
 
-    def __init__(self, windows: list[tuple[float, float]]) -> None:
-        edges = sorted([(start, 1) for start, _ in windows] + [(end, -1) for _, end in windows])
-        self.times: list[float] = []
-        self.area: list[float] = []  # stream-seconds up to each time
-        self.level: list[int] = []  # streams decoding from each time on
-        area, level = 0.0, 0
-        for at, change in edges:
-            if self.times:
-                area += level * (at - self.times[-1])
-            level += change
-            self.times.append(at)
-            self.area.append(area)
-            self.level.append(level)
+    def __init__(self) -> None:
+        self.starts = array("d")
+        self.ends = array("d")
 
-    def _cumulative(self, at: float) -> float:
-        index = bisect.bisect_right(self.times, at) - 1
-        return 0.0 if index < 0 else self.area[index] + self.level[index] * (at - self.times[index])
+    def add(self, window: tuple[float, float]) -> None:
+        self.starts.append(window[0])
+        self.ends.append(window[1])
 
-    def mean(self, start: float, end: float) -> float:
-        if end <= start:
-            return 1.0
-        return max(1.0, (self._cumulative(end) - self._cumulative(start)) / (end - start))
+    def means(self, stretches: Iterable[tuple[float, float]]) -> dict[tuple[float, float], float]:
+        """Each stretch's mean number of streams decoding (at least one: its own)."""
+        queries = sorted(set(stretches))
+        starts = [start for start, _ in queries]
+        longest = max((end - start for start, end in queries), default=0.0)
+        area = [0.0] * len(queries)
+        for w_start, w_end in zip(self.starts, self.ends, strict=True):
+            first = bisect.bisect_left(starts, w_start - longest)
+            for index in range(first, bisect.bisect_left(starts, w_end)):
+                start, end = queries[index]
+                area[index] += max(0.0, min(end, w_end) - max(start, w_start))
+        return {
+            (start, end): max(1.0, area[index] / (end - start)) if end > start else 1.0
+            for index, (start, end) in enumerate(queries)
+        }
+
+
+class _Sample:
+    """An even sample of at most 2 × MAX_PLANS agent runs in the order they come: every `stride`-th,
+    the stride doubling (every other one kept dropped) whenever the sample is full."""
+
+    def __init__(self) -> None:
+        self.stride = 1
+        self.seen = 0
+        self.kept: dict[int, tuple[RunPlan, _Planner]] = {}  # by the run's place in the order
+
+    def wants(self) -> bool:
+        """Whether the next run is in the sample (call once per run, then `keep` it if so)."""
+        self.seen += 1
+        return (self.seen - 1) % self.stride == 0
+
+    def keep(self, plan: RunPlan, planner: _Planner) -> None:
+        self.kept[self.seen - 1] = (plan, planner)
+        if len(self.kept) >= 2 * MAX_PLANS:
+            self.stride *= 2
+            self.kept = {place: kept for place, kept in self.kept.items() if place % self.stride == 0}
 
 
 def _decode_window(server: SpanRecord) -> tuple[float, float]:
@@ -143,13 +175,27 @@ def _decode_window(server: SpanRecord) -> tuple[float, float]:
     return end - float(server.attributes.get(fields.SERVER_DECODE, 0.0)), end
 
 
+@dataclass
+class _Machine:
+    """What the machine and the server did to planned runs (added up over the sample)."""
+
+    busy: float = 0.0  # loop CPU
+    host: float = 0.0  # the OS running other processes instead
+    decode_s: float = 0.0  # of streams whose writes were recorded
+    intervals: float = 0.0  # their writes after the first
+
+    def add(self, other: _Machine) -> None:
+        self.busy += other.busy
+        self.host += other.host
+        self.decode_s += other.decode_s
+        self.intervals += other.intervals
+
+
 class _Planner:
-    def __init__(self, nominal_interval_s: float, decoding: _Decoding) -> None:
+    def __init__(self, nominal_interval_s: float) -> None:
         self.nominal_interval_s = nominal_interval_s
-        self.decoding = decoding
-        self.decode_s = 0.0  # of streams whose writes were recorded
-        self.intervals = 0.0  # their writes after the first
-        self.busy = self.host = 0.0
+        self.machine = _Machine()
+        self.stretches: list[tuple[float, float]] = []  # each call's decoding, in step order (see `_shared`)
 
     def chat(self, steps: list[Step], run: AgentRun, span: SpanRecord, busy: float, delays: float) -> None:
         servers = run.server.get(span.span_id, [])
@@ -165,13 +211,13 @@ class _Planner:
         writes = sum(int(s.attributes.get(fields.SERVER_WRITES, 0)) for s in servers)
         decode = sum(end - start for start, end in windows)
         if writes:
-            self.decode_s += decode
-            self.intervals += writes - 1
+            self.machine.decode_s += decode
+            self.machine.intervals += writes - 1
         count = float(writes) if writes else reads(output_tokens, decode, self.nominal_interval_s)
-        sharing = self.decoding.mean(min(w[0] for w in windows), max(w[1] for w in windows))
+        self.stretches.append((min(w[0] for w in windows), max(w[1] for w in windows)))
         share = pre / (pre + post) if pre + post > 0 else 0.5
         _gap(steps, outside * share, 0.0)
-        steps.append(Call(input_tokens, output_tokens, busy - outside, count, sharing))
+        steps.append(Call(input_tokens, output_tokens, busy - outside, count))  # sharing: once all is read
         _gap(steps, outside * (1 - share), 0.0)
 
     def span(self, steps: list[Step], run: AgentRun, span: SpanRecord) -> None:
@@ -180,8 +226,8 @@ class _Planner:
         busy = get(_CPU_SELF, 0.0) + get(_CPU_PROFILER, 0.0)
         host = get(_HOST, 0.0)
         delays = host + get(_READY, 0.0) + get(_GIL, 0.0) + get(_PROFILER_WAIT, 0.0)
-        self.busy += busy
-        self.host += host
+        self.machine.busy += busy
+        self.machine.host += host
         if span_kind(span) == CHAT:
             self.chat(steps, run, span, busy, delays)
             return
@@ -223,18 +269,48 @@ class _Planner:
 
 
 def plan_runs(
-    spans: list[SpanRecord], loop_work_s: float = 0.0, nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+    traces: Iterable[list[SpanRecord]], loop_work_s: float = 0.0, nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
 ) -> Recording:
-    """Every completed agent run's plan, in the order the runs started. `loop_work_s`: the CPU the
-    event loop spent on its own and outside spans in the run (the CPU meter's buckets). Streams
-    whose writes the server did not record are taken as delivered every `nominal_interval_s`."""
-    decoding = _Decoding([_decode_window(s) for s in spans if s.kind == KIND_SERVER])
-    planner = _Planner(nominal_interval_s, decoding)
-    completed = (run for run in agent_runs(spans) if root_outcome(run.root) == COMPLETED)
-    runs = tuple(RunPlan(planner.steps(run, run.root), run.wall_s) for run in completed)
+    """The completed agent runs' plans, in the order the runs started, from one pass over the run's
+    traces (an even sample of MAX_PLANS to twice that many in a longer run, so memory stays flat but
+    for two floats per model request). `loop_work_s`: the CPU the event loop spent on its own and
+    outside spans in the run (the CPU meter's buckets). Streams whose writes the server did not
+    record are taken as delivered every `nominal_interval_s`."""
+    decoding = _Decoding()
+    sample = _Sample()
+    for trace in traces:
+        for span in trace:
+            if span.kind == KIND_SERVER:
+                decoding.add(_decode_window(span))
+        run = run_of(trace)
+        if run is None or root_outcome(run.root) != COMPLETED or not sample.wants():
+            continue
+        planner = _Planner(nominal_interval_s)
+        sample.keep(RunPlan(planner.steps(run, run.root), run.wall_s, run.root.start_ns), planner)
+    kept = sorted(sample.kept.values(), key=lambda item: item[0].start_ns)
+    machine = _Machine()
+    for _, planner in kept:
+        machine.add(planner.machine)
+    sharing = decoding.means(stretch for _, planner in kept for stretch in planner.stretches)
     return Recording(
-        runs=runs,
-        interference=planner.host / planner.busy if planner.busy > 0 else 0.0,
-        loop_overhead=loop_work_s / planner.busy if planner.busy > 0 else 0.0,
-        delivery_interval_s=planner.decode_s / planner.intervals if planner.intervals > 0 else nominal_interval_s,
+        runs=tuple(
+            plan._replace(steps=_shared(plan.steps, iter([sharing[s] for s in planner.stretches])))
+            for plan, planner in kept
+        ),
+        completed=sample.seen,
+        interference=machine.host / machine.busy if machine.busy > 0 else 0.0,
+        loop_overhead=loop_work_s / machine.busy if machine.busy > 0 else 0.0,
+        delivery_interval_s=machine.decode_s / machine.intervals if machine.intervals > 0 else nominal_interval_s,
+    )
+
+
+def _shared(steps: tuple[Step, ...], sharing: Iterator[float]) -> tuple[Step, ...]:
+    """The steps with each served call's mean sharing of the server's decoding, in step order."""
+    return tuple(
+        step._replace(sharing=next(sharing))
+        if type(step) is Call and step.reads is not None
+        else Fork(tuple(_shared(branch, sharing) for branch in step.branches))
+        if type(step) is Fork
+        else step
+        for step in steps
     )

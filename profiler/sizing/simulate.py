@@ -45,7 +45,13 @@ class Assumptions:
     delivery_cpu_s: float = 0.0007
 
     def describe(self, recording: Recording) -> list[str]:
+        sampled = len(recording.runs) < recording.completed
         return [
+            *[
+                f"the replay runs an even sample of {len(recording.runs):,} of the {recording.completed:,} completed "
+                "agent runs (every one in the order they ended, thinned by half until few enough)"
+            ]
+            * sampled,
             f"client CPU per delivery of streamed replies: {1000 * self.delivery_cpu_s:g} ms, shared by the "
             "streams it reaches (assumed: fitted on sweeps on a 2-vCPU Xeon); the rest of a call's client CPU is as "
             "recorded",

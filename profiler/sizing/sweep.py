@@ -58,7 +58,7 @@ def simulated(
     """The reference run replayed at `preset`, next to that preset's own run. As a diagnostic, also
     replayed with the other processes taking the CPU as often as they did in that run."""
     result = simulate(replay.recording, preset, replay.machine, replay.assumptions)
-    interference = plan_runs(session.span_list()).interference  # the machine during that run
+    interference = plan_runs(session.traces()).interference  # the machine during that run
     same_machine = replace(replay.recording, interference=interference)
     matched = simulate(same_machine, preset, replay.machine, replay.assumptions).cpu_share
     reference = replay.demand

@@ -57,7 +57,7 @@ def replay_of(session: Session, demand: Demand, cores: float | None = None, conc
     processes = max(1, len(session.parts))
     return Replay(
         demand=demand,
-        recording=plan_runs(session.span_list(), loop_work_s(session)),
+        recording=plan_runs(session.traces(), loop_work_s(session)),
         machine=Machine(
             cores=cores or run_cores(session),
             processes=processes,

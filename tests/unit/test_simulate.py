@@ -28,7 +28,9 @@ IDLE = Machine(cores=8, processes=1, concurrency=1)
 
 
 def recording(*runs: tuple[Step, ...], interference: float = 0.0) -> Recording:
-    return Recording(tuple(RunPlan(steps, 0.0) for steps in runs), interference, 0.0, delivery_interval_s=0.01)
+    return Recording(
+        tuple(RunPlan(steps, 0.0) for steps in runs), interference, 0.0, delivery_interval_s=0.01, completed=len(runs)
+    )
 
 
 def run(*runs: tuple[Step, ...], machine: Machine = IDLE, preset=PRESET, interference: float = 0.0):

@@ -2,7 +2,9 @@
 
 import pytest
 
+from profiler.sizing import plan
 from profiler.sizing.plan import Call, Cpu, Fork, Wait, plan_runs
+from profiler.sizing.simulate import Assumptions
 from profiler.store import fields
 from profiler.store.spans import KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, SpanRecord
 
@@ -46,7 +48,7 @@ SPANS = [
 
 
 def test_spans_become_loop_cpu_waits_calls_and_forks():
-    recording = plan_runs(SPANS)
+    recording = plan_runs([SPANS])
     (run,) = recording.runs
     assert run.recorded_wall_s == pytest.approx(1.0)
     # the root's 250 ms of self time (100 + 50 + 100 ms gaps) holds 50 ms of CPU and 150 ms of waiting
@@ -74,7 +76,7 @@ def test_spans_become_loop_cpu_waits_calls_and_forks():
     # wrote the stream 20 times in 190 ms of decoding
     assert recording.interference == pytest.approx(0.04 / 0.253)
     assert recording.loop_overhead == 0.0  # none given
-    assert plan_runs(SPANS, loop_work_s=0.0253).loop_overhead == pytest.approx(0.1)
+    assert plan_runs([SPANS], loop_work_s=0.0253).loop_overhead == pytest.approx(0.1)
     assert recording.delivery_interval_s == pytest.approx(0.19 / 19)
 
 
@@ -83,4 +85,30 @@ def test_failed_runs_are_left_out():
         s if s.span_id != "root" else s._replace(status_code=2)  # STATUS_ERROR
         for s in SPANS
     ]
-    assert plan_runs(failed).runs == ()
+    assert plan_runs([failed]).runs == ()
+
+
+def shifted(spans: list[SpanRecord], run: int, ms: float) -> list[SpanRecord]:
+    """The run's spans as another agent run (its own trace), started `ms` later."""
+    shift = int(ms * MS)
+    return [s._replace(trace_id=f"{run:032x}", start_ns=s.start_ns + shift, end_ns=s.end_ns + shift) for s in spans]
+
+
+def test_a_call_shares_the_server_with_the_streams_decoding_beside_it():
+    # the server decodes each call's reply for its last 190 ms; a second run 95 ms later overlaps
+    # half of that: each call's stretch had 1.5 streams decoding on average
+    recording = plan_runs([SPANS, shifted(SPANS, 1, 95)])
+    sharing = [step.sharing for run in recording.runs for step in run.steps if isinstance(step, Call)]
+    assert sharing == pytest.approx([1.5, 1.5])
+
+
+def test_a_long_run_is_replayed_from_an_even_sample_of_its_agent_runs(monkeypatch):
+    monkeypatch.setattr(plan, "MAX_PLANS", 2)
+    runs = [shifted(SPANS, n, 2000 * n) for n in range(10)]  # far apart: no shared decoding
+    recording = plan_runs(runs)
+    assert recording.completed == 10
+    assert [run.start_ns for run in recording.runs] == [0, 8000 * MS, 16000 * MS]  # runs 0, 4 and 8
+    assert all(run.recorded_wall_s == pytest.approx(1.0) for run in recording.runs)
+    assert "an even sample of 3 of the 10 completed agent runs" in Assumptions().describe(recording)[0]
+    assert plan_runs(runs[:2]).completed == 2
+    assert "sample" not in Assumptions().describe(plan_runs(runs[:2]))[0]
