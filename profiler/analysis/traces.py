@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import NamedTuple
 
 from profiler.store import fields
 from profiler.store.session import Session
@@ -105,8 +107,9 @@ def streamed_runs(session: Session) -> Iterator[AgentRun]:
             yield run
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
+    """A stretch of a span's self time on the critical path."""
+
     span: SpanRecord
     start_ns: int
     end_ns: int
@@ -116,6 +119,9 @@ class Segment:
         return (self.end_ns - self.start_ns) / 1e9
 
 
+_END = attrgetter("end_ns")
+
+
 def critical_path(run: AgentRun) -> list[Segment]:
     """Self-time segments on the critical path (Jaeger's algorithm): walk back from the root's end,
     always into the child that finished last before the current time; gaps belong to the parent."""
@@ -123,7 +129,7 @@ def critical_path(run: AgentRun) -> list[Segment]:
 
     def walk(span: SpanRecord, end_ns: int) -> None:
         t = min(span.end_ns, end_ns)
-        children = sorted(run.children.get(span.span_id, []), key=lambda s: s.end_ns, reverse=True)
+        children = sorted(run.children.get(span.span_id, ()), key=_END, reverse=True)
         for child in children:
             if t <= span.start_ns:
                 break

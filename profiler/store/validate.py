@@ -218,30 +218,23 @@ def _count(problems: list[str], count: int, what: str) -> None:
 
 
 def _in_trees(spans: list[SpanRecord]) -> list[SpanRecord]:
-    """The spans whose parent chain (within their trace) reaches a root in at most MAX_SPAN_DEPTH steps."""
-    by_id: dict[str, dict[str, SpanRecord]] = defaultdict(dict)
+    """The spans whose parent chain (within their trace) reaches a root in at most MAX_SPAN_DEPTH steps:
+    a level at a time down from the roots (spans whose parent is not there), so a cycle is never reached."""
+    present = {(span.trace_id, span.span_id) for span in spans}
+    children: dict[tuple[str, str | None], list[SpanRecord]] = defaultdict(list)
+    level = []
     for span in spans:
-        by_id[span.trace_id][span.span_id] = span
-    depth: dict[int, int | None] = {}  # by id(span): levels from its root, None when there is no root in reach
-    for span in spans:
-        chain: list[SpanRecord] = []
-        seen: set[int] = set()
-        current: SpanRecord | None = span
-        base: int | None = 0  # the depth above the chain: 0 above a root
-        while current is not None:
-            if id(current) in depth:
-                base = depth[id(current)]
-                break
-            if id(current) in seen or len(chain) > MAX_SPAN_DEPTH:
-                base = None  # a cycle, or damage deeper than any real graph
-                break
-            chain.append(current)
-            seen.add(id(current))
-            current = by_id[current.trace_id].get(current.parent_id or "")
-        for member in reversed(chain):
-            base = None if base is None or base >= MAX_SPAN_DEPTH else base + 1
-            depth[id(member)] = base
-    return [span for span in spans if depth[id(span)] is not None]
+        if (span.trace_id, span.parent_id) in present:
+            children[(span.trace_id, span.parent_id)].append(span)
+        else:
+            level.append(span)
+    placed: set[int] = set()
+    for _ in range(MAX_SPAN_DEPTH):
+        if not level:
+            break
+        placed.update(map(id, level))
+        level = [child for span in level for child in children.get((span.trace_id, span.span_id), ())]
+    return [span for span in spans if id(span) in placed]
 
 
 def _typed(span: SpanRecord) -> SpanRecord:
