@@ -2,7 +2,7 @@
 
     with profile(out="traces", name="my-agent") as run:
         graph.invoke({"messages": [...]})
-    print(run.run_dir, run.report["cpu_share_of_latency"])
+    print(run.run_dir, run.report.cpu_share_of_latency)
 
 Everything LangChain runs inside the block gets orchestrace's callback handler (through
 LangChain's configure hook, so no `callbacks=` argument is needed), spans with CPU per span,
@@ -43,6 +43,7 @@ from profiler.runner.run import RunResult, new_manifest
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
 from profiler.store.cpuwindow import CpuWindow
 from profiler.store.parts import MAIN, PartInfo
+from profiler.store.report import Report
 from profiler.store.rundir import (
     CPU_FILE,
     PROCESS,
@@ -79,7 +80,7 @@ class profile:
             raise ValueError(f"sample_rate must be between 1 and 1000 samples/s, got {sample_rate}")
         self.out, self.name, self.sampler_wanted, self.sample_rate = Path(out), name, sampler, sample_rate
         self.run_dir: Path | None = None
-        self.report: dict[str, Any] | None = None
+        self.report: Report | None = None  # after the block: the run's analysis (report.json is its to_json())
         self.agent_runs = 0
         self._rundir: RunDir | None = None
         self._probe: ProcessProbe | None = None

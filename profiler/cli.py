@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +19,10 @@ from profiler.errors import UsageError
 from profiler.render.views import FILE_FORMATS, RENDERERS, as_json, as_text
 from profiler.runner.plan import DEFAULT_PRESET
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
+
+if TYPE_CHECKING:  # the commands import what they use when they run
+    from profiler.store.report import Report
+    from profiler.store.session import Session
 
 DEBUG_ENV = "ORCHESTRACE_DEBUG"
 DEFAULT_SWEEP = ("h100-llama3.1-8b", "groq-llama3-8b", "cerebras-llama3.1-8b")  # the first is the reference
@@ -136,7 +140,7 @@ def _regenerate(args: argparse.Namespace) -> str:
     return shlex.join(["orchestrace", *args.argv])
 
 
-def _report_comparison(args: argparse.Namespace, console: Console, session: Any, report: dict[str, Any]) -> int:
+def _report_comparison(args: argparse.Namespace, console: Console, session: Session, report: Report) -> int:
     from profiler.analysis.compare import compare_runs
     from profiler.analysis.report import build_report
     from profiler.render.compare import render_comparison
@@ -147,7 +151,7 @@ def _report_comparison(args: argparse.Namespace, console: Console, session: Any,
     other = load_session(args.compare)
     other_report = build_report(other)
     comparison = compare_runs(report, headline(session, report), other_report, headline(other, other_report))
-    simulated = any((r.get("model") or {}).get("kind") == "simulated" for r in (report, other_report))
+    simulated = session.manifest.simulated or other.manifest.simulated
     _emit(
         args,
         console,

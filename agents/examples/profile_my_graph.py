@@ -107,7 +107,7 @@ async def profile_both_ways(graph: Any, inputs: list[dict[str, Any]], out: str) 
     # 2. the context manager around your own code (`with profile(...)` in sync code)
     async with profile(out=out, name="my-agent-ctx") as run:
         await graph.ainvoke({"messages": [HumanMessage("How many primes are below 300000?")]})
-    share = (run.report or {}).get("cpu_share_of_latency")
+    share = run.report.cpu_share_of_latency if run.report else None
     print(f"profile(): 1 agent run -> {run.run_dir}; CPU share of latency {share:.1%}")
     print(f"next: orchestrace report {session.run_dir}")
 

@@ -10,13 +10,10 @@ the window, both measured; what the meter did not see is in `other`. CPU of nati
 
 from __future__ import annotations
 
-from typing import Any
-
 from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_children, cpu_self, cpu_tool_fn, span_kind
 from profiler.store import fields
 from profiler.store.cpuwindow import CpuWindow
-
-CATEGORIES = ("orchestration", "model_client", "tool", "telemetry", "runtime", "startup", "other")
+from profiler.store.report import CpuSplit
 
 
 class CpuTally:
@@ -40,53 +37,34 @@ class CpuTally:
                 by_category[TOOL] += cpu_children(span)
                 self.children_attributed += cpu_children(span)
 
-    def result(self, window: CpuWindow | None) -> dict[str, Any]:
+    def result(self, window: CpuWindow | None) -> CpuSplit:
         return _breakdown(self.by_category, self.children_attributed, window)
 
 
-def _breakdown(by_category: dict[str, float], children_attributed: float, window: CpuWindow | None) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "orchestration": by_category["orchestration"],
-        "model_client": by_category[CHAT],
-        "tool": by_category[TOOL],
-    }
+def _breakdown(by_category: dict[str, float], children_attributed: float, window: CpuWindow | None) -> CpuSplit:
+    orchestration, model_client, tool = by_category["orchestration"], by_category[CHAT], by_category[TOOL]
     if window is None:  # spans only (the workload died before writing cpu.json)
-        spans_total = sum(result.values())
-        result.update(
-            {
-                "telemetry": None,
-                "runtime": None,
-                "startup": None,
-                "other": None,
-                "accounted": spans_total,
-                "process_total": None,
-                "coverage": None,
-            }
-        )
-        return result
+        return CpuSplit(orchestration, model_client, tool, accounted=sum((orchestration, model_client, tool)))
     buckets = window.buckets_s
     telemetry_measured = buckets.get(fields.TELEMETRY, 0.0) + window.telemetry_threads_s
     runtime = buckets.get(fields.LOOP, 0.0) + buckets.get(fields.EXECUTOR_IDLE, 0.0)
     spans_metered = buckets.get(fields.SPANS_BUCKET, 0.0)
-    span_attributes = result["orchestration"] + result["model_client"] + result["tool"] - children_attributed
+    span_attributes = orchestration + model_client + tool - children_attributed
     metered_outside_spans = buckets.get(fields.NO_SPAN, 0.0) + buckets.get(fields.LATE, 0.0)
     native = window.native_threads_s
     accounted = sum(buckets.values()) + window.telemetry_threads_s + window.children_attributed_s + native
     total = window.process_cpu_s + window.children_reaped_s
-    result.update(
-        {
-            "telemetry": telemetry_measured,
-            "runtime": runtime,
-            "startup": window.startup_cpu_s,
-            # spans whose figures never reached spans.jsonl, CPU outside any span, and what nothing saw
-            "other": max(0.0, spans_metered - span_attributes)
-            + metered_outside_spans
-            + native
-            + max(0.0, total - accounted),
-            "native_threads": native,
-            "accounted": accounted,
-            "process_total": total,
-            "coverage": accounted / total if total > 0 else None,
-        }
+    return CpuSplit(
+        orchestration,
+        model_client,
+        tool,
+        telemetry=telemetry_measured,
+        runtime=runtime,
+        startup=window.startup_cpu_s,
+        # spans whose figures never reached spans.jsonl, CPU outside any span, and what nothing saw
+        other=max(0.0, spans_metered - span_attributes) + metered_outside_spans + native + max(0.0, total - accounted),
+        native_threads=native,
+        accounted=accounted,
+        process_total=total,
+        coverage=accounted / total if total > 0 else None,
     )
-    return result

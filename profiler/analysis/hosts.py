@@ -4,14 +4,12 @@ cores its processes used, host load."""
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 from profiler.analysis.cpu import CpuTally
 from profiler.analysis.traces import AgentRun
 from profiler.store.cpuwindow import CpuWindow, merge
 from profiler.store.parts import Part
-
-CPU_KEYS = ("orchestration", "model_client", "tool", "telemetry", "runtime", "process_total")
+from profiler.store.report import HostRow
 
 
 class HostTally:
@@ -31,7 +29,7 @@ class HostTally:
             self.runs[host] += 1
             self.cpu[host].add(run)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[HostRow]:
         """One row per host; none for a run of one part (its figures are the run's)."""
         if len(self.parts) < 2:
             return []
@@ -44,15 +42,15 @@ class HostTally:
                 row.host_cpu_percent for part in on_host for row in part.process if row.host_cpu_percent is not None
             ]
             rows.append(
-                {
-                    "host": host,
-                    "parts": [part.info.id for part in on_host],
-                    "agent_runs": self.runs[host],
-                    "cpu_s": {key: cpu.get(key) for key in CPU_KEYS},
-                    "cores": on_host[0].info.cores,  # what the host let its processes use
-                    "cores_used": _cores_used(cpu.get("process_total"), window),
-                    "host_cpu_percent": statistics.fmean(load) if load else None,
-                }
+                HostRow(
+                    host=host,
+                    parts=tuple(part.info.id for part in on_host),
+                    agent_runs=self.runs[host],
+                    cpu_s=cpu,
+                    cores=on_host[0].info.cores,  # what the host let its processes use
+                    cores_used=_cores_used(cpu.process_total, window),
+                    host_cpu_percent=statistics.fmean(load) if load else None,
+                )
             )
         return rows
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 from profiler.analysis.traces import AgentRun
 from profiler.store import fields
+from profiler.store.report import RunOutcome
 from profiler.store.spans import SpanRecord
 
 COMPLETED, FAILED, INCOMPLETE = "completed", "failed", "incomplete"
@@ -38,7 +40,7 @@ class OutcomeTally:
         self.counts: Counter[str] = Counter()
         self._inclusive: dict[str, float] = defaultdict(float)  # the runs' inclusive CPU, by outcome
         self._starts = array("q")
-        self._listed: dict[str, list[tuple[int, dict[str, object]]]] = {FAILED: [], INCOMPLETE: []}
+        self._listed: dict[str, list[tuple[int, RunOutcome]]] = {FAILED: [], INCOMPLETE: []}  # by start
 
     def add(self, run: AgentRun) -> str:
         """Count the run; returns its outcome."""
@@ -47,9 +49,8 @@ class OutcomeTally:
         self._inclusive[outcome] += float(run.root.attributes.get(fields.CPU_INCLUSIVE, 0.0))
         self._starts.append(run.root.start_ns)
         if outcome != COMPLETED and len(self._listed[outcome]) < LISTED:
-            entry: dict[str, object] = {"task": run.root.attributes.get("orchestrace.task.id")}
-            if outcome == FAILED:
-                entry["error"] = run.root.status_message or "failed (no message recorded)"
+            error = (run.root.status_message or "failed (no message recorded)") if outcome == FAILED else None
+            entry = RunOutcome(task=run.root.attributes.get("orchestrace.task.id"), error=error)
             self._listed[outcome].append((run.root.start_ns, entry))
         return outcome
 
@@ -57,12 +58,12 @@ class OutcomeTally:
     def runs(self) -> int:
         return len(self._starts)
 
-    def listed(self, outcome: str) -> list[dict[str, object]]:
+    def listed(self, outcome: str) -> tuple[RunOutcome, ...]:
         """The runs that ended so (up to LISTED), numbered from 1 in start order (as the HTML and
         `--agent-run` do)."""
         starts = sorted(self._starts)
         rows = sorted(self._listed[outcome], key=lambda item: item[0])
-        return [{"agent_run": bisect.bisect_left(starts, start) + 1, **entry} for start, entry in rows]
+        return tuple(replace(entry, agent_run=bisect.bisect_left(starts, start) + 1) for start, entry in rows)
 
     def completed_cpu_share(self) -> float:
         """The completed runs' share of the runs' CPU (their spans' inclusive CPU; by count if none recorded).

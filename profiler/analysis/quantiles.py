@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from profiler.store.report import Spread
+
 EXACT = 4096
 _STEP = math.log1p(0.01)  # bucket width: 1% relative
 
@@ -63,5 +65,5 @@ class Quantiles:
                 return math.exp((bucket + 0.5) * _STEP)
         return None  # unreachable: the buckets hold every value above zero
 
-    def summary(self) -> dict[str, float | None]:
-        return {"mean": self.mean(), "p50": self.quantile(0.5), "p95": self.quantile(0.95)}
+    def summary(self) -> Spread:
+        return Spread(self.mean(), self.quantile(0.5), self.quantile(0.95))

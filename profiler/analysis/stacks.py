@@ -19,8 +19,8 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
+from profiler.store.report import Stacks
 from profiler.store.session import StackSample
 
 _IDLE_LEAF = re.compile(
@@ -116,9 +116,7 @@ class Window:
     sampler_errors: int | None = None
 
 
-def stack_breakdown(
-    samples: list[StackSample], rate: int, workload_pid: int | None, window: Window
-) -> dict[str, Any] | None:
+def stack_breakdown(samples: list[StackSample], rate: int, workload_pid: int | None, window: Window) -> Stacks | None:
     """Seconds per category for the workload process in the measured window, start-up and child
     processes apart; coverage against the process's own CPU in the window."""
     if not samples:
@@ -144,22 +142,22 @@ def stack_breakdown(
             startup[category] += sample.count / rate
     sampled = sum(categories.values())
     coverage = sampled / window.cpu_s if window.cpu_s else None
-    return {
-        "pid": main_pid,
-        "rate_hz": rate,
-        "samples": total,
-        "idle_samples_dropped": idle,
-        "by_category_s": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
-        "sampled_cpu_s": sampled,
-        "startup_s": sum(startup.values()),
-        "startup_by_category_s": dict(sorted(startup.items(), key=lambda kv: -kv[1])),
-        "process_cpu_s": window.cpu_s,
-        "run_delay_s": window.run_delay_s,
-        "sampler_errors": window.sampler_errors,
-        "coverage": coverage,
-        "coverage_note": _coverage_note(coverage, counted, total, window),
-        "child_processes_s": dict(sorted(children.items(), key=lambda kv: -kv[1])),
-    }
+    return Stacks(
+        pid=main_pid,
+        rate_hz=rate,
+        samples=total,
+        idle_samples_dropped=idle,
+        by_category_s=dict(sorted(categories.items(), key=lambda kv: -kv[1])),
+        sampled_cpu_s=sampled,
+        startup_s=sum(startup.values()),
+        startup_by_category_s=dict(sorted(startup.items(), key=lambda kv: -kv[1])),
+        process_cpu_s=window.cpu_s,
+        run_delay_s=window.run_delay_s,
+        sampler_errors=window.sampler_errors,
+        coverage=coverage,
+        coverage_note=_coverage_note(coverage, counted, total, window),
+        child_processes_s=dict(sorted(children.items(), key=lambda kv: -kv[1])),
+    )
 
 
 def _coverage_note(coverage: float | None, counted: int, taken: int, window: Window) -> str | None:

@@ -17,6 +17,7 @@ from profiler.analysis.traces import CHAT, TOOL
 from profiler.analysis.wall import CATEGORIES, WallSplit
 from profiler.analysis.wall import KEYS as WALL_KEYS
 from profiler.render.page import FONT
+from profiler.store.report import CpuSplit
 
 COLOURS = {
     # wall-time parts
@@ -91,12 +92,13 @@ def wall_per_run(runs: list[tuple[str, str, WallSplit]]) -> Figure:
     )
 
 
-def cpu_categories(cpu: dict[str, Any], per_run: float) -> Figure:
+def cpu_categories(cpu: CpuSplit, per_run: float) -> Figure:
     """The meter's CPU categories, in ms per agent run (`per_run`: one completed run's part of the window)."""
-    keys = [k for k in CPU_NAMES if cpu.get(k) is not None]
-    values = [1000 * cpu[k] * per_run for k in keys]
-    total = cpu.get("process_total") or sum(cpu[k] for k in keys)
-    shares = [f"{100 * cpu[k] / total:.1f}%" if total else "" for k in keys]
+    measured = {k: seconds for k in CPU_NAMES if (seconds := cpu.seconds(k)) is not None}
+    keys = list(measured)
+    values = [1000 * seconds * per_run for seconds in measured.values()]
+    total = cpu.process_total or sum(measured.values())
+    shares = [f"{100 * seconds / total:.1f}%" if total else "" for seconds in measured.values()]
     figure = go.Figure(
         go.Bar(
             x=values,

@@ -21,6 +21,7 @@ from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
 from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line, native_threads_note, runs_line, stacks_caption
+from profiler.store.report import Report, TableRow
 from profiler.store.session import Session
 
 
@@ -36,51 +37,47 @@ def _swatch(key: str, label: str) -> Cell:
     return Cell(f"<span class='swatch' style='background:{charts.COLOURS[key]}'></span>{escape(label)}")
 
 
-def _is_simulated(report: dict[str, Any]) -> bool:
-    return (report.get("model") or {}).get("kind") == "simulated"
-
-
-def _run_header(session: Session, report: dict[str, Any], title: str) -> str:
+def _run_header(session: Session, report: Report, title: str) -> str:
     host = session.manifest.host
     started = (session.manifest.started_at or "?")[:16].replace("T", " ")
     meta = [
-        f"run <b>{escape(report['run_id'])}</b> · agent <b>{escape(str(report.get('agent')))}</b> · "
-        f"{escape(runs_line(report))} · status {escape(str(report.get('status')))}",
-        escape(model_line(report.get("model"), label_simulated=False)),
+        f"run <b>{escape(report.run_id)}</b> · agent <b>{escape(str(report.agent))}</b> · "
+        f"{escape(runs_line(report))} · status {escape(str(report.status))}",
+        escape(model_line(report.model, label_simulated=False)),
         f"started {escape(started)} UTC · host {escape(str(host.get('logical_cores', '?')))} cores, "
         f"{escape(str(host.get('cpu_model', '?')))}",
     ]
-    return page.header(title, meta, simulated=_is_simulated(report))
+    return page.header(title, meta, simulated=session.manifest.simulated)
 
 
-def _failures(report: dict[str, Any]) -> str:
+def _failures(report: Report) -> str:
     """Failed agent runs with their first error line; cut-off ones counted (they are not failures)."""
-    failed, incomplete = report["failed_runs"], report["incomplete_runs"]
+    failed, incomplete = report.failed_runs, report.incomplete_runs
     parts = []
     if failed:
         rows = [
-            [num(run["agent_run"], "#{:d}"), Cell(escape(str(run["task"]))), Cell(escape(run["error"]), css="name")]
+            [num(run.agent_run, "#{:d}"), Cell(escape(str(run.task))), Cell(escape(str(run.error)), css="name")]
             for run in failed
         ]
         parts.append(f"<h3>Failed agent runs ({len(failed)})</h3>" + page.table(["agent run", "task", "error"], rows))
     if incomplete:
-        numbers = ", ".join(f"#{run['agent_run']}" for run in incomplete)
+        numbers = ", ".join(f"#{run.agent_run}" for run in incomplete)
         parts.append(f"<p class='caption'>Incomplete (interrupted before they finished): {numbers}.</p>")
     return "".join(parts)
 
 
-def _per_run(report: dict[str, Any]) -> float | None:
+def _per_run(report: Report) -> float | None:
     """One completed agent run's part of a window-wide CPU figure."""
-    total, per_run = report["cpu_s"].get("process_total"), report.get("cpu_per_run_s")
+    total, per_run = report.cpu_s.process_total, report.cpu_per_run_s
     return per_run / total if total and per_run else None
 
 
-def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
-    if report.get("no_headline"):
-        return page.notice(f"No headline figures: {escape(report['no_headline'])}.")
-    overhead = report["overhead"]
+def _cards(report: Report, headline: dict[str, Any]) -> str:
+    if report.no_headline:
+        return page.notice(f"No headline figures: {escape(report.no_headline)}.")
+    overhead = report.overhead
     cores = headline["cores_per_accelerator"]
-    inference = report["inference"]
+    inference = report.inference
     cards = "".join(
         [
             page.card(
@@ -109,14 +106,14 @@ def _cards(report: dict[str, Any], headline: dict[str, Any]) -> str:
             page.card(
                 "Wall time per agent run",
                 "–" if headline["wall_per_run_s"] is None else f"{headline['wall_per_run_s']:.3f} <small>s</small>",
-                f"mean; {inference['calls']} LLM calls, {inference['input_tokens']:,} / "
-                f"{inference['output_tokens']:,} tokens in / out in all"
-                + (" (estimated: no usage reported)" if inference.get("tokens_note") else ""),
+                f"mean; {inference.calls} LLM calls, {inference.input_tokens:,} / "
+                f"{inference.output_tokens:,} tokens in / out in all"
+                + (" (estimated: no usage reported)" if inference.tokens_note else ""),
             ),
             page.card(
                 "Profiler overhead",
-                _pct(overhead.get("fraction")),
-                f"{(overhead.get('telemetry_cpu_s') or 0):.3f} CPU s of the process's CPU (partly estimated)",
+                _pct(overhead.fraction),
+                f"{(overhead.telemetry_cpu_s or 0):.3f} CPU s of the process's CPU (partly estimated)",
             ),
         ]
     )
@@ -161,72 +158,63 @@ def _run_label(number: int, task: Any) -> str:
     return f"agent run #{number}" + (f" · task {task}" if task is not None else "")
 
 
-def _wall_section(report: dict[str, Any], runs: _RunIndex, figures: page.Figures) -> str:
-    if not report["completed"]:
+def _wall_section(report: Report, runs: _RunIndex, figures: page.Figures) -> str:
+    if not report.completed:
         return page.section("wall", "Where the wall time went", "", page.notice("No agent run completed."))
-    wall = report["wall_s"]
+    wall = report.wall_s
     numbered = sorted((runs.number(start), task, wall_s, split) for start, task, wall_s, split in runs.bars)
     splits = [(f"#{n}", f"{_run_label(n, task)} · wall {wall_s:.3f} s", split) for n, task, wall_s, split in numbered]
     rows = [
         [
             _swatch(key, WALL_LABELS[key]),
-            num(wall[key]),
-            num(wall[key] / wall["total"] if wall["total"] else None, "{:.1%}"),
-            num(wall["per_run"][key]["p50"]),
-            num(wall["per_run"][key]["p95"]),
+            num(wall.parts[key]),
+            num(wall.parts[key] / wall.total if wall.total else None, "{:.1%}"),
+            num(wall.per_run[key].p50),
+            num(wall.per_run[key].p95),
         ]
         for key in WALL_KEYS
     ]
-    total = [
-        Cell("total"),
-        num(wall["total"]),
-        Cell("100%"),
-        num(wall["per_run"]["total"]["p50"]),
-        num(wall["per_run"]["total"]["p95"]),
-    ]
+    per_run = wall.per_run["total"]
+    total = [Cell("total"), num(wall.total), Cell("100%"), num(per_run.p50), num(per_run.p95)]
     table = page.table(
         ["part", "seconds", "share", "per run p50", "per run p95"],
         rows,
         total=total,
-        caption=f"CPU share of latency: {_pct(report['cpu_share_of_latency'])} (everything but model wait)",
+        caption=f"CPU share of latency: {_pct(report.cpu_share_of_latency)} (everything but model wait)",
     )
     return page.section(
         "wall",
         "Where the wall time went",
         "Along each completed agent run's critical path (parallel branches count once), summed over them"
-        + (
-            f"; the bars show the first {MAX_BARS} of {report['completed']:,}."
-            if report["completed"] > MAX_BARS
-            else "."
-        ),
+        + (f"; the bars show the first {MAX_BARS} of {report.completed:,}." if report.completed > MAX_BARS else "."),
         figures(charts.wall_per_run(splits)),
         table,
     )
 
 
-def _cpu_section(report: dict[str, Any], figures: page.Figures) -> str:
-    cpu, per_run = report["cpu_s"], _per_run(report)
-    total = cpu.get("process_total")
-    rows = [
-        [
-            _swatch(key, label),
-            num(cpu.get(key)),
-            num(cpu[key] / total if total and cpu.get(key) is not None else None, "{:.1%}"),
-            num(1000 * cpu[key] * per_run if per_run and cpu.get(key) is not None else None, "{:.1f}"),
-        ]
-        for key, label in CPU_LABELS.items()
+def _cpu_row(key: str, label: str, seconds: float | None, total: float | None, per_run: float | None) -> list[Cell]:
+    return [
+        _swatch(key, label),
+        num(seconds),
+        num(seconds / total if total and seconds is not None else None, "{:.1%}"),
+        num(1000 * seconds * per_run if per_run and seconds is not None else None, "{:.1f}"),
     ]
+
+
+def _cpu_section(report: Report, figures: page.Figures) -> str:
+    cpu, per_run = report.cpu_s, _per_run(report)
+    total = cpu.process_total
+    rows = [_cpu_row(key, label, cpu.seconds(key), total, per_run) for key, label in CPU_LABELS.items()]
     footer = [
         Cell("total in the measured window"),
         num(total),
         Cell("100%"),
         num(1000 * total * per_run if total and per_run else None, "{:.1f}"),
     ]
-    native = cpu.get("native_threads")
     caption = (
-        f"meter coverage {_pct(cpu.get('coverage'))} of process CPU"
-        + native_threads_note(native, total)
-        + (f" · startup before the window (imports, graph build): {cpu['startup']:.2f} s" if cpu.get("startup") else "")
+        f"meter coverage {_pct(cpu.coverage)} of process CPU"
+        + native_threads_note(cpu.native_threads, total)
+        + (f" · startup before the window (imports, graph build): {cpu.startup:.2f} s" if cpu.startup else "")
     )
     chart = figures(charts.cpu_categories(cpu, per_run)) if per_run else page.notice("No agent run completed.")
     return page.section(
@@ -262,24 +250,24 @@ HOST_COLUMNS = [
 ]  # fmt: skip
 
 
-def _hosts_section(report: dict[str, Any]) -> str:
+def _hosts_section(report: Report) -> str:
     """A fleet run's figures per host (none for a run of one workload process)."""
-    if not report.get("hosts"):
+    if not report.hosts:
         return ""
     rows = [
         [
-            Cell(escape(row["host"])),
-            num(len(row["parts"]), "{:d}"),
-            num(row["agent_runs"], "{:d}"),
-            num(row["cpu_s"]["orchestration"]),
-            num(row["cpu_s"]["model_client"]),
-            num(row["cpu_s"]["tool"]),
-            num(row["cpu_s"]["process_total"]),
-            num(row.get("cores_used"), "{:.2f}"),
-            num(row.get("cores"), "{:.0f}"),
-            num(row["host_cpu_percent"], "{:.0f}%"),
+            Cell(escape(row.host)),
+            num(len(row.parts), "{:d}"),
+            num(row.agent_runs, "{:d}"),
+            num(row.cpu_s.orchestration),
+            num(row.cpu_s.model_client),
+            num(row.cpu_s.tool),
+            num(row.cpu_s.process_total),
+            num(row.cores_used, "{:.2f}"),
+            num(row.cores, "{:.0f}"),
+            num(row.host_cpu_percent, "{:.0f}%"),
         ]
-        for row in report["hosts"]
+        for row in report.hosts
     ]
     return page.section(
         "hosts",
@@ -291,28 +279,27 @@ def _hosts_section(report: dict[str, Any]) -> str:
     )
 
 
-def _named_table(rows: list[dict[str, Any]]) -> str:
+def _named_table(rows: tuple[TableRow, ...]) -> str:
     return page.table(
         ["name", "calls", "wall s", "CPU s", "self CPU s", "CPU/call ms", "errors"],
         [
             [
-                Cell(escape(r["name"]), css="name"),
-                num(r["calls"], "{:d}"),
-                num(r["wall_s"]),
-                num(r["cpu_s"]),
-                num(r["self_cpu_s"]),
-                num(r["cpu_per_call_ms"], "{:.2f}"),
-                num(r["errors"], "{:d}"),
+                Cell(escape(r.name), css="name"),
+                num(r.calls, "{:d}"),
+                num(r.wall_s),
+                num(r.cpu_s),
+                num(r.self_cpu_s),
+                num(r.cpu_per_call_ms, "{:.2f}"),
+                num(r.errors, "{:d}"),
             ]
             for r in rows
         ],
     )
 
 
-def _tables_section(report: dict[str, Any]) -> str:
+def _tables_section(report: Report) -> str:
     parts = []
-    for key, title in (("nodes", "LangGraph nodes"), ("tools", "Tools")):
-        rows = report.get(key) or []
+    for rows, title in ((report.nodes, "LangGraph nodes"), (report.tools, "Tools")):
         body = _named_table(rows) if rows else "<p class='caption'>none recorded</p>"
         parts.append(f"<h3>{title}</h3>{body}")
     return page.section(
@@ -323,9 +310,9 @@ def _tables_section(report: dict[str, Any]) -> str:
     )
 
 
-def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figures) -> str:
-    stacks = report.get("stacks")
-    root = flame_tree(session.samples, stacks["pid"] if stacks else None)
+def _stacks_section(session: Session, report: Report, figures: page.Figures) -> str:
+    stacks = report.stacks
+    root = flame_tree(session.samples, stacks.pid if stacks else None)
     if not stacks or not root.count:
         reasons = session.why_no_samples
         return page.section(
@@ -343,13 +330,13 @@ def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figu
         [
             _swatch(key if key in charts.COLOURS else "other", key),
             num(value, "{:.2f}"),
-            num(value / stacks["sampled_cpu_s"], "{:.1%}"),
+            num(value / stacks.sampled_cpu_s, "{:.1%}"),
         ]
-        for key, value in stacks["by_category_s"].items()
+        for key, value in stacks.by_category_s.items()
     ]
     intro = (
-        f"Stacks py-spy sampled at {stacks['rate_hz']} Hz in the measured window, idle samples dropped; start-up "
-        f"({stacks['startup_s']:.2f} s of samples: imports, building the graph, calibration) is left out. Colour = "
+        f"Stacks py-spy sampled at {stacks.rate_hz} Hz in the measured window, idle samples dropped; start-up "
+        f"({stacks.startup_s:.2f} s of samples: imports, building the graph, calibration) is left out. Colour = "
         "category of most samples under a frame. Click a frame to zoom; frames under 0.2% of samples are left out. "
         "<code>--format speedscope</code> exports every sample for speedscope.app."
     )
@@ -362,53 +349,49 @@ def _stacks_section(session: Session, report: dict[str, Any], figures: page.Figu
     )
 
 
-def _inference_section(report: dict[str, Any]) -> str:
-    inference = report["inference"]
-    late = inference.get("server_lateness_s")
+def _inference_section(report: Report) -> str:
+    inference = report.inference
+    late = inference.server_lateness_s
     rows = [
-        [Cell("LLM calls (failed)"), Cell(f"{inference['calls']} ({inference['errors']})")],
-        [Cell("tokens in / out"), Cell(f"{inference['input_tokens']:,} / {inference['output_tokens']:,}")],
+        [Cell("LLM calls (failed)"), Cell(f"{inference.calls} ({inference.errors})")],
+        [Cell("tokens in / out"), Cell(f"{inference.input_tokens:,} / {inference.output_tokens:,}")],
         [
             Cell("time to first token p50 / p95"),
-            Cell(f"{_s(inference['ttft_s']['p50'])} / {_s(inference['ttft_s']['p95'])} s"),
+            Cell(f"{_s(inference.ttft_s.p50)} / {_s(inference.ttft_s.p95)} s"),
         ],
-        [Cell(f"model time (from {escape(inference['source'])})"), Cell(f"{inference['model_time_s']:.3f} s")],
+        [Cell(f"model time (from {escape(inference.source)})"), Cell(f"{inference.model_time_s:.3f} s")],
     ]
-    if inference.get("accelerator_s") is not None:
+    if inference.accelerator_s is not None:
         rows.append(
             [
                 Cell("accelerator-seconds <span class='badge est'>estimate</span>"),
-                Cell(f"{inference['accelerator_s']:.3f} s"),
+                Cell(f"{inference.accelerator_s:.3f} s"),
             ]
         )
     if late:
-        rows.append([Cell("simulated server late by, p95 (its own measurement)"), Cell(f"{_s(late['p95'])} s")])
+        rows.append([Cell("simulated server late by, p95 (its own measurement)"), Cell(f"{_s(late.p95)} s")])
     return page.section("inference", "Inference", "", page.table(["", ""], rows, sortable=False))
 
 
-def _quality_section(report: dict[str, Any]) -> str:
-    overhead = report["overhead"]
+def _quality_section(report: Report) -> str:
+    overhead = report.overhead
     rows = [
-        [Cell("span callbacks (measured)"), num(overhead.get("callbacks_s"))],
-        [Cell("span export (measured)"), num(overhead.get("span_export_s"))],
-        [Cell("CPU meter <span class='badge est'>estimate</span>"), num(overhead.get("meter_s_estimated"))],
+        [Cell("span callbacks (measured)"), num(overhead.callbacks_s)],
+        [Cell("span export (measured)"), num(overhead.span_export_s)],
+        [Cell("CPU meter <span class='badge est'>estimate</span>"), num(overhead.meter_s_estimated)],
         [
             Cell("pass-through callbacks <span class='badge est'>estimate</span>"),
-            num(overhead.get("passthrough_callbacks_s_estimated")),
+            num(overhead.passthrough_callbacks_s_estimated),
         ],
     ]
-    total = [
-        Cell(f"direct cost: {_pct(overhead.get('fraction'))} of process CPU"),
-        num(overhead.get("telemetry_cpu_s")),
-    ]
-    wall = report["wall_s"]
-    rows.append([Cell("latency it added on the critical path (profiler)"), num(wall.get("profiler"))])
-    if sampler := overhead.get("sampler"):
+    total = [Cell(f"direct cost: {_pct(overhead.fraction)} of process CPU"), num(overhead.telemetry_cpu_s)]
+    rows.append([Cell("latency it added on the critical path (profiler)"), num(report.wall_s.parts["profiler"])])
+    if sampler := overhead.sampler:
         rows.append(
-            [Cell(f"py-spy, in its own process: {_pct(sampler['core_fraction'])} of one core"), num(sampler["cpu_s"])]
+            [Cell(f"py-spy, in its own process: {_pct(sampler.core_fraction)} of one core"), num(sampler.cpu_s)]
         )
-    items = [("degraded", f"{d.get('component')}: {d.get('reason')}") for d in report.get("degraded") or []]
-    items += [("note", problem) for problem in report.get("problems") or []]
+    items = [("degraded", f"{d.component}: {d.reason}") for d in report.degraded]
+    items += [("note", problem) for problem in report.problems]
     status = page.notes(items) if items else "<p class='caption'>Nothing degraded; every file read cleanly.</p>"
     return page.section(
         "quality",
@@ -425,7 +408,7 @@ def _quality_section(report: dict[str, Any]) -> str:
 
 
 def render_html(
-    session: Session, report: dict[str, Any], headline: dict[str, Any], agent_run: int | None, regenerate: str
+    session: Session, report: Report, headline: dict[str, Any], agent_run: int | None, regenerate: str
 ) -> str:
     """The report page; `agent_run` (1-based, in start order) picks the timeline's run, default the median."""
     runs = _RunIndex(session)
@@ -445,7 +428,7 @@ def render_html(
         _quality_section(report),
     ]
     return page.page(
-        f"orchestrace report {report['run_id']}",
+        f"orchestrace report {report.run_id}",
         _run_header(session, report, "orchestrace report"),
         body,
         regenerate,

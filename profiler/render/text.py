@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from profiler.analysis.wall import CATEGORIES
+from profiler.store.report import HostRow, Report, Stacks
 
 WALL_LABELS = {key: f"{name}: {meaning}" for key, (name, meaning) in CATEGORIES.items()}
 CPU_LABELS = {
@@ -45,14 +46,14 @@ def model_line(model: dict[str, Any] | None, *, label_simulated: bool = True) ->
     return f"model: {model.get('model_name')} at {model.get('endpoint')}"
 
 
-def stacks_caption(stacks: dict[str, Any]) -> str:
+def stacks_caption(stacks: Stacks) -> str:
     """Sampled against measured CPU in the same window, and why they differ where they do."""
-    note = stacks.get("coverage_note")
+    note = stacks.coverage_note
     return (
-        f"sampled {_s(stacks['sampled_cpu_s'], 2)} s vs the process's CPU {_s(stacks['process_cpu_s'], 2)} s in the "
-        f"window (coverage {_pct(stacks['coverage'], 1.0)}{f': {note}' if note else ''}); start-up and exit "
-        f"(imports, graph build, calibration) sampled apart: {_s(stacks.get('startup_s'), 2)} s; "
-        f"{stacks['idle_samples_dropped']} idle samples dropped"
+        f"sampled {_s(stacks.sampled_cpu_s, 2)} s vs the process's CPU {_s(stacks.process_cpu_s, 2)} s in the "
+        f"window (coverage {_pct(stacks.coverage, 1.0)}{f': {note}' if note else ''}); start-up and exit "
+        f"(imports, graph build, calibration) sampled apart: {_s(stacks.startup_s, 2)} s; "
+        f"{stacks.idle_samples_dropped} idle samples dropped"
     )
 
 
@@ -60,9 +61,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def runs_line(report: dict[str, Any], noun: bool = True) -> str:
+def runs_line(report: Report, noun: bool = True) -> str:
     """How the agent runs ended: '12 agent runs: 8 completed, 4 incomplete (interrupted)'."""
-    total, completed, failed, incomplete = (report[k] for k in ("agent_runs", "completed", "errors", "incomplete"))
+    total, completed, failed, incomplete = report.agent_runs, report.completed, report.errors, report.incomplete
     count = plural(total, "agent run") if noun else f"{total:,}"
     if total and completed == total:
         return count + (", completed" if total == 1 else ", all completed")
@@ -71,11 +72,11 @@ def runs_line(report: dict[str, Any], noun: bool = True) -> str:
     return f"{count}: {', '.join(parts)}"
 
 
-def failure_lines(report: dict[str, Any], limit: int = 3) -> list[str]:
+def failure_lines(report: Report, limit: int = 3) -> list[str]:
     """Failed agent runs grouped by their first error line, most frequent first."""
-    groups: dict[str, list[int]] = {}
-    for run in report["failed_runs"]:
-        groups.setdefault(run["error"], []).append(run["agent_run"])
+    groups: dict[str | None, list[int]] = {}
+    for run in report.failed_runs:
+        groups.setdefault(run.error, []).append(run.agent_run)
     ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
     lines = [
         f"failed {plural(len(numbers), 'agent run')} ({_numbers(numbers)}): {error}"
@@ -91,12 +92,10 @@ def _numbers(numbers: list[int], shown: int = 5) -> str:
     return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
-def summary(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
+def summary(report: Report, headline: dict[str, Any]) -> RenderableType:
     """Who ran what, how the agent runs ended, and the headline figures (from completed runs only)."""
-    header = Text.assemble(
-        (f"run {report['run_id']}", "bold"), f" · agent {report.get('agent')} · status {report.get('status')}\n"
-    )
-    header.append(model_line(report.get("model")))
+    header = Text.assemble((f"run {report.run_id}", "bold"), f" · agent {report.agent} · status {report.status}\n")
+    header.append(model_line(report.model))
     lines: list[RenderableType] = [header]
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -104,13 +103,13 @@ def summary(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
     grid.add_row("agent runs", runs_line(report, noun=False))
     for line in failure_lines(report):
         grid.add_row("", Text(line, style="red"))
-    if report.get("no_headline"):
-        grid.add_row("headline figures", Text(f"none: {report['no_headline']}", style="yellow"))
+    if report.no_headline:
+        grid.add_row("headline figures", Text(f"none: {report.no_headline}", style="yellow"))
         lines.append(grid)
         return Group(*lines)
     wall, model_wait = headline["wall_per_run_s"], headline["model_wait_per_run_s"]
     cores = headline["cores_per_accelerator"]
-    inference = report["inference"]
+    inference = report.inference
     grid.add_row(
         "CPU share of latency",
         f"{_pct(headline['cpu_share_of_latency'], 1.0)} (everything but model wait, on the critical path; "
@@ -127,45 +126,42 @@ def summary(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
         if cores is not None
         else Text(f"n/a: {headline['cores_per_accelerator_note']}"),
     )
-    tokens = f"tokens in {inference['input_tokens']:,} / out {inference['output_tokens']:,}"
+    tokens = f"tokens in {inference.input_tokens:,} / out {inference.output_tokens:,}"
     retried = (
-        f"; {inference['attempts']} attempts, {inference['failed_attempts']} failed, {inference['retries']} retries"
-        if inference.get("retries")
+        f"; {inference.attempts} attempts, {inference.failed_attempts} failed, {inference.retries} retries"
+        if inference.retries
         else ""
     )
     grid.add_row(
         "LLM calls",
-        f"{inference['calls']:,} ({inference['errors']} failed{retried}) · "
-        + (f"{tokens} (estimated)" if inference.get("tokens_note") else tokens)
-        + f" · TTFT p50 {_s(inference['ttft_s']['p50'])} s",
+        f"{inference.calls:,} ({inference.errors} failed{retried}) · "
+        + (f"{tokens} (estimated)" if inference.tokens_note else tokens)
+        + f" · TTFT p50 {_s(inference.ttft_s.p50)} s",
     )
-    if inference.get("tokens_note"):
-        grid.add_row("", Text(f"estimate: {inference['tokens_note']}", style="yellow"))
-    overhead = report["overhead"]
-    grid.add_row("profiler direct cost", f"{_pct(overhead.get('fraction'), 1.0)} of the process's CPU")
+    if inference.tokens_note:
+        grid.add_row("", Text(f"estimate: {inference.tokens_note}", style="yellow"))
+    grid.add_row("profiler direct cost", f"{_pct(report.overhead.fraction, 1.0)} of the process's CPU")
     lines.append(grid)
     return Group(*lines)
 
 
-def render(report: dict[str, Any], headline: dict[str, Any]) -> RenderableType:
+def render(report: Report, headline: dict[str, Any]) -> RenderableType:
     """The summary, then where the wall time and the CPU went, stacks, nodes and tools, overhead, notes."""
     parts: list[RenderableType] = [summary(report, headline)]
-    if not report.get("no_headline"):
+    if not report.no_headline:
         parts += _details(report)
-    notes = [
-        f"[yellow]degraded[/]: {escape(d['component'])}: {escape(d['reason'])}" for d in report.get("degraded") or []
-    ]
-    notes += [f"[yellow]note[/]: {escape(problem)}" for problem in report.get("problems") or []]
+    notes = [f"[yellow]degraded[/]: {escape(d.component)}: {escape(d.reason)}" for d in report.degraded]
+    notes += [f"[yellow]note[/]: {escape(problem)}" for problem in report.problems]
     if notes:
         parts.append(Text.from_markup("\n".join(notes)))
     return Group(*parts)
 
 
-def _details(report: dict[str, Any]) -> list[RenderableType]:
+def _details(report: Report) -> list[RenderableType]:
     parts: list[RenderableType] = []
-    runs = report["completed"]
-    wall = report["wall_s"]
-    share = report.get("cpu_share_of_latency")
+    runs = report.completed
+    wall = report.wall_s
+    share = report.cpu_share_of_latency
     table = Table(
         title=f"Where the wall time went (critical path, summed over {plural(runs, 'completed agent run')})",
         title_justify="left",
@@ -173,67 +169,61 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
     for column in ("", "seconds", "share", "per run p50", "per run p95"):
         table.add_column(column, justify="left" if not column else "right")
     for key, label in WALL_LABELS.items():
-        per_run = wall["per_run"][key]
-        table.add_row(label, _s(wall[key]), _pct(wall[key], wall["total"]), _s(per_run["p50"]), _s(per_run["p95"]))
-    table.add_row(
-        Text("total", style="bold"),
-        _s(wall["total"]),
-        "100%",
-        _s(wall["per_run"]["total"]["p50"]),
-        _s(wall["per_run"]["total"]["p95"]),
-    )
+        seconds, per_run = wall.parts[key], wall.per_run[key]
+        table.add_row(label, _s(seconds), _pct(seconds, wall.total), _s(per_run.p50), _s(per_run.p95))
+    per_run = wall.per_run["total"]
+    table.add_row(Text("total", style="bold"), _s(wall.total), "100%", _s(per_run.p50), _s(per_run.p95))
     table.caption = f"CPU share of latency: {_pct(share, 1.0)} (everything but model wait)"
     parts.append(table)
 
-    cpu = report["cpu_s"]
-    process_total, per_run = cpu.get("process_total"), report.get("cpu_per_run_s")
+    cpu = report.cpu_s
+    process_total, cpu_per_run = cpu.process_total, report.cpu_per_run_s
     table = Table(title="Where the CPU went (core-seconds, every thread and child process)", title_justify="left")
     for column in ("", "CPU s", "share", "per agent run ms"):
         table.add_column(column, justify="left" if not column else "right")
     for key, label in CPU_LABELS.items():
-        value = cpu.get(key)
+        value = cpu.seconds(key)
         table.add_row(
             label,
             _s(value),
             _pct(value, process_total),
-            _s(1000 * value * per_run / process_total, 1) if value is not None and per_run else "–",
+            _s(1000 * value * cpu_per_run / process_total, 1)
+            if value is not None and cpu_per_run and process_total
+            else "–",
         )
     table.add_row(
         Text("total in the measured window", style="bold"),
         _s(process_total),
         "100%",
-        _s(1000 * per_run, 1) if per_run else "–",
+        _s(1000 * cpu_per_run, 1) if cpu_per_run else "–",
     )
-    coverage = cpu.get("coverage")
-    native = cpu.get("native_threads")
     table.caption = (
-        f"meter coverage {_pct(coverage, 1.0)} of process CPU"
-        + native_threads_note(native, process_total)
-        + f" · startup before the window (imports, graph build): {_s(cpu.get('startup'), 2)} s"
+        f"meter coverage {_pct(cpu.coverage, 1.0)} of process CPU"
+        + native_threads_note(cpu.native_threads, process_total)
+        + f" · startup before the window (imports, graph build): {_s(cpu.startup, 2)} s"
         + (
             " · per agent run: the completed runs' part, per completed run"
-            if report["completed"] != report["agent_runs"]
+            if report.completed != report.agent_runs
             else ""
         )
     )
     parts.append(table)
-    if report.get("hosts"):
-        parts.append(_hosts_table(report["hosts"]))
+    if report.hosts:
+        parts.append(_hosts_table(report.hosts))
 
-    stacks = report.get("stacks")
+    stacks = report.stacks
     if stacks:
-        title = f"Sampled stacks (py-spy, {stacks['rate_hz']} Hz, the measured window)"
+        title = f"Sampled stacks (py-spy, {stacks.rate_hz} Hz, the measured window)"
         table = Table(title=title, title_justify="left")
         table.add_column("")
         table.add_column("CPU s", justify="right")
         table.add_column("share", justify="right")
-        for key, value in list(stacks["by_category_s"].items())[:8]:
-            table.add_row(key, _s(value, 2), _pct(value, stacks["sampled_cpu_s"]))
+        for key, value in list(stacks.by_category_s.items())[:8]:
+            table.add_row(key, _s(value, 2), _pct(value, stacks.sampled_cpu_s))
         table.caption = stacks_caption(stacks)
         parts.append(table)
 
-    for key, title in (("nodes", "Top LangGraph nodes"), ("tools", "Top tools")):
-        rows = report.get(key) or []
+    for rows, title in ((report.nodes, "Top LangGraph nodes"), (report.tools, "Top tools")):
         if not rows:
             continue
         table = Table(title=f"{title} (by inclusive CPU)", title_justify="left")
@@ -241,38 +231,31 @@ def _details(report: dict[str, Any]) -> list[RenderableType]:
             table.add_column(column, justify="left" if column == "name" else "right")
         for row in rows[:6]:
             table.add_row(
-                row["name"],
-                str(row["calls"]),
-                _s(row["wall_s"]),
-                _s(row["cpu_s"]),
-                _s(row["cpu_per_call_ms"], 2),
-                str(row["errors"]),
+                row.name, str(row.calls), _s(row.wall_s), _s(row.cpu_s), _s(row.cpu_per_call_ms, 2), str(row.errors)
             )
         parts.append(table)
 
-    inference = report["inference"]
-    ttft = inference["ttft_s"]
-    overhead = report["overhead"]
+    inference = report.inference
+    ttft = inference.ttft_s
+    overhead = report.overhead
+    profiler = wall.parts["profiler"]
     lines = [
         escape(
-            f"TTFT p50 {_s(ttft['p50'])} s p95 {_s(ttft['p95'])} s · "
-            f"model time {_s(inference['model_time_s'], 2)} s (from {inference['source']})"
+            f"TTFT p50 {_s(ttft.p50)} s p95 {_s(ttft.p95)} s · "
+            f"model time {_s(inference.model_time_s, 2)} s (from {inference.source})"
         ),
         *(
-            [
-                f"simulated server delivered late by p95 {_s(late['p95'])} s (its own measurement; model time "
-                f"includes it)"
-            ]
-            if (late := inference.get("server_lateness_s")) and (late["p95"] or 0) > 0.005
+            [f"simulated server delivered late by p95 {_s(late.p95)} s (its own measurement; model time includes it)"]
+            if (late := inference.server_lateness_s) and (late.p95 or 0) > 0.005
             else []
         ),
-        f"profiler direct cost: {_s(overhead.get('telemetry_cpu_s'))} CPU s = {_pct(overhead.get('fraction'), 1.0)} "
-        f"of process CPU (callbacks {_s(overhead.get('callbacks_s'))}, span export {_s(overhead.get('span_export_s'))}"
-        f", meter ~{_s(overhead.get('meter_s_estimated'))} estimated); latency it added: "
-        f"{_s(wall['profiler'])} s ({_pct(wall['profiler'], wall['total'])} of the wall)",
+        f"profiler direct cost: {_s(overhead.telemetry_cpu_s)} CPU s = {_pct(overhead.fraction, 1.0)} "
+        f"of process CPU (callbacks {_s(overhead.callbacks_s)}, span export {_s(overhead.span_export_s)}"
+        f", meter ~{_s(overhead.meter_s_estimated)} estimated); latency it added: "
+        f"{_s(profiler)} s ({_pct(profiler, wall.total)} of the wall)",
         *(
-            [f"py-spy: {_pct(sampler['core_fraction'], 1.0)} of one core, in its own process (not the workload's)"]
-            if (sampler := overhead.get("sampler"))
+            [f"py-spy: {_pct(sampler.core_fraction, 1.0)} of one core, in its own process (not the workload's)"]
+            if (sampler := overhead.sampler)
             else []
         ),
         "total overhead on this workload, indirect costs included: orchestrace overhead (same options as run)",
@@ -298,22 +281,22 @@ def native_threads_note(native: float | None, process_total: float | None) -> st
     return note
 
 
-def _hosts_table(hosts: list[dict[str, Any]]) -> Table:
+def _hosts_table(hosts: tuple[HostRow, ...]) -> Table:
     """A fleet run's figures per host: agent runs, CPU by category (core-seconds), the cores its
     workload processes used of those they could, mean host load."""
     table = Table(title="Per host (a run of several workload processes)", title_justify="left")
     for column in ("host", "parts", "agent runs", "orchestration", "tool", "process CPU", "cores used", "host load"):
         table.add_column(column, justify="left" if column == "host" else "right")
     for row in hosts:
-        cpu = row["cpu_s"]
-        load, used, cores = row["host_cpu_percent"], row.get("cores_used"), row.get("cores")
+        cpu = row.cpu_s
+        load, used, cores = row.host_cpu_percent, row.cores_used, row.cores
         table.add_row(
-            row["host"],
-            str(len(row["parts"])),
-            str(row["agent_runs"]),
-            _s(cpu["orchestration"]),
-            _s(cpu["tool"]),
-            _s(cpu["process_total"]),
+            row.host,
+            str(len(row.parts)),
+            str(row.agent_runs),
+            _s(cpu.orchestration),
+            _s(cpu.tool),
+            _s(cpu.process_total),
             "–" if used is None else f"{used:.2f}" + ("" if cores is None else f" of {cores}"),
             "–" if load is None else f"{load:.0f}%",
         )

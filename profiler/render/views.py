@@ -18,6 +18,7 @@ from rich.console import Console
 from profiler.errors import UsageError
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: analysis loads when a view needs it
+    from profiler.store.report import Report
     from profiler.store.session import Session
 
 FILE_FORMATS = ("html", "speedscope")  # files to open elsewhere, never terminal output
@@ -34,7 +35,7 @@ class ReportView:
     styled: bool = False  # text with ANSI colours (a terminal)
 
     @cached_property
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Report:
         from profiler.analysis.report import build_report
 
         return build_report(self.session)
@@ -64,7 +65,7 @@ def _text(view: ReportView) -> str:
 
 
 def _json(view: ReportView) -> str:
-    return as_json(view.report)
+    return as_json(view.report.to_json())
 
 
 def _html(view: ReportView) -> str:

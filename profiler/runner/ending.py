@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.sizing.headline import headline
 from profiler.store.manifest import Manifest
+from profiler.store.report import Report
 from profiler.store.rundir import REPORT, REPORT_ERROR, RunDir, iso, write_json_atomic
 from profiler.store.session import Session, load_session
 
@@ -55,14 +56,14 @@ def record_ending(run_dir: RunDir, ending: Ending) -> None:
     )
 
 
-def conclude(run_dir: RunDir, analyse: bool = True) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def conclude(run_dir: RunDir, analyse: bool = True) -> tuple[Report | None, dict[str, Any] | None]:
     """The ended run's report (written to report.json) and headline; `latest` points at the run."""
     report, summary = _analyse(run_dir) if analyse else (None, None)
     run_dir.mark_latest()
     return report, summary
 
 
-def _analyse(run_dir: RunDir) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _analyse(run_dir: RunDir) -> tuple[Report | None, dict[str, Any] | None]:
     try:
         session = load_session(run_dir.path)
         report = build_report(session)
@@ -72,7 +73,7 @@ def _analyse(run_dir: RunDir) -> tuple[dict[str, Any] | None, dict[str, Any] | N
             run_dir.file(REPORT_ERROR).write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
         return None, None
     try:
-        write_json_atomic(run_dir.file(REPORT), report)
+        write_json_atomic(run_dir.file(REPORT), report.to_json())
     except OSError as exc:  # a full disk: the report is still shown, `orchestrace report` can redo it
-        report["problems"] = [*report["problems"], f"{REPORT} not written: {exc.strerror or exc}"]
+        report = replace(report, problems=(*report.problems, f"{REPORT} not written: {exc.strerror or exc}"))
     return report, summary

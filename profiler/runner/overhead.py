@@ -24,6 +24,7 @@ from profiler.render.text import plural
 from profiler.runner.plan import RunOptions
 from profiler.runner.run import RunResult
 from profiler.store.cpuwindow import CpuWindow
+from profiler.store.report import Report
 from profiler.store.rundir import CPU_FILE, REPORT
 
 Execute = Callable[[RunOptions], RunResult]
@@ -49,11 +50,9 @@ def _round_figures(result: RunResult, instrumented: bool) -> dict[str, Any]:
     assert wall is not None, "a finished window has its wall time"
     figures: dict[str, Any] = {"agent_runs": runs, "cpu_s": window.process_cpu_s / runs, "wall_s": wall / runs}
     if instrumented:
-        report = json.loads(result.run_dir.file(REPORT).read_text(encoding="utf-8"))
-        overhead = report["overhead"]
-        figures["direct_cpu_s"] = (overhead.get("telemetry_cpu_s") or 0.0) / runs
-        sampler = overhead.get("sampler")
-        figures["sampler_core_fraction"] = sampler["core_fraction"] if sampler else None
+        overhead = Report.from_json(json.loads(result.run_dir.file(REPORT).read_text(encoding="utf-8"))).overhead
+        figures["direct_cpu_s"] = (overhead.telemetry_cpu_s or 0.0) / runs
+        figures["sampler_core_fraction"] = overhead.sampler.core_fraction if overhead.sampler else None
     return figures
 
 

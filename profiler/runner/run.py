@@ -30,6 +30,7 @@ from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.processseries import MODEL_SERVER, SAMPLER, WORKLOAD
+from profiler.store.report import Report
 from profiler.store.rundir import (
     EXPORT_SUMMARY,
     FAULTS,
@@ -63,7 +64,7 @@ class RunResult:
     wall_s: float
     summary: RunSummary
     message: str = ""
-    report: dict[str, Any] | None = None
+    report: Report | None = None
     export: dict[str, Any] | None = None
     headline: dict[str, Any] | None = None
     replay: dict[str, Any] | None = None  # of which recording, and whether it was repeated call for call

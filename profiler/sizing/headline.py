@@ -12,10 +12,11 @@ from typing import Any
 from profiler.accelerators.presets import recorded_preset
 from profiler.errors import UsageError
 from profiler.sizing.model import Targets, measure_demand, size_preset
+from profiler.store.report import Report
 from profiler.store.session import Session
 
 
-def _cores_per_accelerator(session: Session, report: dict[str, Any]) -> tuple[float | None, str]:
+def _cores_per_accelerator(session: Session, report: Report) -> tuple[float | None, str]:
     preset_data = session.manifest.preset
     if not preset_data:
         return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
@@ -39,16 +40,16 @@ def _cores_per_accelerator(session: Session, report: dict[str, Any]) -> tuple[fl
     )
 
 
-def headline(session: Session, report: dict[str, Any]) -> dict[str, Any]:
+def headline(session: Session, report: Report) -> dict[str, Any]:
     """CPU share of latency, CPU and model wait per agent run, cores per accelerator."""
-    per_run = report["wall_s"]["per_run"]
+    per_run = report.wall_s.per_run
     cores, cores_note = _cores_per_accelerator(session, report)
-    client_side = report["inference"]["source"] != "server spans"
+    client_side = report.inference.source != "server spans"
     return {
-        "cpu_share_of_latency": report["cpu_share_of_latency"],
-        "cpu_per_run_s": report["cpu_per_run_s"],
-        "wall_per_run_s": per_run["total"]["mean"],
-        "model_wait_per_run_s": per_run["model_wait"]["mean"],
+        "cpu_share_of_latency": report.cpu_share_of_latency,
+        "cpu_per_run_s": report.cpu_per_run_s,
+        "wall_per_run_s": per_run["total"].mean,
+        "model_wait_per_run_s": per_run["model_wait"].mean,
         "model_wait_note": (
             "client-side: no SERVER spans, so it includes the network" if client_side else "from the server's spans"
         ),

@@ -22,6 +22,7 @@ from profiler.analysis.traces import CHAT, critical_path, span_kind, streamed_ru
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
 from profiler.sizing.queueing import in_flight, servers_for_wait, servers_needed
+from profiler.store.report import Report
 from profiler.store.session import Session
 
 VLLM_FLOOR_NOTE = "vLLM asks for at least 2 + N physical cores for N GPUs (docs: 'CPU Resources for GPU Deployments')"
@@ -85,7 +86,7 @@ def _rss_per_run(session: Session, concurrency: int) -> float | None:
     return max(0.0, (max(rss) - rss[0]) / concurrency)
 
 
-def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
+def measure_demand(session: Session, report: Report) -> Demand:
     """Per completed agent run, in one pass over the spans; failed and cut-off runs' share of the
     window's CPU is left out."""
     outcomes = OutcomeTally()
@@ -111,21 +112,22 @@ def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
         estimated = estimated or any(u.source == ESTIMATED for u in usage.values())
     runs = outcomes.counts[COMPLETED]
     if not runs:
-        first = next((f"; first error: {run['error']}" for run in report["failed_runs"]), "")
-        raise UsageError(f"nothing to size in {session.path}: {report['no_headline']}{first}")
-    cpu = report["cpu_s"]
-    if not cpu.get("process_total"):
+        first = next((f"; first error: {run.error}" for run in report.failed_runs), "")
+        raise UsageError(f"nothing to size in {session.path}: {report.no_headline}{first}")
+    cpu = report.cpu_s
+    if not cpu.process_total:
         raise UsageError(f"{session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
     per_run = outcomes.completed_cpu_share() / runs  # of a window-wide figure, one completed run's part
-    overhead = report["overhead"].get("telemetry_cpu_s") or 0.0
+    overhead = report.overhead.telemetry_cpu_s or 0.0
     categories = {
-        key: (cpu.get(key) or 0.0) * per_run for key in ("orchestration", "model_client", "tool", "runtime", "other")
+        key: (cpu.seconds(key) or 0.0) * per_run
+        for key in ("orchestration", "model_client", "tool", "runtime", "other")
     }
     concurrency = session.manifest.workload.concurrency
     return Demand(
         runs=runs,
-        d_cpu_s=max(0.0, (cpu["process_total"] - overhead) * per_run),
-        d_cpu_measured_s=cpu["process_total"] * per_run,
+        d_cpu_s=max(0.0, (cpu.process_total - overhead) * per_run),
+        d_cpu_measured_s=cpu.process_total * per_run,
         d_cpu_by_category=categories,
         input_tokens=input_tokens / runs,
         output_tokens=output_tokens / runs,
@@ -137,7 +139,7 @@ def measure_demand(session: Session, report: dict[str, Any]) -> Demand:
         measured_wall_s=sums["wall"] / runs,
         measured_model_wait_s=sums["model_wait"] / runs,
         rss_per_run_bytes=_rss_per_run(session, concurrency),
-        model_time_source=report["inference"]["source"],
+        model_time_source=report.inference.source,
         concurrency=concurrency,
         tokens_estimated=estimated,
     )
@@ -260,20 +262,20 @@ def what_if(demand: Demand, base: Preset, targets: Targets) -> dict[str, Any]:
     }
 
 
-def per_host(report: dict[str, Any]) -> list[dict[str, Any]]:
+def per_host(report: Report) -> list[dict[str, Any]]:
     """A fleet's hosts as measured: CPU per agent run on each (profiler included; failed runs'
     share too) and the cores its workload processes used of those they could."""
     rows = []
-    for row in report.get("hosts", []):
-        total = row["cpu_s"].get("process_total")
-        per_run = total / row["agent_runs"] if total is not None and row["agent_runs"] else None
+    for row in report.hosts:
+        total = row.cpu_s.process_total
+        per_run = total / row.agent_runs if total is not None and row.agent_runs else None
         rows.append(
             {
-                "host": row["host"],
-                "agent_runs": row["agent_runs"],
+                "host": row.host,
+                "agent_runs": row.agent_runs,
                 "cpu_per_run_s": per_run,
-                "cores_used": row.get("cores_used"),
-                "cores": row.get("cores"),
+                "cores_used": row.cores_used,
+                "cores": row.cores,
             }
         )
     return rows
@@ -281,7 +283,7 @@ def per_host(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def size(
     session: Session,
-    report: dict[str, Any],
+    report: Report,
     presets: list[Preset],
     targets: Targets,
     base: Preset,

@@ -93,7 +93,7 @@ def sweep(runs: list[PresetRun], targets: Targets) -> dict[str, Any]:
     for run in runs:
         session = load_session(run.run_dir)
         report = build_report(session)
-        measured.append((run.preset, measure_demand(session, report), report["cpu_share_of_latency"]))
+        measured.append((run.preset, measure_demand(session, report), report.cpu_share_of_latency))
         sessions.append(session)
     reference = measured[0][1]
     replay = replay_of(sessions[0], reference)

@@ -75,7 +75,7 @@ def _check(run_dir, status: str = "completed") -> dict[str, Any]:
     burns = [s for s in runs[0].spans if s.attributes.get("gen_ai.tool.name") == "burn"]
     assert len(burns) == 1
     assert burns[0].attributes["orchestrace.cpu.inclusive_s"] == pytest.approx(BURN_S, abs=0.005)
-    assert 0.9 <= report["cpu_s"]["coverage"] <= 1.1
+    assert 0.9 <= report.cpu_s.coverage <= 1.1
     return report
 
 
@@ -85,8 +85,8 @@ def test_sync_context_manager_profiles_a_hand_written_graph(tmp_path):
         result = graph.invoke({"messages": [HumanMessage("go")]})
     assert result["messages"][-1].content == "finished"
     report = _check(run.run_dir)
-    assert run.report == json.loads((run.run_dir / "report.json").read_text())
-    assert report["tools"][0]["name"] == "burn"
+    assert run.report.to_json() == json.loads((run.run_dir / "report.json").read_text())
+    assert report.tools[0].name == "burn"
     trajectory = [json.loads(line) for line in (run.run_dir / "trajectories.jsonl").read_text().splitlines()]
     assert [c["tool_calls"] for c in trajectory] == [[{"name": "burn", "args": {"seconds": BURN_S}}], []]
 
@@ -156,7 +156,7 @@ def test_profile_graph_runs_inputs_concurrently_and_keeps_failures_per_run(tmp_p
     assert isinstance(results[3], ValueError)
     assert all(r["messages"][-1].content == "finished" for r in results[:3])
     report = build_report(load_session(session.run_dir))
-    assert report["agent_runs"] == 4 and report["errors"] == 1
+    assert report.agent_runs == 4 and report.errors == 1
     config = json.loads((session.run_dir / "workload.json").read_text())
     assert config["concurrency"] == 2 and len(config["runs"]) == 4
 

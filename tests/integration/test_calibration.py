@@ -89,7 +89,7 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     count = max(concurrency, 4)  # runs one after the other need fewer to be checked
     session, report = calibrate(cli, tmp_path, factory, mode, concurrency, burn_tool, wait_tool, runs=count)
     runs = agent_runs(session.span_list())
-    assert len(runs) == count and report["errors"] == 0
+    assert len(runs) == count and report.errors == 0
     wait_cpu: list[float] = []
     for run in runs:
         burns = [s for s in run.spans if s.attributes.get("gen_ai.tool.name") == burn_tool]
@@ -111,10 +111,11 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
     servers = [s for s in session.span_list() if s.kind == 2]
     late = sum(s.attributes["orchestrace.server.lateness_s"] for s in servers)
     truth = sum(model_truth(c) for c in chats) + late
-    assert report["wall_s"]["model_wait"] == pytest.approx(truth, rel=0.05)
-    assert report["inference"]["server_lateness_s"]["total"] == pytest.approx(late)
+    wall = report.wall_s.parts
+    assert wall["model_wait"] == pytest.approx(truth, rel=0.05)
+    assert report.inference.server_lateness_s.total == pytest.approx(late)
     sleeps = count * 2 * WAIT_MS / 1000
-    tools = {row["name"]: row for row in report["tools"]}
+    tools = {row.name: row for row in report.tools}
     if mode == "async" or concurrency == 1:
         # an async tool's sleep is split exactly from the time its task then waited for the loop
         # (busy with other runs' burns: a late timer); threads at concurrency 1 have nobody to wait for
@@ -126,14 +127,13 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
             for s in waits
         )
         assert inherent == pytest.approx(sleeps, rel=0.05)
-        assert tools[wait_tool]["wall_s"] - tools[wait_tool]["cpu_s"] >= sleeps * 0.95  # late timers only add
+        assert tools[wait_tool].wall_s - tools[wait_tool].cpu_s >= sleeps * 0.95  # late timers only add
         # at concurrency 1 a burning tool off its CPU is waiting too: on a shared VM the host takes
         # the core now and then (steal time), which no thread clock counts; the report must carry it
         # as tool wait (at concurrency 8 the loop running other runs' steps is contention instead)
         # (time the OS ran other processes instead, which schedstat shows, is contention: either way
         # the off-CPU time of a burning tool is never lost nor called model wait)
-        descheduled = tools[burn_tool]["wall_s"] - tools[burn_tool]["cpu_s"] if concurrency == 1 else 0.0
-        wall = report["wall_s"]
+        descheduled = tools[burn_tool].wall_s - tools[burn_tool].cpu_s if concurrency == 1 else 0.0
         assert sleeps * 0.95 <= wall["tool_wait"] <= (sleeps + descheduled) * 1.05
         assert wall["tool_wait"] + wall["contention"] >= (sleeps + descheduled) * 0.95
     else:
@@ -141,26 +141,23 @@ def test_cpu_waits_and_model_time_match_the_truth(cli, tmp_path, factory, mode, 
         # CPU the other threads used meanwhile (README), so while sibling threads burn, a few percent
         # of a sleeping tool's wait can be filed as GIL wait: the sleeps are wait either way, never
         # CPU, model wait or lost, and mostly tool wait
-        assert tools[wait_tool]["wall_s"] - tools[wait_tool]["cpu_s"] == pytest.approx(sleeps, rel=0.10)
-        wall = report["wall_s"]
+        assert tools[wait_tool].wall_s - tools[wait_tool].cpu_s == pytest.approx(sleeps, rel=0.10)
         assert wall["tool_wait"] + wall["gil_wait"] >= sleeps * 0.95
         assert wall["tool_wait"] >= sleeps * 0.85
-    assert report["wall_s"]["tool_cpu"] <= count * 2 * BURN_MS / 1000 * 1.05 + 0.01
-    coverage = report["cpu_s"]["coverage"]
+    assert wall["tool_cpu"] <= count * 2 * BURN_MS / 1000 * 1.05 + 0.01
+    coverage = report.cpu_s.coverage
     assert 0.95 <= coverage <= 1.05, coverage
-    parts = sum(report["wall_s"][k] for k in WALL_KEYS)
-    assert parts == pytest.approx(report["wall_s"]["total"], rel=1e-9)
+    parts = sum(wall[k] for k in WALL_KEYS)
+    assert parts == pytest.approx(report.wall_s.total, rel=1e-9)
 
 
 def test_a_local_fake_model_shows_no_model_wait(cli, tmp_path):
     _session, report = calibrate(
         cli, tmp_path, "build_local_fake", "async", 1, "wait_io_async", "wait_io_async", runs=4
     )
-    wall = report["wall_s"]
-    assert wall["model_wait"] < 0.05 * wall["total"]
-    cpu = report["cpu_s"]
+    wall = report.wall_s
+    assert wall.parts["model_wait"] < 0.05 * wall.total
+    cpu = report.cpu_s
     # no HTTP and nothing to wait for: the CPU is LangGraph orchestration and the (local) model client
-    assert (cpu["orchestration"] + cpu["model_client"]) >= 0.8 * (
-        cpu["process_total"] - cpu["telemetry"] - cpu["runtime"]
-    )
-    assert wall["orchestration_cpu"] >= 0.5 * wall["total"]
+    assert (cpu.orchestration + cpu.model_client) >= 0.8 * (cpu.process_total - cpu.telemetry - cpu.runtime)
+    assert wall.parts["orchestration_cpu"] >= 0.5 * wall.total

@@ -46,20 +46,20 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     assert [part.info.id for part in session.parts] == ["main", "b"]
     assert not [p for p in session.problems if "part" in p], session.problems
     report = build_report(session)
-    assert report["agent_runs"] == report["completed"] == 4
-    assert report["inference"]["calls"] == sum(r["inference"]["calls"] for r in alone)
-    assert report["cpu_s"]["process_total"] == pytest.approx(sum(r["cpu_s"]["process_total"] for r in alone))
-    [host] = report["hosts"]  # both parts ran here
-    assert host["parts"] == ["main", "b"] and host["agent_runs"] == 4
-    assert host["cpu_s"]["process_total"] == pytest.approx(report["cpu_s"]["process_total"])
-    assert 0 <= host["host_cpu_percent"] <= 100
+    assert report.agent_runs == report.completed == 4
+    assert report.inference.calls == sum(r.inference.calls for r in alone)
+    assert report.cpu_s.process_total == pytest.approx(sum(r.cpu_s.process_total for r in alone))
+    [host] = report.hosts  # both parts ran here
+    assert host.parts == ("main", "b") and host.agent_runs == 4
+    assert host.cpu_s.process_total == pytest.approx(report.cpu_s.process_total)
+    assert 0 <= host.host_cpu_percent <= 100
     # the two processes ran one after the other: their CPU over the time from the first's start to
     # the second's end, of the cores this host gave them
     windows = [part.cpu for part in session.parts]
     span = max(w.end_unix for w in windows) - min(w.start_unix for w in windows)
-    assert host["cores"] == info.cores == usable_cores()
-    assert host["cores_used"] == pytest.approx(report["cpu_s"]["process_total"] / span)
-    assert 0 < host["cores_used"] <= host["cores"]
+    assert host.cores == info.cores == usable_cores()
+    assert host.cores_used == pytest.approx(report.cpu_s.process_total / span)
+    assert 0 < host.cores_used <= host.cores
 
     out = tmp_path / "size.json"
     assert cli("size", str(first), "--format", "json", "-o", str(out)).code == 0

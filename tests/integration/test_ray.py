@@ -123,12 +123,12 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance, monkeypatch):
     run = run_dir_of(fleet)
     expected, got = (build_report(load_session(run_dir_of(r))) for r in (local, fleet))
 
-    assert got["agent_runs"] == got["completed"] == expected["agent_runs"] == TASKS
-    for key in ("calls", "input_tokens", "output_tokens"):
-        assert got["inference"][key] == expected["inference"][key], key
-    assert sorted((t["name"], t["calls"]) for t in got["tools"]) == sorted(
-        (t["name"], t["calls"]) for t in expected["tools"]
-    )
+    assert got.agent_runs == got.completed == expected.agent_runs == TASKS
+    for report in (got, expected):
+        assert report.inference.calls == expected.inference.calls
+        assert report.inference.input_tokens == expected.inference.input_tokens
+        assert report.inference.output_tokens == expected.inference.output_tokens
+    assert sorted((t.name, t.calls) for t in got.tools) == sorted((t.name, t.calls) for t in expected.tools)
     # the same work in other processes. Measured apart (30 runs, twice each, OMP_NUM_THREADS=1 both
     # sides): totals within 5%, model client within 10%, orchestration 5-25% lower under Ray (every
     # run, not outliers; GC growth and BLAS threads ruled out; cause not found). One 20-run pair on
@@ -136,12 +136,12 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance, monkeypatch):
     # the big categories get 35% here and the small ones (a few ms per run: the tool, the exporter,
     # the loop's own work, which under Ray includes dispatching the actor's calls) a factor of 2
     for key in ("accounted", "model_client", "orchestration"):
-        assert got["cpu_s"][key] == pytest.approx(expected["cpu_s"][key], rel=0.35), key
+        assert got.cpu_s.seconds(key) == pytest.approx(expected.cpu_s.seconds(key), rel=0.35), key
     for key in ("tool", "telemetry", "runtime"):
-        ratio, gap = got["cpu_s"][key] / expected["cpu_s"][key], abs(got["cpu_s"][key] - expected["cpu_s"][key])
-        assert 0.5 <= ratio <= 2.0 or gap < 0.15, (key, got["cpu_s"][key], expected["cpu_s"][key])
+        a, b = got.cpu_s.seconds(key), expected.cpu_s.seconds(key)
+        assert 0.5 <= a / b <= 2.0 or abs(a - b) < 0.15, (key, a, b)
     for report in (got, expected):  # no BLAS pool spinning on either side
-        assert report["cpu_s"]["native_threads"] < 0.02 * report["cpu_s"]["accounted"]
+        assert report.cpu_s.native_threads < 0.02 * report.cpu_s.accounted
     assert _median_run_cpu(run) == pytest.approx(_median_run_cpu(run_dir_of(local)), rel=0.3)
 
     manifest = manifest_of(run)
@@ -196,7 +196,7 @@ def test_a_killed_worker_loses_only_its_in_flight_agent_runs(cli, tmp_path, ray_
     placed = _traces_check(run)
     assert sorted(placed) == sorted(set(range(10)) - {e["index"] for e in lost})
     report = build_report(load_session(run))
-    assert report["agent_runs"] == 10 - len(lost) and report["lost_runs"] == lost
+    assert report.agent_runs == 10 - len(lost) and [run.to_json() for run in report.lost_runs] == lost
     assert _worker_folders() - folders == set()  # the dead worker's too (its node's helper removed it)
     text = cli("report", str(run))
     assert text.code == 0 and f"{len(lost)} agent run(s) lost, not counted: {lost[0]['index']} (worker" in text.out
@@ -255,7 +255,7 @@ def test_profile_fleet_is_run_graph_ray_from_python(tmp_path, ray_instance, caps
     result = profile_fleet(graph, inputs, ray_workers=2, concurrency=2, out=tmp_path, model="instant", sampler=False)
 
     assert (result.status, result.exit_code) == ("completed", 0), result.message
-    assert result.report is not None and result.report["agent_runs"] == result.report["completed"] == len(inputs)
+    assert result.report is not None and result.report.agent_runs == result.report.completed == len(inputs)
     manifest = manifest_of(result.run_dir.path)
     assert manifest["command"][:2] == ["python", "profiler.profile_fleet"]
     assert manifest["workload"]["graph"] == graph and manifest["ray"]["address"] == "local"
@@ -286,10 +286,10 @@ def test_a_langgraph_benchmark_graph_on_ray_keeps_its_fan_out_in_each_run_trace(
     result = profile_fleet(graph, [subjects] * 4, ray_workers=2, concurrency=1, out=tmp_path, sampler=False)
 
     assert result.status == "completed", result.message
-    assert result.report is not None and result.report["completed"] == 4
+    assert result.report is not None and result.report.completed == 4
     placed = _traces_check(result.run_dir.path)  # every span under its run's root, in its given trace
     assert len(placed) == 4
     for spans in by_trace(spans_of(result.run_dir.path)).values():  # 12 branches per run, each its subgraph
         assert sum(span.name == "invoke_node generate_joke" for span in spans) == 12
-    wall = result.report["wall_s"]
-    assert wall["model_wait"] == 0 and wall["other_wait"] <= 0.05 * wall["total"]
+    wall = result.report.wall_s
+    assert wall.parts["model_wait"] == 0 and wall.parts["other_wait"] <= 0.05 * wall.total

@@ -30,14 +30,14 @@ def run_graph(cli, tmp_path, factory, inputs, *options):
     )
     assert result.code == 0, result.err + result.out
     report = build_report(load_session(run_dir_of(result)))
-    wall = report["wall_s"]
-    assert sum(wall[key] for key in KEYS) == pytest.approx(wall["total"], rel=1e-9)
+    wall = report.wall_s
+    assert sum(wall.parts[key] for key in KEYS) == pytest.approx(wall.total, rel=1e-9)
     return report
 
 
 def share(report, *keys):
-    wall = report["wall_s"]
-    return sum(wall[key] for key in keys) / wall["total"]
+    wall = report.wall_s
+    return sum(wall.parts[key] for key in keys) / wall.total
 
 
 def test_parallel_branches_of_one_run_are_its_own_cpu_not_contention(cli, tmp_path):
@@ -59,9 +59,9 @@ def test_an_in_process_model_is_cpu_not_model_wait(cli, tmp_path, factory, mode)
     assert share(report, "orchestration_cpu", "tool_cpu", "profiler", "contention") >= 0.95
     assert share(report, "other_wait") <= 0.05
     # the trivial tool is a sliver of the run's CPU; LangChain's wrapper around it is orchestration
-    cpu = report["cpu_s"]
-    assert cpu["tool"] <= 0.05 * cpu["accounted"]
-    assert cpu["tool"] > 0
+    cpu = report.cpu_s
+    assert cpu.tool <= 0.05 * cpu.accounted
+    assert cpu.tool > 0
 
 
 def test_gil_waits_of_sync_tools_are_not_io(cli, tmp_path):
@@ -85,7 +85,7 @@ def test_gil_waits_of_sync_tools_are_not_io(cli, tmp_path):
         "--no-sampler",
     )
     true_io = runs * 2 * truth_graphs.IO_TOOL_MS / 1000  # two fetches per run, each alone on the path
-    assert report["wall_s"]["tool_wait"] == pytest.approx(true_io, rel=0.15)
-    assert report["wall_s"]["gil_wait"] >= 0.05 * report["wall_s"]["total"]
-    crunch = next(row for row in report["tools"] if row["name"] == "crunch")
-    assert crunch["self_cpu_s"] == pytest.approx(runs * 2 * truth_graphs.CPU_TOOL_MS / 1000, rel=0.10)
+    assert report.wall_s.parts["tool_wait"] == pytest.approx(true_io, rel=0.15)
+    assert report.wall_s.parts["gil_wait"] >= 0.05 * report.wall_s.total
+    crunch = next(row for row in report.tools if row.name == "crunch")
+    assert crunch.self_cpu_s == pytest.approx(runs * 2 * truth_graphs.CPU_TOOL_MS / 1000, rel=0.10)

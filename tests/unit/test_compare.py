@@ -1,6 +1,5 @@
-"""Comparing two runs' reports (pure: report and headline dicts in, rows out)."""
+"""Comparing two runs' reports (pure: reports and headline dicts in, rows out)."""
 
-import copy
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ import pytest
 from profiler.analysis.compare import compare_runs
 from profiler.analysis.report import build_report
 from profiler.sizing.headline import headline
+from profiler.store.report import Report
 from profiler.store.session import load_session
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
@@ -49,13 +49,23 @@ def test_a_run_compared_with_itself_has_zero_deltas(example):
     }
 
 
+def edited(report, edit):
+    """The report as its report.json would read after `edit` changed that."""
+    data = report.to_json()
+    edit(data)
+    return Report.from_json(data)
+
+
 def test_deltas_and_ratios_are_b_against_a(example):
     report, head = example
-    faster = copy.deepcopy(report)
-    faster["cpu_share_of_latency"] = report["cpu_share_of_latency"] * 2
-    faster["wall_s"]["per_run"]["model_wait"]["mean"] = report["wall_s"]["per_run"]["model_wait"]["mean"] / 4
+
+    def faster_model(data):
+        data["cpu_share_of_latency"] *= 2
+        data["wall_s"]["per_run"]["model_wait"]["mean"] /= 4
+
+    faster = edited(report, faster_model)
     row = {r["key"]: r for r in compare_runs(report, head, faster, head)["headline"]}["cpu_share_of_latency"]
-    assert row["delta"] == pytest.approx(report["cpu_share_of_latency"])
+    assert row["delta"] == pytest.approx(report.cpu_share_of_latency)
     assert row["ratio"] == pytest.approx(2)
     wall = {r["key"]: r for r in compare_runs(report, head, faster, head)["wall_per_run_s"]}["model_wait"]
     assert wall["ratio"] == pytest.approx(0.25) and wall["delta"] < 0
@@ -63,9 +73,12 @@ def test_deltas_and_ratios_are_b_against_a(example):
 
 def test_different_agents_list_only_common_names_and_say_so(example):
     report, head = example
-    other = copy.deepcopy(report)
-    other["agent"] = "web"
-    other["tools"] = [dict(t, name="fetch_page" if t["name"] == "search_bm25" else t["name"]) for t in report["tools"]]
+
+    def other_agent(data):
+        data["agent"] = "web"
+        data["tools"] = [dict(t, name="fetch_page" if t["name"] == "search_bm25" else t["name"]) for t in data["tools"]]
+
+    other = edited(report, other_agent)
     comparison = compare_runs(report, head, other, head)
     assert any("agents differ (A: rag, B: web)" in note for note in comparison["notes"])
     names = [item["name"] for item in comparison["tools"]["rows"]]
@@ -76,11 +89,14 @@ def test_different_agents_list_only_common_names_and_say_so(example):
 
 def test_what_cannot_be_compared_is_blank_and_noted(example):
     report, head = example
-    old = copy.deepcopy(report)
-    old["run_schema"] = 0
-    for key in ("process_total", "coverage", "telemetry", "runtime", "other"):
-        old["cpu_s"][key] = None
-    old["inference"]["source"] = "client spans"
+
+    def older(data):
+        data["run_schema"] = 0
+        for key in ("process_total", "coverage", "telemetry", "runtime", "other"):
+            data["cpu_s"][key] = None
+        data["inference"]["source"] = "client spans"
+
+    old = edited(report, older)
     comparison = compare_runs(report, head, old, head)
     notes = " | ".join(comparison["notes"])
     assert "run-directory schemas differ (A: 1, B: 0)" in notes

@@ -17,7 +17,7 @@ EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 
 def test_the_example_report_is_what_the_analysis_makes_of_the_example_run():
     committed = json.loads((EXAMPLE / "report.json").read_text(encoding="utf-8"))
-    made = json.loads(json.dumps(build_report(load_session(EXAMPLE))))
+    made = json.loads(json.dumps(build_report(load_session(EXAMPLE)).to_json()))
     assert made["completed"] == 3 and made["problems"] == []
     for key in sorted(set(committed) | set(made)):
         assert made.get(key) == committed.get(key), key

@@ -99,7 +99,7 @@ def test_flame_tree_counts_every_non_idle_sample_of_the_window_once(session):
     root = flame_tree(session.samples, pid)
     busy = sum(s.count for s in session.samples if classify(s.frames) is not None and in_window(s, pid))
     assert root.count == busy > 0
-    assert build_report(session)["stacks"]["sampled_cpu_s"] == pytest.approx(root.count / session.sample_rate)
+    assert build_report(session).stacks.sampled_cpu_s == pytest.approx(root.count / session.sample_rate)
     for node in [root, *root.children.values()]:
         assert node.count >= sum(child.count for child in node.children.values())
     process = next(iter(root.children.values()))

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from profiler.analysis.report import build_report
 from profiler.cli import main
+from profiler.store.report import Report
 from profiler.store.session import load_session
 from tests.conftest import EXAMPLE_RUN, edited_example
 from tests.timeouts import within
@@ -21,13 +22,13 @@ from tests.timeouts import within
 EXAMPLE_AGENT_RUNS = 3
 
 
-def report_of(run: Path) -> dict:
+def report_of(run: Path) -> Report:
     with within(10):
         return build_report(load_session(run))
 
 
-def problems_of(report: dict) -> str:
-    return "\n".join(report["problems"])
+def problems_of(report: Report) -> str:
+    return "\n".join(report.problems)
 
 
 def test_a_parent_cycle_is_left_out_not_looped_on(tmp_path):
@@ -39,7 +40,7 @@ def test_a_parent_cycle_is_left_out_not_looped_on(tmp_path):
 
     report = report_of(edited_example(tmp_path / "run", cycle))
     assert "in a parent cycle" in problems_of(report)
-    assert report["agent_runs"] == EXAMPLE_AGENT_RUNS
+    assert report.agent_runs == EXAMPLE_AGENT_RUNS
 
 
 def test_spans_ending_before_they_start_are_left_out(tmp_path):
@@ -51,7 +52,7 @@ def test_spans_ending_before_they_start_are_left_out(tmp_path):
 
     report = report_of(edited_example(tmp_path / "run", reverse))
     assert "ending before they start left out" in problems_of(report)
-    assert all(value >= 0 for key, value in report["wall_s"].items() if key != "per_run")
+    assert all(value >= 0 for value in report.wall_s.parts.values()) and report.wall_s.total >= 0
 
 
 def test_duplicated_span_lines_count_once(tmp_path):
@@ -60,9 +61,9 @@ def test_duplicated_span_lines_count_once(tmp_path):
     spans = run / "spans.jsonl"
     spans.write_text(spans.read_text() * 2)
     report = report_of(run)
-    assert report["agent_runs"] == EXAMPLE_AGENT_RUNS
+    assert report.agent_runs == EXAMPLE_AGENT_RUNS
     assert "duplicate span(s)" in problems_of(report)
-    assert report["inference"] == report_of(EXAMPLE_RUN)["inference"]
+    assert report.inference == report_of(EXAMPLE_RUN).inference
 
 
 def test_a_deeply_nested_line_is_a_corrupt_line(tmp_path):
@@ -72,7 +73,7 @@ def test_a_deeply_nested_line_is_a_corrupt_line(tmp_path):
         spans.write("[" * 100_000 + "]" * 100_000 + "\n")
     report = report_of(run)
     assert "1 truncated or corrupt line(s) skipped" in problems_of(report)
-    assert report["agent_runs"] == EXAMPLE_AGENT_RUNS
+    assert report.agent_runs == EXAMPLE_AGENT_RUNS
 
 
 def edit_json(path: Path, edit) -> None:
@@ -90,7 +91,7 @@ def test_a_zero_sample_rate_and_a_damaged_cpu_file_are_named_and_skipped(tmp_pat
     problems = problems_of(report)
     assert "manifest.json: profiling.sample_rate is 0, not a whole number >= 1; ignored" in problems
     assert 'cpu.json: window.process_cpu_s is "lots", not a number; ignored (no CPU window figures)' in problems
-    assert report["cpu_s"]["process_total"] is None and report["stacks"]["rate_hz"] == 100
+    assert report.cpu_s.process_total is None and report.stacks.rate_hz == 100
 
 
 def cli_report(run: Path, fmt: str, out: Path) -> int:
@@ -111,7 +112,7 @@ def test_a_schema_string_is_read_as_its_number(tmp_path, capsys):
     edit_json(run / "manifest.json", lambda m: m.update(schema="one"))
     report = report_of(run)
     assert 'manifest.json: schema "one" is not a schema number; read as schema 1' in problems_of(report)
-    assert report["agent_runs"] == EXAMPLE_AGENT_RUNS
+    assert report.agent_runs == EXAMPLE_AGENT_RUNS
 
 
 # ---- property test: any damage, any format: a report or one clear line, never a traceback or a hang ----

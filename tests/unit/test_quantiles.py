@@ -6,6 +6,7 @@ import statistics
 import pytest
 
 from profiler.analysis.quantiles import EXACT, Quantiles
+from profiler.store.report import Spread
 
 
 def filled(values):
@@ -20,7 +21,7 @@ def test_small_streams_are_exact():
     q = filled(values)
     assert q.exact and q.mean() == statistics.fmean(values)
     assert (q.quantile(0.5), q.quantile(0.95)) == (2.0, 5.0)
-    assert Quantiles().summary() == {"mean": None, "p50": None, "p95": None}
+    assert Quantiles().summary() == Spread(None, None, None)
 
 
 def test_large_streams_stay_within_one_percent():

@@ -22,7 +22,7 @@ def run_copy(tmp_path):
 
 
 def test_example_report_has_the_stable_keys():
-    report = build_report(load_session(EXAMPLE))
+    report = build_report(load_session(EXAMPLE)).to_json()
     assert report["schema"] == 1 and report["agent_runs"] == 3 and report["errors"] == 0
     for key in ("total", "model_wait", "tool_cpu", "tool_wait", "orchestration_cpu", "contention"):
         assert key in report["wall_s"] and set(report["wall_s"]["per_run"][key]) == {"mean", "p50", "p95"}
@@ -68,10 +68,10 @@ def test_truncated_and_corrupt_lines_are_skipped_and_counted(run_copy):
     session = load_session(run_copy)
     assert any("2 truncated or corrupt line(s) skipped (first at line 3)" in p for p in session.problems)
     report = build_report(session)
-    assert report["problems"][: len(session.problems)] == session.problems
-    assert report["wall_s"]["total"] > 0  # still produced from the valid spans
+    assert list(report.problems[: len(session.problems)]) == session.problems
+    assert report.wall_s.total > 0  # still produced from the valid spans
     # the spans lost with those lines leave time nothing explains, and the report says so
-    assert any("unexplained (other_wait)" in p for p in report["problems"][len(session.problems) :])
+    assert any("unexplained (other_wait)" in p for p in report.problems[len(session.problems) :])
 
 
 def test_missing_files_are_reported(run_copy):
@@ -80,11 +80,11 @@ def test_missing_files_are_reported(run_copy):
     session = load_session(run_copy)
     assert any("cpu.json is missing" in p for p in session.problems)
     report = build_report(session)
-    assert report["cpu_s"]["coverage"] is None and report["cpu_s"]["model_client"] > 0
+    assert report.cpu_s.coverage is None and report.cpu_s.model_client > 0
     (run_copy / "spans.jsonl").unlink()
     session = load_session(run_copy)
     assert any("spans.jsonl is missing" in p for p in session.problems)
-    assert build_report(session)["agent_runs"] == 0
+    assert build_report(session).agent_runs == 0
 
 
 def test_newer_schema_and_non_directories_are_refused(run_copy, tmp_path):
@@ -124,10 +124,9 @@ def test_a_large_unexplained_share_is_reported(tmp_path):
         return spans
 
     report = build_report(load_session(edited_example(tmp_path / "run", stretch_roots)))
-    wall = report["wall_s"]
-    assert wall["other_wait"] > 0.05 * wall["total"]
-    assert any("unexplained (other_wait)" in problem for problem in report["problems"])
-    assert not any("unexplained" in problem for problem in build_report(load_session(EXAMPLE))["problems"])
+    assert report.wall_s.parts["other_wait"] > 0.05 * report.wall_s.total
+    assert any("unexplained (other_wait)" in problem for problem in report.problems)
+    assert not any("unexplained" in problem for problem in build_report(load_session(EXAMPLE)).problems)
 
 
 def test_the_summary_and_the_report_count_agent_runs_by_one_rule(tmp_path):
@@ -142,4 +141,4 @@ def test_the_summary_and_the_report_count_agent_runs_by_one_rule(tmp_path):
 
     session = load_session(edited_example(tmp_path / "run", second_root))
     report = build_report(session)
-    assert summarize(session).agent_runs == report["agent_runs"] < 3
+    assert summarize(session).agent_runs == report.agent_runs < 3

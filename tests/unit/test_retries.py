@@ -36,7 +36,7 @@ def retried_run(trace: str, attempts: int) -> list[SpanRecord]:
 def test_backoff_between_attempts_is_retry_wait_not_contention_or_model_wait():
     session = Session(path=Path("run"), manifest=Manifest(), spans=retried_run("t1", 3))
     report = build_report(session)
-    wall = report["wall_s"]
+    wall = report.wall_s.parts
     assert wall["model_wait"] == pytest.approx(0.1 + 0.1 + 2.0)  # the server working, each attempt
     assert wall["orchestration_cpu"] == pytest.approx(0.1)
     assert wall["retry_wait"] == pytest.approx(4.0 - 2.2 - 0.1)  # asleep between attempts
@@ -50,10 +50,10 @@ def test_a_call_answered_at_once_has_no_retry_wait():
 
 def test_attempts_failures_and_retries_are_counted_per_agent_run():
     session = Session(path=Path("run"), manifest=Manifest(), spans=retried_run("t1", 3) + retried_run("t2", 1))
-    inference = build_report(session)["inference"]
-    assert (inference["calls"], inference["errors"]) == (2, 0)  # both calls answered in the end
-    assert (inference["attempts"], inference["failed_attempts"], inference["retries"]) == (4, 2, 2)
-    assert inference["per_run"]["retries"]["mean"] == 1.0 and inference["per_run"]["attempts"]["p95"] == 3
+    inference = build_report(session).inference
+    assert (inference.calls, inference.errors) == (2, 0)  # both calls answered in the end
+    assert (inference.attempts, inference.failed_attempts, inference.retries) == (4, 2, 2)
+    assert inference.per_run.retries.mean == 1.0 and inference.per_run.attempts.p95 == 3
 
 
 def test_client_side_attempts_come_from_the_transport_count():
@@ -62,5 +62,5 @@ def test_client_side_attempts_come_from_the_transport_count():
         span("t1", "c", "a", 0, 3, KIND_CLIENT, **{**CHAT, fields.MODEL_REQUESTS: 3, fields.MODEL_WAIT: 0.5}),
     ]
     report = build_report(Session(path=Path("run"), manifest=Manifest(), spans=spans))
-    assert report["inference"]["attempts"] == 3 and report["inference"]["retries"] == 2
-    assert report["wall_s"]["retry_wait"] == pytest.approx(3 - 0.5 - 0.1)
+    assert report.inference.attempts == 3 and report.inference.retries == 2
+    assert report.wall_s.parts["retry_wait"] == pytest.approx(3 - 0.5 - 0.1)

@@ -15,6 +15,7 @@ from profiler.render.html import render_html
 from profiler.render.text import render
 from profiler.sizing.headline import headline
 from profiler.sizing.model import measure_demand
+from profiler.store.report import Report, RunOutcome
 from profiler.store.session import load_session
 from tests.conftest import EXAMPLE_RUN, edited_example
 
@@ -37,7 +38,7 @@ FAILED = {"code": 2, "message": "KeyError: 'messages'"}
 INTERRUPTED = {"code": 2, "message": "interrupted"}
 
 
-def _text(report: dict, head: dict) -> str:
+def _text(report: Report, head: dict) -> str:
     console = Console(file=io.StringIO(), width=100)
     console.print(render(report, head))
     return " ".join(console.file.getvalue().split())
@@ -46,15 +47,15 @@ def _text(report: dict, head: dict) -> str:
 def test_failed_and_interrupted_runs_are_listed_and_left_out_of_the_headline(tmp_path):
     session = load_session(edited_example(tmp_path / "run", _end_roots(FAILED, INTERRUPTED)))
     report = build_report(session)
-    assert (report["agent_runs"], report["completed"], report["errors"], report["incomplete"]) == (3, 1, 1, 1)
+    assert (report.agent_runs, report.completed, report.errors, report.incomplete) == (3, 1, 1, 1)
     first = agent_runs(session.span_list())[0].root.attributes["orchestrace.task.id"]
-    assert report["failed_runs"] == [{"agent_run": 1, "task": first, "error": "KeyError: 'messages'"}]
-    assert [r["agent_run"] for r in report["incomplete_runs"]] == [2]
-    assert report["no_headline"] is None
+    assert report.failed_runs == (RunOutcome(agent_run=1, task=first, error="KeyError: 'messages'"),)
+    assert [r.agent_run for r in report.incomplete_runs] == [2]
+    assert report.no_headline is None
     only = decompose(agent_runs(session.span_list())[2])  # the completed one
-    assert report["wall_s"]["total"] == pytest.approx(only.total)
-    assert report["cpu_share_of_latency"] == pytest.approx(1 - only.parts["model_wait"] / only.total)
-    assert report["inference"]["per_run"]["calls"] == 4.0  # its own calls, not the cut-off runs' too
+    assert report.wall_s.total == pytest.approx(only.total)
+    assert report.cpu_share_of_latency == pytest.approx(1 - only.parts["model_wait"] / only.total)
+    assert report.inference.per_run.calls == 4.0  # its own calls, not the cut-off runs' too
     text = _text(report, headline(session, report))
     assert "3: 1 completed, 1 failed, 1 incomplete (interrupted)" in text
     assert "failed 1 agent run (#1): KeyError: 'messages'" in text
@@ -72,8 +73,8 @@ def test_sizing_averages_over_the_completed_runs_only(tmp_path):
     )
     # the window's CPU is shared by the runs in proportion to their spans' CPU: one run's part, not a third
     inclusive = [float(r.root.attributes["orchestrace.cpu.inclusive_s"]) for r in agent_runs(session.span_list())]
-    assert demand.d_cpu_measured_s == pytest.approx(report["cpu_s"]["process_total"] * inclusive[2] / sum(inclusive))
-    assert report["cpu_per_run_s"] == pytest.approx(demand.d_cpu_measured_s)
+    assert demand.d_cpu_measured_s == pytest.approx(report.cpu_s.process_total * inclusive[2] / sum(inclusive))
+    assert report.cpu_per_run_s == pytest.approx(demand.d_cpu_measured_s)
 
 
 def test_interrupted_runs_are_incomplete_not_failed(tmp_path):
@@ -85,9 +86,9 @@ def test_interrupted_runs_are_incomplete_not_failed(tmp_path):
 def test_a_run_without_a_completed_agent_run_has_no_headline_and_says_why(tmp_path):
     session = load_session(edited_example(tmp_path / "run", _end_roots(FAILED, FAILED, FAILED)))
     report = build_report(session)
-    assert report["cpu_share_of_latency"] is None and report["cpu_per_run_s"] is None
-    assert report["no_headline"] == "no agent run completed: 3 failed"
-    assert json.loads(json.dumps(report))["failed_runs"][2]["error"] == "KeyError: 'messages'"
+    assert report.cpu_share_of_latency is None and report.cpu_per_run_s is None
+    assert report.no_headline == "no agent run completed: 3 failed"
+    assert json.loads(json.dumps(report.to_json()))["failed_runs"][2]["error"] == "KeyError: 'messages'"
     head = headline(session, report)
     assert head["cores_per_accelerator"] is None
     text = _text(report, head)

@@ -33,9 +33,9 @@ def demand():
 def test_demand_comes_from_the_measurements(demand):
     report = build_report(load_session(EXAMPLE))
     assert demand.runs == 3
-    overhead = report["overhead"]["telemetry_cpu_s"]
-    assert demand.d_cpu_s == pytest.approx((report["cpu_s"]["process_total"] - overhead) / 3)
-    assert demand.output_tokens == pytest.approx(report["inference"]["output_tokens"] / 3)
+    overhead = report.overhead.telemetry_cpu_s
+    assert demand.d_cpu_s == pytest.approx((report.cpu_s.process_total - overhead) / 3)
+    assert demand.output_tokens == pytest.approx(report.inference.output_tokens / 3)
     assert demand.model_time_source == "server spans"
     assert 0 < demand.t_cpu_s < demand.measured_wall_s
     h100 = builtin_presets()["h100-llama3.1-8b"]

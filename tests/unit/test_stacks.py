@@ -53,10 +53,10 @@ def test_raw_parsing_and_breakdown_with_children():
         10, "python -m agent", 10, frames("main (app.py:1)", "construct_type (openai/_models.py:695)"), 30
     )
     result = stack_breakdown(samples, rate=100, workload_pid=10, window=Window(cpu_s=0.25))
-    assert result["by_category_s"] == {"model_client": 0.3}
-    assert result["idle_samples_dropped"] == 50
-    assert result["coverage"] == 0.3 / 0.25
-    assert result["child_processes_s"] == {"python -m unittest": 0.1}
+    assert result.by_category_s == {"model_client": 0.3}
+    assert result.idle_samples_dropped == 50
+    assert result.coverage == 0.3 / 0.25
+    assert result.child_processes_s == {"python -m unittest": 0.1}
 
 
 DRIVER = ("_run_module_as_main (<frozen runpy>:198)", "<module> (profiler/runner/workload.py:256)")
@@ -81,9 +81,9 @@ def test_without_subprocesses_the_samples_are_the_workloads_and_start_up_is_apar
     samples = parse_raw_stacks(raw)
     assert {s.pid for s in samples} == {0}
     result = stack_breakdown(samples, rate=100, workload_pid=7, window=Window(cpu_s=0.6))
-    assert result["by_category_s"] == {"model_client": 0.5, "framework": 0.1}
-    assert result["startup_s"] == pytest.approx(0.7) and result["child_processes_s"] == {}
-    assert result["coverage"] == pytest.approx(1.0) and result["coverage_note"] is None
+    assert result.by_category_s == {"model_client": 0.5, "framework": 0.1}
+    assert result.startup_s == pytest.approx(0.7) and result.child_processes_s == {}
+    assert result.coverage == pytest.approx(1.0) and result.coverage_note is None
 
 
 @pytest.mark.parametrize(
@@ -98,4 +98,4 @@ def test_without_subprocesses_the_samples_are_the_workloads_and_start_up_is_apar
 def test_coverage_outside_the_range_says_why(window, sampled, why):
     samples = [StackSample(7, "python", 7, ("main (app.py:1)", "dumps (json/__init__.py:231)"), sampled)]
     result = stack_breakdown(samples, rate=100, workload_pid=7, window=window)
-    assert why in result["coverage_note"]
+    assert why in result.coverage_note

@@ -44,11 +44,11 @@ def _no_usage_run(tmp_path, with_span_ids: bool = True):
 def test_report_uses_the_estimates_and_marks_them(tmp_path, with_span_ids):
     session = _no_usage_run(tmp_path, with_span_ids)
     report = build_report(session)
-    inference = report["inference"]
-    assert (inference["input_tokens"], inference["output_tokens"]) == (12 * 1000, 12 * 100)
-    assert inference["per_run"]["input_tokens"] == 4000 and inference["tokens_estimated_calls"] == 12
-    assert "no token usage for 12 of 12 calls" in inference["tokens_note"]
-    assert "ChatOpenAI(stream_usage=True)" in inference["tokens_note"]
+    inference = report.inference
+    assert (inference.input_tokens, inference.output_tokens) == (12 * 1000, 12 * 100)
+    assert inference.per_run.input_tokens == 4000 and inference.tokens_estimated_calls == 12
+    assert "no token usage for 12 of 12 calls" in inference.tokens_note
+    assert "ChatOpenAI(stream_usage=True)" in inference.tokens_note
     console = Console(file=io.StringIO(), width=100)
     console.print(render(report, headline(session, report)))
     text = " ".join(console.file.getvalue().split())
