@@ -1,17 +1,17 @@
 """`report.json` as the views read it: the analysis of a run (DESIGN.md §1, "Report JSON").
 
 `analysis.report.build_report` makes a `Report`; report.json is its `to_json()`. Every section's
-fields are named and ordered as the file's keys, so most of its JSON is `asdict`; keys the file
-has only sometimes (`tokens_note`, `native_threads`, the overhead's parts) are left out as they
-always were. `from_json` reads a report back, a missing or damaged value read as its default
-(`store.values`): a report.json from disk never raises.
+fields are named and ordered as the file's keys, so most of its JSON is its fields as they are;
+keys the file has only sometimes (`tokens_note`, `native_threads`, the overhead's parts) are left
+out as they always were. `from_json` reads a report back, a missing or damaged value read as its
+default (`store.values`): a report.json from disk never raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from profiler.store.values import count, fields_of, items, number, text
 
@@ -28,16 +28,7 @@ OVERHEAD_NOTE = (
     "workload. py-spy's own CPU (`sampler`) is in its own process, not in the workload's."
 )
 
-D = TypeVar("D", bound="DataclassInstance")
 R = TypeVar("R")
-
-
-def _numbers(cls: type[D], data: Any) -> D:
-    """A section's number fields read from their keys; a missing or damaged one (and any field
-    that is not a number) keeps its default."""
-    values = fields_of(data)
-    read = {f.name: number(values.get(f.name)) for f in fields(cls)}
-    return cls(**{name: value for name, value in read.items() if value is not None})
 
 
 def _seconds(data: Any) -> dict[str, float]:
@@ -55,8 +46,24 @@ def _rows(read: Callable[[Any], R], data: Any) -> tuple[R, ...]:
     return tuple(read(row) for row in items(data) if isinstance(row, Mapping))
 
 
+class _Section:
+    """A part of report.json. By default its JSON is its fields, in order, and it reads back as
+    numbers (a missing or damaged one, and any field that is not a number, keeps its default);
+    a section holding other values, or keys only sometimes, says how."""
+
+    def to_json(self) -> dict[str, Any]:
+        # sections inside it as their fields too: a parent of one that differs writes it itself (as Report does)
+        return asdict(cast("DataclassInstance", self))
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        values = fields_of(data)
+        read = {f.name: number(values.get(f.name)) for f in fields(cast("type[DataclassInstance]", cls))}
+        return cls(**{name: value for name, value in read.items() if value is not None})
+
+
 @dataclass(frozen=True)
-class Spread:
+class Spread(_Section):
     """A per-run figure over the completed agent runs: mean, median, 95th percentile."""
 
     mean: float | None = None
@@ -65,13 +72,15 @@ class Spread:
 
 
 @dataclass(frozen=True)
-class Percentiles:
+class Percentiles(_Section):
+    """Time to first token over the calls: median and 95th percentile."""
+
     p50: float | None = None
     p95: float | None = None
 
 
 @dataclass(frozen=True)
-class Lateness:
+class Lateness(_Section):
     """How far behind its timing model the simulated server delivered, over its replies."""
 
     total: float = 0.0
@@ -80,7 +89,7 @@ class Lateness:
 
 
 @dataclass(frozen=True)
-class WallTime:
+class WallTime(_Section):
     """The completed agent runs' wall time along their critical paths: the `parts` (keyed and
     ordered by `analysis.wall.KEYS`) add up to `total`; `per_run` has the total and each part."""
 
@@ -92,7 +101,7 @@ class WallTime:
         return {
             "total": self.total,
             **self.parts,
-            "per_run": {key: asdict(spread) for key, spread in self.per_run.items()},
+            "per_run": {key: spread.to_json() for key, spread in self.per_run.items()},
         }
 
     @classmethod
@@ -101,12 +110,12 @@ class WallTime:
         return cls(
             total=number(values.get("total")) or 0.0,
             parts={key: part for key, raw in values.items() if key != "total" and (part := number(raw)) is not None},
-            per_run={str(key): _numbers(Spread, value) for key, value in fields_of(values.get("per_run")).items()},
+            per_run={str(key): Spread.from_json(value) for key, value in fields_of(values.get("per_run")).items()},
         )
 
 
 @dataclass(frozen=True)
-class CpuSplit:
+class CpuSplit(_Section):
     """The workload's CPU-seconds in the measurement window by category (`analysis.cpu`). Without a
     CPU window (no cpu.json) only the spans' categories are known: the others are None."""
 
@@ -127,15 +136,11 @@ class CpuSplit:
         return cast("float | None", getattr(self, category))
 
     def to_json(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if key != "native_threads" or value is not None}
-
-    @classmethod
-    def from_json(cls, data: Any) -> CpuSplit:
-        return _numbers(cls, data)
+        return {key: value for key, value in super().to_json().items() if key != "native_threads" or value is not None}
 
 
 @dataclass(frozen=True)
-class InferencePerRun:
+class InferencePerRun(_Section):
     """Means over the completed agent runs; HTTP attempts, failed ones and retries also p50/p95."""
 
     calls: float | None = None
@@ -149,15 +154,15 @@ class InferencePerRun:
     def from_json(cls, data: Any) -> InferencePerRun:
         values = fields_of(data)
         return replace(
-            _numbers(cls, values),
-            attempts=_numbers(Spread, values.get("attempts")),
-            failed_attempts=_numbers(Spread, values.get("failed_attempts")),
-            retries=_numbers(Spread, values.get("retries")),
+            super().from_json(values),
+            attempts=Spread.from_json(values.get("attempts")),
+            failed_attempts=Spread.from_json(values.get("failed_attempts")),
+            retries=Spread.from_json(values.get("retries")),
         )
 
 
 @dataclass(frozen=True)
-class Inference:
+class Inference(_Section):
     """The model calls of every agent run: counts, tokens, time to first token, model time."""
 
     calls: int = 0
@@ -178,7 +183,7 @@ class Inference:
     accelerator_s: float | None = None  # an estimate at the run's preset; None without a preset
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = super().to_json()
         note, accelerator = data.pop("tokens_note"), data.pop("accelerator_s")
         return {
             **data,
@@ -204,10 +209,10 @@ class Inference:
             output_tokens=whole("output_tokens"),
             tokens_estimated_calls=whole("tokens_estimated_calls"),
             tokens_unknown_calls=whole("tokens_unknown_calls"),
-            ttft_s=_numbers(Percentiles, values.get("ttft_s")),
+            ttft_s=Percentiles.from_json(values.get("ttft_s")),
             per_run=InferencePerRun.from_json(values.get("per_run")),
             source=text(values.get("source")) or "client spans",
-            server_lateness_s=_optional(lambda late: _numbers(Lateness, late), values.get("server_lateness_s")),
+            server_lateness_s=_optional(Lateness.from_json, values.get("server_lateness_s")),
             model_time_s=number(values.get("model_time_s")) or 0.0,
             tokens_note=text(values.get("tokens_note")),
             accelerator_s=number(values.get("accelerator_s")),
@@ -215,7 +220,7 @@ class Inference:
 
 
 @dataclass(frozen=True)
-class SamplerCost:
+class SamplerCost(_Section):
     """py-spy's own CPU, in its own process: seconds, and the share of one core."""
 
     cpu_s: float = 0.0
@@ -223,7 +228,7 @@ class SamplerCost:
 
 
 @dataclass(frozen=True)
-class Overhead:
+class Overhead(_Section):
     """The profiler's own cost in the workload process. Without a CPU window `telemetry_cpu_s` is
     None and the parts are unknown: the JSON then has `telemetry_cpu_s`, `fraction` and `sampler` only."""
 
@@ -238,7 +243,7 @@ class Overhead:
     sampler: SamplerCost | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = super().to_json()
         if self.telemetry_cpu_s is None:
             return {"telemetry_cpu_s": None, "fraction": self.fraction, "sampler": data["sampler"]}
         return {**data, "note": OVERHEAD_NOTE}
@@ -246,12 +251,11 @@ class Overhead:
     @classmethod
     def from_json(cls, data: Any) -> Overhead:
         values = fields_of(data)
-        sampler = _optional(lambda cost: _numbers(SamplerCost, cost), values.get("sampler"))
-        return replace(_numbers(cls, values), sampler=sampler)
+        return replace(super().from_json(values), sampler=_optional(SamplerCost.from_json, values.get("sampler")))
 
 
 @dataclass(frozen=True)
-class Stacks:
+class Stacks(_Section):
     """py-spy's samples of the workload process by category, in the window and at start-up,
     set against the process's measured CPU (`analysis.stacks`)."""
 
@@ -273,26 +277,22 @@ class Stacks:
     @classmethod
     def from_json(cls, data: Any) -> Stacks:
         values = fields_of(data)
-        return cls(
+        return replace(
+            super().from_json(values),
             pid=count(values.get("pid")) or 0,
             rate_hz=count(values.get("rate_hz")) or 0,
             samples=count(values.get("samples")) or 0,
             idle_samples_dropped=count(values.get("idle_samples_dropped")) or 0,
             by_category_s=_seconds(values.get("by_category_s")),
-            sampled_cpu_s=number(values.get("sampled_cpu_s")) or 0.0,
-            startup_s=number(values.get("startup_s")) or 0.0,
             startup_by_category_s=_seconds(values.get("startup_by_category_s")),
-            process_cpu_s=number(values.get("process_cpu_s")),
-            run_delay_s=number(values.get("run_delay_s")),
             sampler_errors=count(values.get("sampler_errors")),
-            coverage=number(values.get("coverage")),
             coverage_note=text(values.get("coverage_note")),
             child_processes_s=_seconds(values.get("child_processes_s")),
         )
 
 
 @dataclass(frozen=True)
-class TableRow:
+class TableRow(_Section):
     """A LangGraph node or a tool over every agent run; CPU inclusive of what ran under it."""
 
     name: str = ""
@@ -307,7 +307,7 @@ class TableRow:
     def from_json(cls, data: Any) -> TableRow:
         values = fields_of(data)
         return replace(
-            _numbers(cls, values),
+            super().from_json(values),
             name=text(values.get("name")) or "",
             calls=count(values.get("calls")) or 0,
             errors=count(values.get("errors")) or 0,
@@ -315,7 +315,7 @@ class TableRow:
 
 
 @dataclass(frozen=True)
-class HostRow:
+class HostRow(_Section):
     """One host of a run of several parts (a fleet): its agent runs, CPU, the cores its workload
     processes used of those it let them use, its mean load."""
 
@@ -353,7 +353,7 @@ class HostRow:
 
 
 @dataclass(frozen=True)
-class RunOutcome:
+class RunOutcome(_Section):
     """A failed (with its first error line) or incomplete agent run, numbered from 1 in start order."""
 
     agent_run: int = 0
@@ -361,7 +361,7 @@ class RunOutcome:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if key != "error" or value is not None}
+        return {key: value for key, value in super().to_json().items() if key != "error" or value is not None}
 
     @classmethod
     def from_json(cls, data: Any) -> RunOutcome:
@@ -370,7 +370,7 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
-class LostRun:
+class LostRun(_Section):
     """An agent run of a fleet lost with its worker, or never started (the manifest's `lost`)."""
 
     index: int = 0
@@ -390,7 +390,7 @@ class LostRun:
 
 
 @dataclass(frozen=True)
-class Degraded:
+class Degraded(_Section):
     """What could not be measured, and why (the manifest's `degraded`)."""
 
     component: str = ""
@@ -403,7 +403,7 @@ class Degraded:
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(_Section):
     """A run's analysis. Headline figures (the wall split, the CPU share of latency, CPU per run)
     come from the completed agent runs only; `no_headline` says why there are none."""
 
@@ -455,12 +455,12 @@ class Report:
             "inference": self.inference.to_json(),
             "cpu_share_of_latency": self.cpu_share_of_latency,
             "overhead": self.overhead.to_json(),
-            "stacks": None if self.stacks is None else asdict(self.stacks),
-            "nodes": [asdict(row) for row in self.nodes],
-            "tools": [asdict(row) for row in self.tools],
+            "stacks": None if self.stacks is None else self.stacks.to_json(),
+            "nodes": [row.to_json() for row in self.nodes],
+            "tools": [row.to_json() for row in self.tools],
             "hosts": [host.to_json() for host in self.hosts],
-            "lost_runs": [asdict(run) for run in self.lost_runs],
-            "degraded": [asdict(entry) for entry in self.degraded],
+            "lost_runs": [run.to_json() for run in self.lost_runs],
+            "degraded": [entry.to_json() for entry in self.degraded],
             "problems": list(self.problems),
         }
 
