@@ -12,6 +12,7 @@ import bisect
 from array import array
 from collections import Counter, defaultdict
 from dataclasses import replace
+from itertools import accumulate
 
 from profiler.analysis.traces import AgentRun
 from profiler.store import fields
@@ -61,9 +62,15 @@ class OutcomeTally:
     def listed(self, outcome: str) -> tuple[RunOutcome, ...]:
         """The runs that ended so (up to LISTED), numbered from 1 in start order (as the HTML and
         `--agent-run` do)."""
-        starts = sorted(self._starts)
         rows = sorted(self._listed[outcome], key=lambda item: item[0])
-        return tuple(replace(entry, agent_run=bisect.bisect_left(starts, start) + 1) for start, entry in rows)
+        listed = [start for start, _ in rows]
+        earlier = [0] * (len(listed) + 1)  # runs started before each listed run, counted a bucket at a time
+        for start in self._starts if listed else ():
+            earlier[bisect.bisect_right(listed, start)] += 1
+        before = list(accumulate(earlier))
+        return tuple(
+            replace(entry, agent_run=before[bisect.bisect_left(listed, start)] + 1) for start, entry in rows
+        )
 
     def completed_cpu_share(self) -> float:
         """The completed runs' share of the runs' CPU (their spans' inclusive CPU; by count if none recorded).

@@ -6,9 +6,10 @@ import json
 import pytest
 from rich.console import Console
 
+from profiler.analysis import outcomes
 from profiler.analysis.report import build_report
 from profiler.analysis.summary import summarize
-from profiler.analysis.traces import agent_runs
+from profiler.analysis.traces import agent_runs, run_of
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
 from profiler.render.html import render_html
@@ -17,6 +18,7 @@ from profiler.sizing.headline import headline
 from profiler.sizing.model import measure_demand
 from profiler.store.report import Report, RunOutcome
 from profiler.store.session import load_session
+from profiler.store.spans import STATUS_ERROR, STATUS_OK, SpanRecord
 from tests.conftest import EXAMPLE_RUN, edited_example
 
 
@@ -111,3 +113,17 @@ def test_the_html_page_lists_failures_and_gives_no_headline_without_a_completed_
     page = render_html(session, report, headline(session, report), None, "orchestrace report")
     assert "No headline figures: no agent run completed: 3 failed." in page and "Failed agent runs (3)" in page
     assert "CPU share of latency" not in page.split("id='headline'")[1].split("</section>")[0]
+
+
+def test_listed_runs_are_numbered_in_start_order_among_all_runs():
+    def run(start: int, failed: bool):
+        attributes = {"gen_ai.operation.name": "invoke_agent", "orchestrace.task.id": str(start)}
+        status = STATUS_ERROR if failed else STATUS_OK
+        return run_of(
+            [SpanRecord(f"{start:032x}", "a" * 16, None, "invoke_agent", 1, start, start + 5, attributes, status)]
+        )
+
+    tally = outcomes.OutcomeTally()
+    for start, failed in [(50, 0), (10, 1), (30, 1), (31, 0), (70, 0), (20, 0), (60, 1), (40, 0)]:
+        tally.add(run(start, bool(failed)))
+    assert [(r.task, r.agent_run) for r in tally.listed(outcomes.FAILED)] == [("10", 1), ("30", 3), ("60", 7)]
