@@ -68,8 +68,8 @@ def test_two_workload_processes_make_one_run(cli, tmp_path):
     # replayed as it ran: two processes (each at the run's concurrency) on this host's cores, once
     assert sized["units"]["machine"] == {"cores": usable_cores(), "processes": 2, "concurrency": 2 * 4}
     [row] = sized["hosts"]
-    assert row["cpu_per_run_s"] == pytest.approx(host["cpu_s"]["process_total"] / 4)
-    assert row["cores_used"] == host["cores_used"] and row["cores"] == usable_cores()
+    assert row["cpu_per_run_s"] == pytest.approx(host.cpu_s.process_total / 4)
+    assert row["cores_used"] == host.cores_used and row["cores"] == usable_cores()
     assert "Per host (measured)" in cli("size", str(first)).out
     for command, title in (("report", "Per host"), ("size", "Per host (measured)")):
         page = tmp_path / f"{command}.html"

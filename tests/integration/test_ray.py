@@ -124,10 +124,8 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance, monkeypatch):
     expected, got = (build_report(load_session(run_dir_of(r))) for r in (local, fleet))
 
     assert got.agent_runs == got.completed == expected.agent_runs == TASKS
-    for report in (got, expected):
-        assert report.inference.calls == expected.inference.calls
-        assert report.inference.input_tokens == expected.inference.input_tokens
-        assert report.inference.output_tokens == expected.inference.output_tokens
+    for key in ("calls", "input_tokens", "output_tokens"):
+        assert getattr(got.inference, key) == getattr(expected.inference, key), key
     assert sorted((t.name, t.calls) for t in got.tools) == sorted((t.name, t.calls) for t in expected.tools)
     # the same work in other processes. Measured apart (30 runs, twice each, OMP_NUM_THREADS=1 both
     # sides): totals within 5%, model client within 10%, orchestration 5-25% lower under Ray (every
@@ -156,8 +154,8 @@ def test_ray_run_matches_a_local_run(cli, tmp_path, ray_instance, monkeypatch):
     placed = _traces_check(run)
     assert sorted(placed) == list(range(TASKS))
     assert set(placed.values()) == {p["pid"] for p in parts}  # both workers ran agent runs
-    [host] = got["hosts"]
-    assert host["agent_runs"] == TASKS and sorted(host["parts"]) == sorted(p["id"] for p in parts)
+    [host] = got.hosts
+    assert host.agent_runs == TASKS and sorted(host.parts) == sorted(p["id"] for p in parts)
     assert cli("size", str(run), "--format", "json", "-o", str(tmp_path / "size.json")).code == 0
     assert cli("export", str(run), "--jaeger-json", str(tmp_path / "jaeger.json")).code == 0
 
