@@ -68,9 +68,7 @@ class OutcomeTally:
         for start in self._starts if listed else ():
             earlier[bisect.bisect_right(listed, start)] += 1
         before = list(accumulate(earlier))
-        return tuple(
-            replace(entry, agent_run=before[bisect.bisect_left(listed, start)] + 1) for start, entry in rows
-        )
+        return tuple(replace(entry, agent_run=before[bisect.bisect_left(listed, start)] + 1) for start, entry in rows)
 
     def completed_cpu_share(self) -> float:
         """The completed runs' share of the runs' CPU (their spans' inclusive CPU; by count if none recorded).
