@@ -17,8 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from profiler.accelerators.presets import load_preset
-from profiler.analysis.report import build_report
-from profiler.sizing.model import measure_demand
+from profiler.sizing.measured import measure
 from profiler.sizing.plan import plan_runs
 from profiler.sizing.simulate import simulate
 from profiler.sizing.units import replay_of
@@ -52,7 +51,8 @@ def main() -> int:
     parser.add_argument("--preset", default="cerebras-llama3.1-8b")
     args = parser.parse_args()
     session = load_session(args.run)
-    replay = replay_of(session, measure_demand(session, build_report(session)))
+    measured = measure(session)
+    replay = replay_of(session, measured.demand, measured.recording)
     spans = copies(session.span_list(), args.spans)
     preset = load_preset(args.preset)
     planning, simulating = [], []

@@ -21,7 +21,6 @@ from profiler.runner.plan import DEFAULT_PRESET
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE
 
 if TYPE_CHECKING:  # the commands import what they use when they run
-    from profiler.store.report import Report
     from profiler.store.session import Session
 
 DEBUG_ENV = "ORCHESTRACE_DEBUG"
@@ -102,7 +101,7 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
         styled=terminal and console.is_terminal,
     )
     if args.compare:
-        return _report_comparison(args, console, session, view.report)
+        return _report_comparison(args, console, session)
     text = render(view, args.format)
     if args.format == "html":
         _write_html(args.output, text, console)
@@ -140,17 +139,15 @@ def _regenerate(args: argparse.Namespace) -> str:
     return shlex.join(["orchestrace", *args.argv])
 
 
-def _report_comparison(args: argparse.Namespace, console: Console, session: Session, report: Report) -> int:
+def _report_comparison(args: argparse.Namespace, console: Console, session: Session) -> int:
     from profiler.analysis.compare import compare_runs
-    from profiler.analysis.report import build_report
     from profiler.render.compare import render_comparison
     from profiler.render.html_compare import render_compare_html
-    from profiler.sizing.headline import headline
+    from profiler.sizing.headline import report_and_headline
     from profiler.store.session import load_session
 
     other = load_session(args.compare)
-    other_report = build_report(other)
-    comparison = compare_runs(report, headline(session, report), other_report, headline(other, other_report))
+    comparison = compare_runs(*report_and_headline(session), *report_and_headline(other))
     simulated = session.manifest.simulated or other.manifest.simulated
     _emit(
         args,
@@ -207,7 +204,6 @@ def _emit(
 
 def _cmd_size(args: argparse.Namespace, console: Console) -> int:
     from profiler.accelerators.presets import load_preset, recorded_preset
-    from profiler.analysis.report import build_report
     from profiler.render.html_sizing import render_size_html
     from profiler.render.sizing import render_sizing
     from profiler.sizing.model import size
@@ -225,7 +221,7 @@ def _cmd_size(args: argparse.Namespace, console: Console) -> int:
         base = load_preset(DEFAULT_PRESET)
     if base.synthetic:
         raise UsageError(f"--base {base.name}: a synthetic preset has no model time to speed up; pick a real preset")
-    result = size(session, build_report(session), presets, targets, base, args.cores, args.concurrency)
+    result = size(session, presets, targets, base, args.cores, args.concurrency)
     simulated = session.manifest.simulated
     _emit(args, console, result, render_sizing(result), lambda: render_size_html(result, simulated, _regenerate(args)))
     return 0

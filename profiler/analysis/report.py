@@ -7,11 +7,12 @@ from collections import defaultdict
 from profiler.analysis.cpu import CpuTally
 from profiler.analysis.hosts import HostTally
 from profiler.analysis.outcomes import COMPLETED, FAILED, INCOMPLETE, OutcomeTally
+from profiler.analysis.passes import Seen, fold
 from profiler.analysis.quantiles import Quantiles
 from profiler.analysis.stacks import Window, stack_breakdown
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, UNKNOWN, run_usage
-from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_self, model_attempts, run_of, span_kind
-from profiler.analysis.wall import KEYS, decompose
+from profiler.analysis.traces import CHAT, TOOL, AgentRun, cpu_self, model_attempts, span_kind
+from profiler.analysis.wall import KEYS, WallSplit
 from profiler.store import fields
 from profiler.store.cpuwindow import CpuWindow
 from profiler.store.processseries import ProcessRow
@@ -250,8 +251,7 @@ class _WallTally:
         self.sums = dict.fromkeys(("total", *KEYS), 0.0)
         self.per_run = {key: Quantiles() for key in ("total", *KEYS)}
 
-    def add(self, run: AgentRun) -> None:
-        split = decompose(run)
+    def add(self, split: WallSplit) -> None:
         for key, value in (("total", split.total), *split.parts.items()):
             self.sums[key] += value
             self.per_run[key].add(value)
@@ -264,68 +264,86 @@ class _WallTally:
         )
 
 
-def build_report(session: Session) -> Report:
-    """One pass over the run's spans, a trace at a time: memory does not grow with the run."""
-    outcomes = OutcomeTally()
-    wall = _WallTally()
-    cpu_tally = CpuTally()
-    inference = _InferenceTally(session)
-    nodes, tools = _TableTally("node"), _TableTally("tool")
-    hosts = HostTally(session.parts)
-    for trace in session.traces():
-        inference.add_trace(trace)
-        run = run_of(trace)
+class ReportTally:
+    """The report, told the run's traces one at a time (`passes.fold`): memory does not grow with the run."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.outcomes = OutcomeTally()
+        self.wall = _WallTally()
+        self.cpu = CpuTally()
+        self.inference = _InferenceTally(session)
+        self.nodes, self.tools = _TableTally("node"), _TableTally("tool")
+        self.hosts = HostTally(session.parts)
+
+    def add(self, seen: Seen) -> None:
+        self.inference.add_trace(seen.trace)
+        run = seen.run
         if run is None:
-            continue
-        completed = outcomes.add(run) == COMPLETED
-        if completed:  # headline figures: completed agent runs only
-            wall.add(run)
-        cpu_tally.add(run)
-        inference.add_run(run, completed)
-        nodes.add(run)
-        tools.add(run)
-        hosts.add(run)
-    split = wall.result()
-    cpu = cpu_tally.result(session.cpu)
-    model_wait, total = split.parts["model_wait"], split.total
-    workload_pid = next((row.workload.pid for row in session.process if row.workload is not None), None)
-    window = session.cpu
-    measured = Window(
-        window.process_cpu_s if window is not None else None, _run_delay(session, window), session.sampler_errors
-    )
-    process_total = cpu.process_total
-    done = outcomes.counts[COMPLETED]
-    figures = inference.result()
-    lost = tuple(LostRun.from_json(run) for run in session.manifest.lost_runs)
-    return Report(
-        run_schema=session.manifest.schema,
-        run_id=session.run_id,
-        status=session.manifest.status,
-        agent=session.manifest.workload.name,
-        model=session.manifest.model,
-        agent_runs=outcomes.runs,
-        completed=done,
-        errors=outcomes.counts[FAILED],
-        incomplete=outcomes.counts[INCOMPLETE],
-        failed_runs=outcomes.listed(FAILED),
-        incomplete_runs=outcomes.listed(INCOMPLETE),
-        no_headline=outcomes.no_headline_reason(),
-        wall_s=split,
-        cpu_s=cpu,
-        # the completed runs' part of the window's CPU, per completed run
-        cpu_per_run_s=(process_total * outcomes.completed_cpu_share() / done) if done and process_total else None,
-        inference=figures,
-        cpu_share_of_latency=(total - model_wait) / total if total > 0 else None,
-        overhead=_overhead(cpu, session.cpu, session.process),
-        stacks=stack_breakdown(session.samples, session.sample_rate, workload_pid, measured),
-        nodes=nodes.result(),
-        tools=tools.result(),
-        hosts=tuple(hosts.rows()),
-        lost_runs=lost,
-        degraded=tuple(Degraded.from_json(entry) for entry in session.degraded),
-        # after the pass: what it left out is named too
-        problems=(*session.problems, *_notes(inference, figures, split, lost)),
-    )
+            return
+        self.outcomes.add(run)
+        if seen.split is not None:  # headline figures: completed agent runs only
+            self.wall.add(seen.split)
+        self.cpu.add(run)
+        self.inference.add_run(run, seen.completed)
+        self.nodes.add(run)
+        self.tools.add(run)
+        self.hosts.add(run)
+
+    def result(self) -> Report:
+        session = self.session
+        split = self.wall.result()
+        cpu = self.cpu.result(session.cpu)
+        model_wait, total = split.parts["model_wait"], split.total
+        workload_pid = next((row.workload.pid for row in session.process if row.workload is not None), None)
+        window = session.cpu
+        measured = Window(
+            window.process_cpu_s if window is not None else None,
+            _run_delay(session, window),
+            session.sampler_errors,
+        )
+        process_total = cpu.process_total
+        done = self.outcomes.counts[COMPLETED]
+        figures = self.inference.result()
+        lost = tuple(LostRun.from_json(run) for run in session.manifest.lost_runs)
+        return Report(
+            run_schema=session.manifest.schema,
+            run_id=session.run_id,
+            status=session.manifest.status,
+            agent=session.manifest.workload.name,
+            model=session.manifest.model,
+            agent_runs=self.outcomes.runs,
+            completed=done,
+            errors=self.outcomes.counts[FAILED],
+            incomplete=self.outcomes.counts[INCOMPLETE],
+            failed_runs=self.outcomes.listed(FAILED),
+            incomplete_runs=self.outcomes.listed(INCOMPLETE),
+            no_headline=self.outcomes.no_headline_reason(),
+            wall_s=split,
+            cpu_s=cpu,
+            # the completed runs' part of the window's CPU, per completed run
+            cpu_per_run_s=(process_total * self.outcomes.completed_cpu_share() / done)
+            if done and process_total
+            else None,
+            inference=figures,
+            cpu_share_of_latency=(total - model_wait) / total if total > 0 else None,
+            overhead=_overhead(cpu, session.cpu, session.process),
+            stacks=stack_breakdown(session.samples, session.sample_rate, workload_pid, measured),
+            nodes=self.nodes.result(),
+            tools=self.tools.result(),
+            hosts=tuple(self.hosts.rows()),
+            lost_runs=lost,
+            degraded=tuple(Degraded.from_json(entry) for entry in session.degraded),
+            # after the pass: what it left out is named too
+            problems=(*session.problems, *_notes(self.inference, figures, split, lost)),
+        )
+
+
+def build_report(session: Session) -> Report:
+    """The report of one pass over the run's traces."""
+    tally = ReportTally(session)
+    fold(session, tally)
+    return tally.result()
 
 
 def _lost_where(run: LostRun) -> str:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from functools import cached_property
 from html import escape
 from typing import Any
 
 from profiler.analysis.flame import flame_tree
-from profiler.analysis.outcomes import COMPLETED, root_outcome
+from profiler.analysis.passes import Seen
 from profiler.analysis.timeline import timeline
 from profiler.analysis.traces import streamed_runs
 from profiler.analysis.wall import KEYS as WALL_KEYS
-from profiler.analysis.wall import WallSplit, decompose
+from profiler.analysis.wall import WallSplit
 from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
@@ -123,25 +124,35 @@ def _cards(report: Report, headline: dict[str, Any]) -> str:
 MAX_BARS = 1000  # agent runs drawn one bar each; a larger run shows its first ones (said on the page)
 
 
-class _RunIndex:
-    """One pass over the agent runs: each one's start, wall and outcome (a few bytes a run), the wall
-    split of the first MAX_BARS completed ones, so the page is made in memory that does not grow."""
+class RunIndex:
+    """Told the run's traces (`passes.fold`): each agent run's start, wall and outcome (a few bytes a
+    run), the wall split of the first MAX_BARS completed ones, so the page is made in memory that does not grow."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self) -> None:
         self.starts = array("q")
         self.walls = array("d")
         self.completed = bytearray()
         self.bars: list[tuple[int, Any, float, WallSplit]] = []
-        for run in streamed_runs(session):
-            done = root_outcome(run.root) == COMPLETED
-            self.starts.append(run.root.start_ns)
-            self.walls.append(run.wall_s)
-            self.completed.append(done)
-            if done and len(self.bars) < MAX_BARS:
-                task = run.root.attributes.get("orchestrace.task.id")
-                self.bars.append((run.root.start_ns, task, run.wall_s, decompose(run)))
-        self.order = sorted(range(len(self.starts)), key=lambda i: self.starts[i])  # start order
-        self._sorted = sorted(self.starts)
+
+    def add(self, seen: Seen) -> None:
+        run = seen.run
+        if run is None:
+            return
+        self.starts.append(run.root.start_ns)
+        self.walls.append(run.wall_s)
+        self.completed.append(seen.completed)
+        if seen.split is not None and len(self.bars) < MAX_BARS:
+            task = run.root.attributes.get("orchestrace.task.id")
+            self.bars.append((run.root.start_ns, task, run.wall_s, seen.split))
+
+    @cached_property
+    def order(self) -> list[int]:
+        """Indexes in start order."""
+        return sorted(range(len(self.starts)), key=self.starts.__getitem__)
+
+    @cached_property
+    def _sorted(self) -> list[int]:
+        return sorted(self.starts)
 
     def number(self, start_ns: int) -> int:
         """A run's number, from 1 in start order."""
@@ -158,7 +169,7 @@ def _run_label(number: int, task: Any) -> str:
     return f"agent run #{number}" + (f" · task {task}" if task is not None else "")
 
 
-def _wall_section(report: Report, runs: _RunIndex, figures: page.Figures) -> str:
+def _wall_section(report: Report, runs: RunIndex, figures: page.Figures) -> str:
     if not report.completed:
         return page.section("wall", "Where the wall time went", "", page.notice("No agent run completed."))
     wall = report.wall_s
@@ -227,7 +238,7 @@ def _cpu_section(report: Report, figures: page.Figures) -> str:
     )
 
 
-def _timeline_section(session: Session, runs: _RunIndex, chosen: int | None, figures: page.Figures) -> str:
+def _timeline_section(session: Session, runs: RunIndex, chosen: int | None, figures: page.Figures) -> str:
     if not runs.order:
         return ""
     index = runs.median_completed() if chosen is None else chosen - 1
@@ -408,10 +419,15 @@ def _quality_section(report: Report) -> str:
 
 
 def render_html(
-    session: Session, report: Report, headline: dict[str, Any], agent_run: int | None, regenerate: str
+    session: Session,
+    report: Report,
+    headline: dict[str, Any],
+    runs: RunIndex,
+    agent_run: int | None,
+    regenerate: str,
 ) -> str:
-    """The report page; `agent_run` (1-based, in start order) picks the timeline's run, default the median."""
-    runs = _RunIndex(session)
+    """The report page from the report, headline and run index of one pass (`report_and_headline`);
+    `agent_run` (1-based, in start order) picks the timeline's run, default the median."""
     count = len(runs.order)
     if agent_run is not None and not 1 <= agent_run <= count:
         raise UsageError(f"--agent-run {agent_run}: the run has {count} agent runs (use 1 to {count})")

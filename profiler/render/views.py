@@ -1,7 +1,7 @@
 """The views of one run's report, one signature each: `render(view) -> str`, picked by format name.
 
-A view renders from what the session yields; the report and its headline are built once, the
-first time a view asks (speedscope needs neither).
+A view renders from what one pass over the session's traces yields: the report alone (json), with
+its headline (text), and the page's run index too (html); speedscope needs none of it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rich.console import Console
 from profiler.errors import UsageError
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: analysis loads when a view needs it
+    from profiler.analysis.passes import Tally
     from profiler.store.report import Report
     from profiler.store.session import Session
 
@@ -40,11 +41,11 @@ class ReportView:
 
         return build_report(self.session)
 
-    @cached_property
-    def headline(self) -> dict[str, Any]:
-        from profiler.sizing.headline import headline
+    def with_headline(self, *more: Tally) -> tuple[Report, dict[str, Any]]:
+        """The report and its headline from one pass over the traces (told to `more` tallies too)."""
+        from profiler.sizing.headline import report_and_headline
 
-        return headline(self.session, self.report)
+        return report_and_headline(self.session, *more)
 
 
 def as_text(renderable: Any, width: int, styled: bool = False) -> str:
@@ -61,7 +62,7 @@ def as_json(data: Any) -> str:
 def _text(view: ReportView) -> str:
     from profiler.render.text import render
 
-    return as_text(render(view.report, view.headline), view.width, view.styled)
+    return as_text(render(*view.with_headline()), view.width, view.styled)
 
 
 def _json(view: ReportView) -> str:
@@ -69,9 +70,11 @@ def _json(view: ReportView) -> str:
 
 
 def _html(view: ReportView) -> str:
-    from profiler.render.html import render_html
+    from profiler.render.html import RunIndex, render_html
 
-    return render_html(view.session, view.report, view.headline, view.agent_run, view.regenerate)
+    runs = RunIndex()
+    report, headline = view.with_headline(runs)
+    return render_html(view.session, report, headline, runs, view.agent_run, view.regenerate)
 
 
 def _speedscope(view: ReportView) -> str:

@@ -8,9 +8,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from profiler.analysis.report import build_report
 from profiler.analysis.summary import RunSummary, summarize
-from profiler.sizing.headline import headline
+from profiler.sizing.headline import report_and_headline
 from profiler.store.manifest import Manifest
 from profiler.store.report import Report
 from profiler.store.rundir import REPORT, REPORT_ERROR, RunDir, iso, write_json_atomic
@@ -66,8 +65,7 @@ def conclude(run_dir: RunDir, analyse: bool = True) -> tuple[Report | None, dict
 def _analyse(run_dir: RunDir) -> tuple[Report | None, dict[str, Any] | None]:
     try:
         session = load_session(run_dir.path)
-        report = build_report(session)
-        summary = headline(session, report)
+        report, summary = report_and_headline(session)
     except Exception as exc:  # a bug in analysis must not cost the recorded run
         with contextlib.suppress(OSError):
             run_dir.file(REPORT_ERROR).write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")

@@ -10,19 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from profiler.accelerators.presets import recorded_preset
+from profiler.analysis.passes import Tally, fold
+from profiler.analysis.report import ReportTally
 from profiler.errors import UsageError
-from profiler.sizing.model import Targets, measure_demand, size_preset
+from profiler.sizing.model import DemandTally, Targets, size_preset
 from profiler.store.report import Report
 from profiler.store.session import Session
 
 
-def _cores_per_accelerator(session: Session, report: Report) -> tuple[float | None, str]:
+def _cores_per_accelerator(session: Session, report: Report, demand: DemandTally) -> tuple[float | None, str]:
     preset_data = session.manifest.preset
     if not preset_data:
         return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
     try:
         preset = recorded_preset(preset_data)
-        demand = measure_demand(session, report)
+        per_run = demand.result(report)
     except UsageError as exc:
         return None, str(exc)
     if preset.synthetic:
@@ -33,17 +35,26 @@ def _cores_per_accelerator(session: Session, report: Report) -> tuple[float | No
             "cores per 1k output tokens/s instead"
         )
     targets = Targets()
-    sized = size_preset(demand, preset, targets)
+    sized = size_preset(per_run, preset, targets)
     return sized["cores_per_accelerator"], (
         f"estimate at {preset.name}: tokens at its saturated throughput, CPU utilisation "
         f"{targets.cpu_utilisation:g}, accelerator utilisation {targets.accelerator_utilisation:g}"
     )
 
 
-def headline(session: Session, report: Report) -> dict[str, Any]:
-    """CPU share of latency, CPU and model wait per agent run, cores per accelerator."""
+def report_and_headline(session: Session, *more: Tally) -> tuple[Report, dict[str, Any]]:
+    """The run's report and headline from one pass over its traces (which `more` tallies are told too)."""
+    report, demand = ReportTally(session), DemandTally(session)
+    fold(session, report, demand, *more)
+    built = report.result()
+    return built, headline(session, built, demand)
+
+
+def headline(session: Session, report: Report, demand: DemandTally) -> dict[str, Any]:
+    """CPU share of latency, CPU and model wait per agent run, cores per accelerator (`demand`: the
+    same traces' sizing tally)."""
     per_run = report.wall_s.per_run
-    cores, cores_note = _cores_per_accelerator(session, report)
+    cores, cores_note = _cores_per_accelerator(session, report, demand)
     client_side = report.inference.source != "server spans"
     return {
         "cpu_share_of_latency": report.cpu_share_of_latency,

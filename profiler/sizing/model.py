@@ -17,9 +17,9 @@ from typing import Any
 
 from profiler.accelerators.presets import Preset
 from profiler.analysis.outcomes import COMPLETED, OutcomeTally
+from profiler.analysis.passes import Seen, fold
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, run_usage
-from profiler.analysis.traces import CHAT, critical_path, span_kind, streamed_runs
-from profiler.analysis.wall import decompose
+from profiler.analysis.traces import CHAT, critical_path, span_kind
 from profiler.errors import UsageError
 from profiler.sizing.queueing import in_flight, servers_for_wait, servers_needed
 from profiler.store.report import Report
@@ -86,63 +86,80 @@ def _rss_per_run(session: Session, concurrency: int) -> float | None:
     return max(0.0, (max(rss) - rss[0]) / concurrency)
 
 
-def measure_demand(session: Session, report: Report) -> Demand:
-    """Per completed agent run, in one pass over the spans; failed and cut-off runs' share of the
-    window's CPU is left out."""
-    outcomes = OutcomeTally()
-    sums = dict.fromkeys(("t_cpu", "wall", "model_wait", "path_calls", "path_in", "path_out"), 0.0)
-    calls = input_tokens = output_tokens = 0
-    estimated = False
-    for run in streamed_runs(session):
-        if outcomes.add(run) != COMPLETED:
-            continue
-        split = decompose(run)
+class DemandTally:
+    """Per completed agent run, told the run's traces one at a time (`passes.fold`); failed and
+    cut-off runs' share of the window's CPU is left out."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.outcomes = OutcomeTally()
+        self.sums = dict.fromkeys(("t_cpu", "wall", "model_wait", "path_calls", "path_in", "path_out"), 0.0)
+        self.calls = self.input_tokens = self.output_tokens = 0
+        self.estimated = False
+
+    def add(self, seen: Seen) -> None:
+        if seen.run is None:
+            return
+        self.outcomes.add(seen.run)
+        if seen.split is None:  # not completed
+            return
+        run, split, sums = seen.run, seen.split, self.sums
         # the critical path's time not waiting on the model, without the profiler's own part of it
         sums["t_cpu"] += split.total - split.parts["model_wait"] - split.parts["profiler"]
         sums["wall"] += split.total
         sums["model_wait"] += split.parts["model_wait"]
-        usage = run_usage(session, run)
+        usage = run_usage(self.session, run)
         on_path = {seg.span.span_id: seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT}
         sums["path_calls"] += len(on_path)  # a call counts once per run
         sums["path_in"] += sum(usage[span_id].input for span_id in on_path)
         sums["path_out"] += sum(usage[span_id].output for span_id in on_path)
-        calls += len(usage)
-        input_tokens += sum(u.input for u in usage.values())
-        output_tokens += sum(u.output for u in usage.values())
-        estimated = estimated or any(u.source == ESTIMATED for u in usage.values())
-    runs = outcomes.counts[COMPLETED]
-    if not runs:
-        first = next((f"; first error: {run.error}" for run in report.failed_runs), "")
-        raise UsageError(f"nothing to size in {session.path}: {report.no_headline}{first}")
-    cpu = report.cpu_s
-    if not cpu.process_total:
-        raise UsageError(f"{session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
-    per_run = outcomes.completed_cpu_share() / runs  # of a window-wide figure, one completed run's part
-    overhead = report.overhead.telemetry_cpu_s or 0.0
-    categories = {
-        key: (cpu.seconds(key) or 0.0) * per_run
-        for key in ("orchestration", "model_client", "tool", "runtime", "other")
-    }
-    concurrency = session.manifest.workload.concurrency
-    return Demand(
-        runs=runs,
-        d_cpu_s=max(0.0, (cpu.process_total - overhead) * per_run),
-        d_cpu_measured_s=cpu.process_total * per_run,
-        d_cpu_by_category=categories,
-        input_tokens=input_tokens / runs,
-        output_tokens=output_tokens / runs,
-        llm_calls=calls / runs,
-        t_cpu_s=sums["t_cpu"] / runs,
-        path_calls=sums["path_calls"] / runs,
-        path_input_tokens=sums["path_in"] / runs,
-        path_output_tokens=sums["path_out"] / runs,
-        measured_wall_s=sums["wall"] / runs,
-        measured_model_wait_s=sums["model_wait"] / runs,
-        rss_per_run_bytes=_rss_per_run(session, concurrency),
-        model_time_source=report.inference.source,
-        concurrency=concurrency,
-        tokens_estimated=estimated,
-    )
+        self.calls += len(usage)
+        self.input_tokens += sum(u.input for u in usage.values())
+        self.output_tokens += sum(u.output for u in usage.values())
+        self.estimated = self.estimated or any(u.source == ESTIMATED for u in usage.values())
+
+    def result(self, report: Report) -> Demand:
+        """The demand per completed run; a UsageError when none completed or the CPU window is missing."""
+        runs = self.outcomes.counts[COMPLETED]
+        if not runs:
+            first = next((f"; first error: {run.error}" for run in report.failed_runs), "")
+            raise UsageError(f"nothing to size in {self.session.path}: {report.no_headline}{first}")
+        cpu = report.cpu_s
+        if not cpu.process_total:
+            raise UsageError(f"{self.session.path} has no CPU window figures (cpu.json): cannot size CPU demand")
+        per_run = self.outcomes.completed_cpu_share() / runs  # of a window-wide figure, one completed run's part
+        overhead = report.overhead.telemetry_cpu_s or 0.0
+        categories = {
+            key: (cpu.seconds(key) or 0.0) * per_run
+            for key in ("orchestration", "model_client", "tool", "runtime", "other")
+        }
+        concurrency = self.session.manifest.workload.concurrency
+        return Demand(
+            runs=runs,
+            d_cpu_s=max(0.0, (cpu.process_total - overhead) * per_run),
+            d_cpu_measured_s=cpu.process_total * per_run,
+            d_cpu_by_category=categories,
+            input_tokens=self.input_tokens / runs,
+            output_tokens=self.output_tokens / runs,
+            llm_calls=self.calls / runs,
+            t_cpu_s=self.sums["t_cpu"] / runs,
+            path_calls=self.sums["path_calls"] / runs,
+            path_input_tokens=self.sums["path_in"] / runs,
+            path_output_tokens=self.sums["path_out"] / runs,
+            measured_wall_s=self.sums["wall"] / runs,
+            measured_model_wait_s=self.sums["model_wait"] / runs,
+            rss_per_run_bytes=_rss_per_run(self.session, concurrency),
+            model_time_source=report.inference.source,
+            concurrency=concurrency,
+            tokens_estimated=self.estimated,
+        )
+
+
+def measure_demand(session: Session, report: Report) -> Demand:
+    """The demand of one pass over the run's traces."""
+    tally = DemandTally(session)
+    fold(session, tally)
+    return tally.result(report)
 
 
 @dataclass(frozen=True)
@@ -283,7 +300,6 @@ def per_host(report: Report) -> list[dict[str, Any]]:
 
 def size(
     session: Session,
-    report: Report,
     presets: list[Preset],
     targets: Targets,
     base: Preset,
@@ -292,13 +308,15 @@ def size(
 ) -> dict[str, Any]:
     """The closed form per preset and k× faster, and the recorded run replayed (on the run's own
     machine and concurrency unless `cores` or `concurrency` say otherwise)."""
-    from profiler.sizing.units import replay_of, simulated_what_if, units  # the simulation builds on Demand
+    from profiler.sizing.measured import measure  # the simulation builds on Demand
+    from profiler.sizing.units import replay_of, simulated_what_if, units
 
     if cores is not None and cores <= 0:
         raise UsageError(f"--cores must be > 0, got {cores}")
     if concurrency is not None and concurrency < 1:
         raise UsageError(f"--concurrency must be >= 1, got {concurrency}")
-    demand = measure_demand(session, report)
+    measured = measure(session)
+    report, demand = measured.report, measured.demand
     estimates = [
         "D_acc and accelerator counts are estimates: tokens at each preset's saturated throughput",
         "latency share at other presets recomputes model time from the same calls' tokens at "
@@ -310,7 +328,7 @@ def size(
         estimates.append("no SERVER spans: the measured model wait is client-side (it includes the network)")
     if demand.rss_per_run_bytes is not None:
         estimates.append("memory per in-flight run is estimated from RSS growth over the concurrency")
-    replay = replay_of(session, demand, cores, concurrency)
+    replay = replay_of(session, demand, measured.recording, cores, concurrency)
     estimates.append(
         "'simulated' figures replay the recorded agent runs at each preset (a simulation; its assumptions "
         "are listed with them)"

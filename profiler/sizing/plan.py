@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S
-from profiler.analysis.outcomes import COMPLETED, root_outcome
-from profiler.analysis.traces import CHAT, AgentRun, run_of, span_kind
+from profiler.analysis.passes import Seen, seen_of
+from profiler.analysis.traces import CHAT, AgentRun, span_kind
 from profiler.store import fields
 from profiler.store.spans import KIND_SERVER, SpanRecord
 
@@ -268,40 +268,57 @@ class _Planner:
         return tuple(steps)
 
 
-def plan_runs(
-    traces: Iterable[list[SpanRecord]], loop_work_s: float = 0.0, nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
-) -> Recording:
-    """The completed agent runs' plans, in the order the runs started, from one pass over the run's
-    traces (an even sample of MAX_PLANS to twice that many in a longer run, so memory stays flat but
-    for two floats per model request). `loop_work_s`: the CPU the event loop spent on its own and
-    outside spans in the run (the CPU meter's buckets). Streams whose writes the server did not
-    record are taken as delivered every `nominal_interval_s`."""
-    decoding = _Decoding()
-    sample = _Sample()
-    for trace in traces:
-        for span in trace:
+class PlanTally:
+    """The completed agent runs' plans, told the run's traces one at a time (`passes.fold`): an even
+    sample of MAX_PLANS to twice that many in a longer run, so memory stays flat but for two floats
+    per model request. `loop_work_s`: the CPU the event loop spent on its own and outside spans in
+    the run (the CPU meter's buckets). Streams whose writes the server did not record are taken as
+    delivered every `nominal_interval_s`."""
+
+    def __init__(self, loop_work_s: float = 0.0, nominal_interval_s: float = DEFAULT_FLUSH_INTERVAL_S) -> None:
+        self.loop_work_s = loop_work_s
+        self.nominal_interval_s = nominal_interval_s
+        self.decoding = _Decoding()
+        self.sample = _Sample()
+
+    def add(self, seen: Seen) -> None:
+        for span in seen.trace:
             if span.kind == KIND_SERVER:
-                decoding.add(_decode_window(span))
-        run = run_of(trace)
-        if run is None or root_outcome(run.root) != COMPLETED or not sample.wants():
-            continue
-        planner = _Planner(nominal_interval_s)
-        sample.keep(RunPlan(planner.steps(run, run.root), run.wall_s, run.root.start_ns), planner)
-    kept = sorted(sample.kept.values(), key=lambda item: item[0].start_ns)
-    machine = _Machine()
-    for _, planner in kept:
-        machine.add(planner.machine)
-    sharing = decoding.means(stretch for _, planner in kept for stretch in planner.stretches)
-    return Recording(
-        runs=tuple(
-            plan._replace(steps=_shared(plan.steps, iter([sharing[s] for s in planner.stretches])))
-            for plan, planner in kept
-        ),
-        completed=sample.seen,
-        interference=machine.host / machine.busy if machine.busy > 0 else 0.0,
-        loop_overhead=loop_work_s / machine.busy if machine.busy > 0 else 0.0,
-        delivery_interval_s=machine.decode_s / machine.intervals if machine.intervals > 0 else nominal_interval_s,
-    )
+                self.decoding.add(_decode_window(span))
+        run = seen.run
+        if run is None or not seen.completed or not self.sample.wants():
+            return
+        planner = _Planner(self.nominal_interval_s)
+        self.sample.keep(RunPlan(planner.steps(run, run.root), run.wall_s, run.root.start_ns), planner)
+
+    def result(self) -> Recording:
+        """The plans in the order the runs started."""
+        kept = sorted(self.sample.kept.values(), key=lambda item: item[0].start_ns)
+        machine = _Machine()
+        for _, planner in kept:
+            machine.add(planner.machine)
+        sharing = self.decoding.means(stretch for _, planner in kept for stretch in planner.stretches)
+        busy = machine.busy
+        return Recording(
+            runs=tuple(
+                plan._replace(steps=_shared(plan.steps, iter([sharing[s] for s in planner.stretches])))
+                for plan, planner in kept
+            ),
+            interference=machine.host / busy if busy > 0 else 0.0,
+            loop_overhead=self.loop_work_s / busy if busy > 0 else 0.0,
+            delivery_interval_s=(
+                machine.decode_s / machine.intervals if machine.intervals > 0 else self.nominal_interval_s
+            ),
+            completed=self.sample.seen,
+        )
+
+
+def plan_runs(traces: Iterable[list[SpanRecord]], loop_work_s: float = 0.0) -> Recording:
+    """The plans of these traces' completed agent runs (see `PlanTally`)."""
+    tally = PlanTally(loop_work_s)
+    for trace in traces:
+        tally.add(seen_of(trace))
+    return tally.result()
 
 
 def _shared(steps: tuple[Step, ...], sharing: Iterator[float]) -> tuple[Step, ...]:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from profiler.accelerators.presets import Preset
-from profiler.analysis.report import build_report
-from profiler.sizing.model import Demand, Targets, cores_per_accelerator, cpu_share, measure_demand
-from profiler.sizing.plan import plan_runs
+from profiler.sizing.measured import measure
+from profiler.sizing.model import Demand, Targets, cores_per_accelerator, cpu_share
+from profiler.sizing.plan import Recording
 from profiler.sizing.simulate import simulate
 from profiler.sizing.units import Replay, cores, cores_unit, replay_of
-from profiler.store.session import Session, load_session
+from profiler.store.session import load_session
 
 
 def _ratio(d_cpu: float, preset: Preset, demand: Demand, targets: Targets) -> float | None:
@@ -53,12 +53,12 @@ def compare(
 
 
 def simulated(
-    replay: Replay, preset: Preset, session: Session, demand: Demand, share: float | None, targets: Targets
+    replay: Replay, preset: Preset, own: Recording, demand: Demand, share: float | None, targets: Targets
 ) -> dict[str, Any]:
     """The reference run replayed at `preset`, next to that preset's own run. As a diagnostic, also
     replayed with the other processes taking the CPU as often as they did in that run."""
     result = simulate(replay.recording, preset, replay.machine, replay.assumptions)
-    interference = plan_runs(session.traces()).interference  # the machine during that run
+    interference = own.interference  # the machine during that preset's own run
     same_machine = replace(replay.recording, interference=interference)
     matched = simulate(same_machine, preset, replay.machine, replay.assumptions).cpu_share
     reference = replay.demand
@@ -88,18 +88,16 @@ class PresetRun:
 
 def sweep(runs: list[PresetRun], targets: Targets) -> dict[str, Any]:
     """Compare every run with the first one's prediction (closed form and simulated) at its preset."""
-    measured: list[tuple[Preset, Demand, float | None]] = []
-    sessions: list[Session] = []
-    for run in runs:
-        session = load_session(run.run_dir)
-        report = build_report(session)
-        measured.append((run.preset, measure_demand(session, report), report.cpu_share_of_latency))
-        sessions.append(session)
-    reference = measured[0][1]
-    replay = replay_of(sessions[0], reference)
+    sessions = [load_session(run.run_dir) for run in runs]
+    figures = [measure(session) for session in sessions]
+    measured = [
+        (run.preset, own.demand, own.report.cpu_share_of_latency) for run, own in zip(runs, figures, strict=True)
+    ]
+    reference = figures[0].demand
+    replay = replay_of(sessions[0], reference, figures[0].recording)
     rows = compare(reference, measured, targets)
-    for row, (preset, demand, share), session in zip(rows, measured, sessions, strict=True):
-        row.update(simulated(replay, preset, session, demand, share, targets))
+    for row, (preset, demand, share), own in zip(rows, measured, figures, strict=True):
+        row.update(simulated(replay, preset, own.recording, demand, share, targets))
     return {
         "reference_preset": runs[0].preset.name,
         "reference_t_cpu_s": reference.t_cpu_s,

@@ -23,7 +23,7 @@ from typing import Any
 
 from profiler.accelerators.presets import TIMING_FIELDS, Preset
 from profiler.sizing.model import DEFAULT_CORE_HOUR, Demand, Targets, cores_per_accelerator
-from profiler.sizing.plan import Recording, plan_runs
+from profiler.sizing.plan import Recording
 from profiler.sizing.simulate import Assumptions, Machine, Simulated, faster, simulate
 from profiler.store import fields
 from profiler.store.session import Session
@@ -51,13 +51,16 @@ def loop_work_s(session: Session) -> float:
     return buckets.get(fields.LOOP, 0.0) + buckets.get(fields.NO_SPAN, 0.0)
 
 
-def replay_of(session: Session, demand: Demand, cores: float | None = None, concurrency: int | None = None) -> Replay:
-    """The run's own machine and concurrency, unless given: one process per part, on the cores of
-    the hosts its parts ran on (a fleet's hosts as one pool), `concurrency` runs per process."""
+def replay_of(
+    session: Session, demand: Demand, recording: Recording, cores: float | None = None, concurrency: int | None = None
+) -> Replay:
+    """The recorded plans on the run's own machine and concurrency, unless given: one process per
+    part, on the cores of the hosts its parts ran on (a fleet's hosts as one pool), `concurrency`
+    runs per process."""
     processes = max(1, len(session.parts))
     return Replay(
         demand=demand,
-        recording=plan_runs(session.traces(), loop_work_s(session)),
+        recording=recording,
         machine=Machine(
             cores=cores or run_cores(session),
             processes=processes,

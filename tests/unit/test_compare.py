@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from profiler.analysis.compare import compare_runs
-from profiler.analysis.report import build_report
-from profiler.sizing.headline import headline
+from profiler.sizing.headline import report_and_headline
 from profiler.store.report import Report
 from profiler.store.session import load_session
 
@@ -16,8 +15,7 @@ EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 @pytest.fixture(scope="module")
 def example():
     session = load_session(EXAMPLE)
-    report = build_report(session)
-    return report, headline(session, report)
+    return report_and_headline(session)
 
 
 def all_rows(comparison):

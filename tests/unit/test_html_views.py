@@ -8,13 +8,14 @@ import pytest
 
 from profiler.analysis.flame import flame_tree
 from profiler.analysis.outcomes import COMPLETED, root_outcome
+from profiler.analysis.passes import fold
 from profiler.analysis.report import build_report
 from profiler.analysis.stacks import classify, in_window
 from profiler.analysis.timeline import timeline
 from profiler.analysis.traces import agent_runs
 from profiler.errors import UsageError
 from profiler.render import charts
-from profiler.render.html import _RunIndex
+from profiler.render.html import RunIndex
 from profiler.render.page import Cell, num, table
 from profiler.render.speedscope import speedscope_profile
 from profiler.store.manifest import Manifest
@@ -69,9 +70,15 @@ def session():
     return load_session(EXAMPLE)
 
 
+def run_index(session) -> RunIndex:
+    runs = RunIndex()
+    fold(session, runs)
+    return runs
+
+
 def test_timeline_follows_the_span_tree_and_keeps_cpu_and_server_time(session):
     runs = agent_runs(session.span_list())
-    run = runs[_RunIndex(session).median_completed()]
+    run = runs[run_index(session).median_completed()]
     bars = timeline(run)
     assert len(bars) == len(run.spans)
     assert bars[0].kind == "agent" and bars[0].depth == 0 and bars[0].start_s == 0
@@ -91,7 +98,7 @@ def test_the_timeline_shows_the_completed_run_with_the_median_wall_time(session)
     runs = agent_runs(session.span_list())
     walls = sorted(run.wall_s for run in runs if root_outcome(run.root) == COMPLETED)
     assert len(walls) >= 3
-    assert runs[_RunIndex(session).median_completed()].wall_s == walls[(len(walls) - 1) // 2]
+    assert runs[run_index(session).median_completed()].wall_s == walls[(len(walls) - 1) // 2]
 
 
 def test_flame_tree_counts_every_non_idle_sample_of_the_window_once(session):

@@ -12,9 +12,9 @@ from profiler.analysis.summary import summarize
 from profiler.analysis.traces import agent_runs, run_of
 from profiler.analysis.wall import decompose
 from profiler.errors import UsageError
-from profiler.render.html import render_html
+from profiler.render import views
 from profiler.render.text import render
-from profiler.sizing.headline import headline
+from profiler.sizing.headline import report_and_headline
 from profiler.sizing.model import measure_demand
 from profiler.store.report import Report, RunOutcome
 from profiler.store.session import load_session
@@ -58,7 +58,7 @@ def test_failed_and_interrupted_runs_are_listed_and_left_out_of_the_headline(tmp
     assert report.wall_s.total == pytest.approx(only.total)
     assert report.cpu_share_of_latency == pytest.approx(1 - only.parts["model_wait"] / only.total)
     assert report.inference.per_run.calls == 4.0  # its own calls, not the cut-off runs' too
-    text = _text(report, headline(session, report))
+    text = _text(*report_and_headline(session))
     assert "3: 1 completed, 1 failed, 1 incomplete (interrupted)" in text
     assert "failed 1 agent run (#1): KeyError: 'messages'" in text
     assert "summed over 1 completed agent run)" in text
@@ -91,7 +91,7 @@ def test_a_run_without_a_completed_agent_run_has_no_headline_and_says_why(tmp_pa
     assert report.cpu_share_of_latency is None and report.cpu_per_run_s is None
     assert report.no_headline == "no agent run completed: 3 failed"
     assert json.loads(json.dumps(report.to_json()))["failed_runs"][2]["error"] == "KeyError: 'messages'"
-    head = headline(session, report)
+    _, head = report_and_headline(session)
     assert head["cores_per_accelerator"] is None
     text = _text(report, head)
     assert "none: no agent run completed: 3 failed" in text
@@ -103,14 +103,12 @@ def test_a_run_without_a_completed_agent_run_has_no_headline_and_says_why(tmp_pa
 
 def test_the_html_page_lists_failures_and_gives_no_headline_without_a_completed_run(tmp_path):
     session = load_session(edited_example(tmp_path / "some", _end_roots(FAILED, INTERRUPTED)))
-    report = build_report(session)
-    page = render_html(session, report, headline(session, report), None, "orchestrace report")
+    page = views.render(views.ReportView(session), "html")
     assert "Failed agent runs (1)" in page and "KeyError: &#x27;messages&#x27;" in page
     assert "Incomplete (interrupted before they finished): #2." in page
     assert "3 agent runs: 1 completed, 1 failed, 1 incomplete (interrupted)" in page
     session = load_session(edited_example(tmp_path / "none", _end_roots(FAILED, FAILED, FAILED)))
-    report = build_report(session)
-    page = render_html(session, report, headline(session, report), None, "orchestrace report")
+    page = views.render(views.ReportView(session), "html")
     assert "No headline figures: no agent run completed: 3 failed." in page and "Failed agent runs (3)" in page
     assert "CPU share of latency" not in page.split("id='headline'")[1].split("</section>")[0]
 

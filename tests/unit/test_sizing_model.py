@@ -17,7 +17,7 @@ from profiler.runner import sweep as runner_sweep
 from profiler.runner.plan import RunOptions
 from profiler.runner.sweep import run_at_presets
 from profiler.sizing import sweep as sizing_sweep
-from profiler.sizing.headline import headline
+from profiler.sizing.headline import report_and_headline
 from profiler.sizing.model import Targets, measure_demand, size, size_preset
 from profiler.store.session import load_session
 
@@ -67,7 +67,7 @@ def test_more_load_never_needs_fewer_cores_or_accelerators(demand, rate, factor)
 def test_size_report_shape_and_estimates_are_labelled():
     session = load_session(EXAMPLE)
     presets = list(builtin_presets().values())[:3]
-    result = size(session, build_report(session), presets, Targets(latency_target_ms=100), presets[0])
+    result = size(session, presets, Targets(latency_target_ms=100), presets[0])
     assert [row["preset"] for row in result["presets"]] == [p.name for p in presets]
     row = result["presets"][0]
     assert row["engine_floor_cores"] == 2 + row["accelerators_whole"]  # self-hosted: vLLM's 2 + N
@@ -115,7 +115,7 @@ def test_a_run_at_instant_has_no_headline_ratio(tmp_path):
     del manifest["model"]["preset"]["synthetic"]
     (run / "manifest.json").write_text(json.dumps(manifest))
     session = load_session(run)
-    head = headline(session, build_report(session))
+    _, head = report_and_headline(session)
     assert head["cores_per_accelerator"] is None and "instant is synthetic" in head["cores_per_accelerator_note"]
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from profiler.accelerators.presets import builtin_presets
-from profiler.analysis.report import build_report
-from profiler.sizing.model import DEFAULT_CORE_HOUR, Targets, measure_demand, size
+from profiler.sizing.measured import measure
+from profiler.sizing.model import DEFAULT_CORE_HOUR, Targets, size
 from profiler.sizing.units import SESSIONS, preset_units, replay_of
 from profiler.store.session import load_session
 
@@ -17,8 +17,8 @@ EIGHT_B = ("h100-llama3.1-8b", "groq-llama3-8b", "cerebras-llama3.1-8b")  # slow
 @pytest.fixture(scope="module")
 def example():
     session = load_session(EXAMPLE)
-    report = build_report(session)
-    return session, report, replay_of(session, measure_demand(session, report))
+    measured = measure(session)
+    return session, measured.report, replay_of(session, measured.demand, measured.recording)
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +77,9 @@ def test_replayed_at_its_own_preset_the_run_is_what_was_measured(example, rows):
 
 
 def test_size_reports_the_simulation_next_to_the_closed_form(example):
-    session, report, _ = example
+    session, _, _ = example
     presets = [p for name, p in builtin_presets().items() if name != "instant"]
-    result = size(session, report, presets, Targets(), presets[0], cores=4, concurrency=1)
+    result = size(session, presets, Targets(), presets[0], cores=4, concurrency=1)
     assert [row["preset"] for row in result["units"]["rows"]] == [p.name for p in presets]
     assert result["units"]["machine"] == {"cores": 4, "processes": 1, "concurrency": 1}
     simulated = [row["simulated_cpu_share_of_latency"] for row in result["what_if"]["rows"]]

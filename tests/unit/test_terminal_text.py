@@ -6,10 +6,9 @@ from pathlib import Path
 from rich.console import Console
 
 from profiler.accelerators.presets import real_presets
-from profiler.analysis.report import build_report
 from profiler.render.sizing import render_sizing
 from profiler.render.text import render
-from profiler.sizing.headline import headline
+from profiler.sizing.headline import report_and_headline
 from profiler.sizing.model import Targets, size
 from profiler.store.session import load_session
 
@@ -27,8 +26,7 @@ def _at_80(renderable) -> str:
 
 def test_report_text_fits_80_columns_and_leads_with_cores_per_accelerator():
     session = load_session(EXAMPLE)
-    report = build_report(session)
-    text = " ".join(_at_80(render(report, headline(session, report))).split())
+    text = " ".join(_at_80(render(*report_and_headline(session))).split())
     assert "cores per accelerator 3.5 (estimate at h100-llama3.1-8b" in text
     assert "CPU share of latency 7.8%" in text and "agent runs 3, all completed" in text
 
@@ -36,7 +34,7 @@ def test_report_text_fits_80_columns_and_leads_with_cores_per_accelerator():
 def test_size_text_fits_80_columns_with_whole_preset_names_and_headers():
     session = load_session(EXAMPLE)
     presets = real_presets()
-    result = size(session, build_report(session), presets, Targets(latency_target_ms=50), presets[0])
+    result = size(session, presets, Targets(latency_target_ms=50), presets[0])
     text = _at_80(render_sizing(result))
     for preset in presets:
         assert f" {preset.name} " in text  # whole: h100-llama3.1-8b and h100-llama3.1-70b told apart

@@ -11,7 +11,7 @@ from profiler.analysis.report import build_report
 from profiler.analysis.traces import agent_runs
 from profiler.render.sizing import render_sizing
 from profiler.render.text import render
-from profiler.sizing.headline import headline
+from profiler.sizing.headline import report_and_headline
 from profiler.sizing.model import Targets, size
 from profiler.store.session import load_session
 from tests.conftest import edited_example
@@ -50,16 +50,15 @@ def test_report_uses_the_estimates_and_marks_them(tmp_path, with_span_ids):
     assert "no token usage for 12 of 12 calls" in inference.tokens_note
     assert "ChatOpenAI(stream_usage=True)" in inference.tokens_note
     console = Console(file=io.StringIO(), width=100)
-    console.print(render(report, headline(session, report)))
+    console.print(render(*report_and_headline(session)))
     text = " ".join(console.file.getvalue().split())
     assert "tokens in 12,000 / out 1,200 (estimated)" in text
 
 
 def test_sizing_uses_the_estimates_and_says_so(tmp_path):
     session = _no_usage_run(tmp_path)
-    report = build_report(session)
     preset = load_preset("h100-llama3.1-8b")
-    result = size(session, report, [preset], Targets(), preset)
+    result = size(session, [preset], Targets(), preset)
     demand, row = result["demand"], result["presets"][0]
     assert (demand["input_tokens"], demand["output_tokens"], demand["llm_calls"]) == (4000, 400, 4)
     assert demand["tokens_estimated"] and demand["path_input_tokens"] == 4000
