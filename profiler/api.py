@@ -42,6 +42,7 @@ from profiler.runner.raycluster import LOCAL
 from profiler.runner.run import RunResult, new_manifest
 from profiler.runner.sampling import DEFAULT_SAMPLE_RATE, StackSampler
 from profiler.store.cpuwindow import CpuWindow
+from profiler.store.manifest import ProfilingInfo, WorkloadInfo
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.report import Report
 from profiler.store.rundir import (
@@ -251,9 +252,9 @@ class profile:
         return new_manifest(
             self._rundir.run_id,
             ["python", "profiler.profile", self.name],
-            {"agent": None, "graph": self.name, "agent_runs": None, "concurrency": 1, "seed": None},
+            WorkloadInfo(graph=self.name),
             {"kind": "in-process", "note": "your own chat model; model time from client-side spans"},
-            {"sampler": self.sampler_wanted, "sample_rate": self.sample_rate, "loop": "asyncio"},
+            ProfilingInfo(sampler=self.sampler_wanted, sample_rate=self.sample_rate, loop="asyncio"),
         )
 
 
@@ -379,7 +380,7 @@ def _write_workload(session: profile, items: list[dict[str, Any]], concurrency: 
     """What replay needs to run the same inputs again (skipped when the inputs are not JSON)."""
     assert session._rundir is not None
     session._rundir.update_manifest(
-        workload={"agent": None, "graph": spec or session.name, "agent_runs": len(items), "concurrency": concurrency}
+        workload=WorkloadInfo(graph=spec or session.name, concurrency=concurrency, agent_runs=len(items)).to_json()
     )
     try:
         runs = _as_json([{"key": f"input-{i}", "input": item} for i, item in enumerate(items)])

@@ -28,6 +28,7 @@ from profiler.runner.raycluster import LOCAL, address_towards
 from profiler.runner.replay import calls_by_agent_run, first_mismatch, load_recording
 from profiler.runner.sampling import ProcessPoller, StackSampler
 from profiler.runner.ui import RunDisplay
+from profiler.store.manifest import ProfilingInfo, WorkloadInfo
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.processseries import MODEL_SERVER, SAMPLER, WORKLOAD
 from profiler.store.report import Report
@@ -88,7 +89,7 @@ def check_endpoint(url: str) -> None:
 
 
 def new_manifest(
-    run_id: str, command: list[str], workload: dict[str, Any], model: dict[str, Any], profiling: dict[str, Any]
+    run_id: str, command: list[str], workload: WorkloadInfo, model: dict[str, Any], profiling: ProfilingInfo
 ) -> dict[str, Any]:
     """What every run directory records at its start (`run` and the Python API alike)."""
     return {
@@ -96,9 +97,9 @@ def new_manifest(
         "run_id": run_id,
         "tool": {"name": "orchestrace", "version": __version__},
         "command": command,
-        "workload": workload,
+        "workload": workload.to_json(),
         "model": model,
-        "profiling": profiling,
+        "profiling": profiling.to_json(),
         "versions": environment.versions(),
         "host": environment.host(),
         "status": "running",
@@ -109,22 +110,16 @@ def new_manifest(
 
 
 def _manifest(options: RunOptions, run_dir: RunDir, model: dict[str, Any], total: int) -> dict[str, Any]:
-    workload = {
-        "agent": options.agent,
-        "graph": options.graph,
-        "inputs": str(options.inputs) if options.inputs else None,
-        "agent_runs": total,
-        "concurrency": options.concurrency,
-        "seed": options.seed,
-        "replay_of": str(options.replay) if options.replay else None,
-    }
-    profiling = {
-        "sampler": options.sampler,
-        "sample_rate": options.sample_rate,
-        "sample_children": options.sample_children,
-        "loop": options.loop,
-        "mode": options.mode,
-    }
+    workload = WorkloadInfo(
+        agent=options.agent,
+        graph=options.graph,
+        concurrency=options.concurrency,
+        agent_runs=total,
+        inputs=str(options.inputs) if options.inputs else None,
+        seed=options.seed,
+        replay_of=str(options.replay) if options.replay else None,
+    )
+    profiling = ProfilingInfo(options.sampler, options.sample_rate, options.sample_children, options.loop, options.mode)
     return new_manifest(run_dir.run_id, list(options.argv), workload, model, profiling)
 
 

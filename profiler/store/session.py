@@ -130,13 +130,13 @@ class Session:
     @property
     def why_no_samples(self) -> str:
         """Why the run has no stack samples: py-spy was turned off (asked for), or what stopped it."""
-        if self.manifest.sampler is False:
+        if self.manifest.profiling.sampler is False:
             return "py-spy was turned off (--no-sampler)"
         return "; ".join(f"{d.get('component')}: {d.get('reason')}" for d in self.degraded)
 
     @property
     def sample_rate(self) -> int:
-        return self.manifest.sample_rate
+        return self.manifest.profiling.sample_rate
 
 
 def _read_json(path: Path, problems: list[str]) -> Any:

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from profiler.store.manifest import Manifest, WorkloadInfo
+from profiler.store.manifest import Manifest, ProfilingInfo, WorkloadInfo
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100" / "manifest.json"
 
@@ -13,10 +13,10 @@ def test_the_example_manifest_reads_typed():
     manifest = Manifest.from_json(data)
     assert (manifest.run_id, manifest.status, manifest.schema) == (data["run_id"], "completed", 1)
     assert manifest.workload == WorkloadInfo(
-        "rag", None, data["workload"]["concurrency"], data["workload"]["agent_runs"]
+        "rag", None, data["workload"]["concurrency"], data["workload"]["agent_runs"], seed=data["workload"]["seed"]
     )
     assert manifest.simulated and manifest.preset == data["model"]["preset"]
-    assert manifest.sample_rate == data["profiling"]["sample_rate"] and manifest.host == data["host"]
+    assert manifest.profiling.sample_rate == data["profiling"]["sample_rate"] and manifest.host == data["host"]
     assert manifest.to_json() == data
 
 
@@ -32,6 +32,6 @@ def test_missing_and_damaged_fields_default():
     )
     assert manifest.workload.name == "m:f" and manifest.workload.concurrency == 1
     assert manifest.model is None and manifest.preset is None and not manifest.simulated
-    assert manifest.sampler is False and manifest.sample_rate == 100 and manifest.run_id is None
+    assert manifest.profiling == ProfilingInfo(sampler=False) and manifest.run_id is None
     assert manifest.degraded == ({"component": "sampler", "reason": "no ptrace"},)
     assert manifest.lost_runs == ({"index": 3, "reason": "worker died"},)
