@@ -6,11 +6,13 @@ wall-time split, the sizing model for cores per accelerator); estimates are labe
 
 from __future__ import annotations
 
-import bisect
 from array import array
 from functools import cached_property
 from html import escape
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from profiler.analysis.flame import flame_tree
 from profiler.analysis.passes import Seen
@@ -145,24 +147,32 @@ class RunIndex:
             task = run.root.attributes.get("orchestrace.task.id")
             self.bars.append((run.root.start_ns, task, run.wall_s, seen.split))
 
-    @cached_property
-    def order(self) -> list[int]:
-        """Indexes in start order."""
-        return sorted(range(len(self.starts)), key=self.starts.__getitem__)
+    def __len__(self) -> int:
+        return len(self.starts)
 
     @cached_property
-    def _sorted(self) -> list[int]:
-        return sorted(self.starts)
+    def order(self) -> npt.NDArray[np.intp]:
+        """Indexes in start order (numpy: 8 bytes a run where a list of ints takes ~40)."""
+        return np.argsort(np.frombuffer(self.starts, dtype=np.int64), kind="stable")
+
+    @cached_property
+    def _sorted(self) -> npt.NDArray[np.int64]:
+        return np.frombuffer(self.starts, dtype=np.int64)[self.order]
 
     def number(self, start_ns: int) -> int:
         """A run's number, from 1 in start order."""
-        return bisect.bisect_left(self._sorted, start_ns) + 1
+        return int(np.searchsorted(self._sorted, start_ns, side="left")) + 1
+
+    def start(self, index: int) -> int:
+        """The start of the run at `index` in start order."""
+        return int(self._sorted[index])
 
     def median_completed(self) -> int:
         """The start-order index of the completed run with the median wall time (every run if none completed)."""
-        chosen = [i for i in self.order if self.completed[i]] or self.order
-        by_wall = sorted(chosen, key=lambda i: self.walls[i])
-        return self.order.index(by_wall[(len(by_wall) - 1) // 2])
+        done = np.frombuffer(self.completed, dtype=np.uint8)[self.order].astype(bool)
+        places = np.flatnonzero(done) if done.any() else np.arange(len(self.order))  # in start order
+        walls = np.frombuffer(self.walls, dtype=np.float64)[self.order[places]]
+        return int(places[np.argsort(walls, kind="stable")[(len(places) - 1) // 2]])
 
 
 def _run_label(number: int, task: Any) -> str:
@@ -239,14 +249,14 @@ def _cpu_section(report: Report, figures: page.Figures) -> str:
 
 
 def _timeline_section(session: Session, runs: RunIndex, chosen: int | None, figures: page.Figures) -> str:
-    if not runs.order:
+    if not len(runs):
         return ""
     index = runs.median_completed() if chosen is None else chosen - 1
     why = "the median wall time of the completed ones" if chosen is None else "chosen with --agent-run"
-    start = runs.starts[runs.order[index]]
+    start = runs.start(index)
     run = next(run for run in streamed_runs(session) if run.root.start_ns == start)  # a second pass, for one run
     intro = (
-        f"{escape(_run_label(index + 1, run.root.attributes.get('orchestrace.task.id')))} of {len(runs.order)} "
+        f"{escape(_run_label(index + 1, run.root.attributes.get('orchestrace.task.id')))} of {len(runs)} "
         f"({why}; pick another with <code>--agent-run N</code>), "
         f"wall {run.wall_s:.3f} s. Pale bars are spans on the wall clock, grey is the model server working, "
         "the thin dark bar is the span's own CPU time (its length, not when it ran). Branches that ran in parallel "
@@ -428,7 +438,7 @@ def render_html(
 ) -> str:
     """The report page from the report, headline and run index of one pass (`report_and_headline`);
     `agent_run` (1-based, in start order) picks the timeline's run, default the median."""
-    count = len(runs.order)
+    count = len(runs)
     if agent_run is not None and not 1 <= agent_run <= count:
         raise UsageError(f"--agent-run {agent_run}: the run has {count} agent runs (use 1 to {count})")
     figures = page.Figures()

@@ -8,7 +8,7 @@ import pytest
 
 from profiler.analysis.flame import flame_tree
 from profiler.analysis.outcomes import COMPLETED, root_outcome
-from profiler.analysis.passes import fold
+from profiler.analysis.passes import fold, seen_of
 from profiler.analysis.report import build_report
 from profiler.analysis.stacks import classify, in_window
 from profiler.analysis.timeline import timeline
@@ -20,7 +20,7 @@ from profiler.render.page import Cell, num, table
 from profiler.render.speedscope import speedscope_profile
 from profiler.store.manifest import Manifest
 from profiler.store.session import Session, StackSample, load_session
-from profiler.store.spans import SpanRecord
+from profiler.store.spans import STATUS_ERROR, STATUS_OK, SpanRecord
 
 EXAMPLE = Path(__file__).parents[2] / "traces" / "examples" / "rag-h100"
 
@@ -174,3 +174,18 @@ def test_parallel_sub_agents_are_numbered_and_grouped_on_the_timeline():
     figure = charts.timeline(bars)
     assert [a.text for a in figure.layout.annotations] == ["researcher 1 of 2", "researcher 2 of 2"]
     assert len(figure.layout.shapes) == 2
+
+
+def test_the_run_index_numbers_runs_in_start_order_and_finds_the_median_completed_one():
+    def trace(start: int, wall: int, failed: bool) -> list[SpanRecord]:
+        attributes = {"gen_ai.operation.name": "invoke_agent"}
+        status = STATUS_ERROR if failed else STATUS_OK
+        return [SpanRecord(f"{start:032x}", "a" * 16, None, "invoke_agent", 1, start, start + wall, attributes, status)]
+
+    runs = RunIndex()
+    for start, wall, failed in [(30, 3, False), (10, 1, True), (20, 5, False), (40, 2, False)]:
+        runs.add(seen_of(trace(start, wall, failed)))
+    assert len(runs) == 4 and [runs.start(i) for i in range(4)] == [10, 20, 30, 40]
+    assert runs.median_completed() == 2  # completed walls 5, 3, 2 (by start): the median is the run at 30
+    assert runs.number(30) == 3 and runs.number(10) == 1
+    assert len(RunIndex()) == 0
