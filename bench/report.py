@@ -1,12 +1,14 @@
 """`orchestrace report` on large runs: seconds, spans/s and peak RSS, JSON and HTML.
 
-    python bench/report.py [--spans 100000,1000000,5000000] [--formats json,html]
+    python bench/report.py [--spans 100000,1000000,5000000] [--formats json,html] [--stages]
 
 Builds run directories of N spans by replicating the committed example run with fresh ids
 (bench/export.py's `make_run`; ~1.4 KB of spans.jsonl a span, so 5M spans is ~7 GB of disk),
 then runs `orchestrace report --format F -o FILE` on each in a fresh process and prints its
 wall time, spans/s and peak RSS. The session streams agent runs, so peak RSS should stay flat
-as N grows.
+as N grows. `--stages` also prints where a json report's time goes, each stage in a fresh process
+(cumulative: each includes the ones before it): decoding the JSON lines alone, reading them into span
+records, grouping and checking them into traces, and the whole report.
 """
 
 from __future__ import annotations
@@ -34,6 +36,47 @@ print(code, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
+STAGES = r"""
+import sys, time
+sys.path.insert(0, {root!r})
+import orjson
+from profiler.analysis.report import build_report
+from profiler.store.session import load_session
+from profiler.store.spans import SpanFile, span_lines
+run, stage = sys.argv[1], sys.argv[2]
+start = time.perf_counter()
+if stage == "decode JSON lines":
+    with open(run + "/spans.jsonl", "rb") as lines:
+        for line in lines:
+            orjson.loads(line)
+elif stage == "+ span records":
+    for _ in span_lines(run + "/spans.jsonl", SpanFile([])):
+        pass
+elif stage == "+ traces grouped and checked":
+    for _ in load_session(run).traces():
+        pass
+else:
+    build_report(load_session(run))
+print(time.perf_counter() - start)
+"""
+STAGE_NAMES = ("decode JSON lines", "+ span records", "+ traces grouped and checked", "+ report (analysis)")
+
+
+def stages(run: Path, spans: int) -> None:
+    """Seconds of each stage of a json report, in a fresh process each (imports not counted)."""
+    print("| stage (cumulative) | seconds | spans/s |")
+    print("|---|---|---|")
+    for name in STAGE_NAMES:
+        result = subprocess.run(
+            [sys.executable, "-c", STAGES.format(root=str(ROOT)), str(run), name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds = float(result.stdout.split()[-1])
+        print(f"| {name} | {seconds:.2f} | {spans / seconds:,.0f} |", flush=True)
+
+
 def build_run(target: Path, spans: int) -> int:
     """A copy of the example run whose spans.jsonl holds `spans` spans (the run's other files as they are)."""
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("spans.jsonl", "report.json"))
@@ -59,6 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", default="100000,1000000,5000000", help="comma-separated span counts")
     parser.add_argument("--formats", default="json,html", help="comma-separated report formats")
+    parser.add_argument("--stages", action="store_true", help="also time a json report's stages apart")
     args = parser.parse_args()
     counts = [int(n) for n in args.spans.split(",")]
     formats = args.formats.split(",")
@@ -72,6 +116,8 @@ def main() -> int:
                 seconds, rss = measure(run, fmt)
                 row = f"| {fmt} | {written:,} | {seconds:.1f} | {written / seconds:,.0f} | {rss / 2**20:.0f} |"
                 print(row, flush=True)
+            if args.stages:
+                stages(run, written)
             shutil.rmtree(run)
     return 0
 
