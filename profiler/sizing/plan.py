@@ -21,11 +21,13 @@ Nothing here reads a clock.
 
 from __future__ import annotations
 
-import bisect
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S
 from profiler.analysis.passes import Seen, seen_of
@@ -133,18 +135,30 @@ class _Decoding:
         self.ends.append(window[1])
 
     def means(self, stretches: Iterable[tuple[float, float]]) -> dict[tuple[float, float], float]:
-        """Each stretch's mean number of streams decoding (at least one: its own)."""
+        """Each stretch's mean number of streams decoding (at least one: its own).
+
+        The streams decoding at t, integrated up to x, is Σ max(0, x − start) − Σ max(0, x − end) over
+        the windows: with both sorted and summed once, each stretch is two lookups (times are taken
+        from the first window's start, so the sums keep their precision)."""
         queries = sorted(set(stretches))
-        starts = [start for start, _ in queries]
-        longest = max((end - start for start, end in queries), default=0.0)
-        area = [0.0] * len(queries)
-        for w_start, w_end in zip(self.starts, self.ends, strict=True):
-            first = bisect.bisect_left(starts, w_start - longest)
-            for index in range(first, bisect.bisect_left(starts, w_end)):
-                start, end = queries[index]
-                area[index] += max(0.0, min(end, w_end) - max(start, w_start))
+        if not queries:
+            return {}
+        origin = self.starts[0] if self.starts else 0.0
+        starts = np.frombuffer(self.starts, dtype=np.float64) - origin
+        ends = np.maximum(np.frombuffer(self.ends, dtype=np.float64) - origin, starts)  # no negative windows
+        starts.sort()
+        ends.sort()
+        summed_starts = np.concatenate(([0.0], np.cumsum(starts)))
+        summed_ends = np.concatenate(([0.0], np.cumsum(ends)))
+
+        def decoded(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            begun, over = np.searchsorted(starts, x, side="right"), np.searchsorted(ends, x, side="right")
+            return (begun * x - summed_starts[begun]) - (over * x - summed_ends[over])
+
+        bounds = np.array(queries, dtype=np.float64) - origin
+        area = decoded(bounds[:, 1]) - decoded(bounds[:, 0])
         return {
-            (start, end): max(1.0, area[index] / (end - start)) if end > start else 1.0
+            (start, end): max(1.0, float(area[index]) / (end - start)) if end > start else 1.0
             for index, (start, end) in enumerate(queries)
         }
 

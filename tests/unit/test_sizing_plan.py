@@ -112,3 +112,19 @@ def test_a_long_run_is_replayed_from_an_even_sample_of_its_agent_runs(monkeypatc
     assert "an even sample of 3 of the 10 completed agent runs" in Assumptions().describe(recording)[0]
     assert plan_runs(runs[:2]).completed == 2
     assert "sample" not in Assumptions().describe(plan_runs(runs[:2]))[0]
+
+
+def test_a_damaged_decode_time_changes_no_other_call_and_hangs_nothing():
+    # a server span claiming a negative decode is no window at all; one claiming a year covers the
+    # first run's call (two streams decoding there)
+    negative = [
+        s._replace(attributes={**s.attributes, fields.SERVER_DECODE: -5.0}) if s.span_id == "server" else s
+        for s in SPANS
+    ]
+    year = [
+        s._replace(attributes={**s.attributes, fields.SERVER_DECODE: 3.2e7}) if s.span_id == "server" else s
+        for s in shifted(SPANS, 1, 5000)
+    ]
+    recording = plan_runs([SPANS, negative, year])
+    sharing = [step.sharing for run in recording.runs for step in run.steps if isinstance(step, Call)]
+    assert sharing[0] == pytest.approx(2.0) and sharing[1] == 1.0
