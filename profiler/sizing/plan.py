@@ -170,15 +170,15 @@ class _Sample:
     def __init__(self) -> None:
         self.stride = 1
         self.seen = 0
-        self.kept: dict[int, tuple[RunPlan, _Planner]] = {}  # by the run's place in the order
+        self.kept: dict[int, tuple[RunPlan, list[tuple[float, float]]]] = {}  # plan, stretches; by place
 
     def wants(self) -> bool:
         """Whether the next run is in the sample (call once per run, then `keep` it if so)."""
         self.seen += 1
         return (self.seen - 1) % self.stride == 0
 
-    def keep(self, plan: RunPlan, planner: _Planner) -> None:
-        self.kept[self.seen - 1] = (plan, planner)
+    def keep(self, plan: RunPlan, stretches: list[tuple[float, float]]) -> None:
+        self.kept[self.seen - 1] = (plan, stretches)
         if len(self.kept) >= 2 * MAX_PLANS:
             self.stride *= 2
             self.kept = {place: kept for place, kept in self.kept.items() if place % self.stride == 0}
@@ -285,7 +285,8 @@ class _Planner:
 class PlanTally:
     """The completed agent runs' plans, told the run's traces one at a time (`passes.fold`): an even
     sample of MAX_PLANS to twice that many in a longer run, so memory stays flat but for two floats
-    per model request. `loop_work_s`: the CPU the event loop spent on its own and outside spans in
+    per model request; what the machine did (interference, loop overhead, the server's write
+    interval) from every completed run. `loop_work_s`: the CPU the event loop spent on its own and outside spans in
     the run (the CPU meter's buckets). Streams whose writes the server did not record are taken as
     delivered every `nominal_interval_s`."""
 
@@ -294,29 +295,31 @@ class PlanTally:
         self.nominal_interval_s = nominal_interval_s
         self.decoding = _Decoding()
         self.sample = _Sample()
+        self.machine = _Machine()  # of every completed run, as `loop_work_s` is of the whole run
 
     def add(self, seen: Seen) -> None:
         for span in seen.trace:
             if span.kind == KIND_SERVER:
                 self.decoding.add(_decode_window(span))
         run = seen.run
-        if run is None or not seen.completed or not self.sample.wants():
+        if run is None or not seen.completed:
             return
         planner = _Planner(self.nominal_interval_s)
-        self.sample.keep(RunPlan(planner.steps(run, run.root), run.wall_s, run.root.start_ns), planner)
+        steps = planner.steps(run, run.root)
+        self.machine.add(planner.machine)
+        if self.sample.wants():
+            self.sample.keep(RunPlan(steps, run.wall_s, run.root.start_ns), planner.stretches)
 
     def result(self) -> Recording:
         """The plans in the order the runs started."""
         kept = sorted(self.sample.kept.values(), key=lambda item: item[0].start_ns)
-        machine = _Machine()
-        for _, planner in kept:
-            machine.add(planner.machine)
-        sharing = self.decoding.means(stretch for _, planner in kept for stretch in planner.stretches)
+        sharing = self.decoding.means(stretch for _, stretches in kept for stretch in stretches)
+        machine = self.machine
         busy = machine.busy
         return Recording(
             runs=tuple(
-                plan._replace(steps=_shared(plan.steps, iter([sharing[s] for s in planner.stretches])))
-                for plan, planner in kept
+                plan._replace(steps=_shared(plan.steps, iter([sharing[s] for s in stretches])))
+                for plan, stretches in kept
             ),
             interference=machine.host / busy if busy > 0 else 0.0,
             loop_overhead=self.loop_work_s / busy if busy > 0 else 0.0,

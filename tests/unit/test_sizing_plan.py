@@ -110,6 +110,9 @@ def test_a_long_run_is_replayed_from_an_even_sample_of_its_agent_runs(monkeypatc
     assert [run.start_ns for run in recording.runs] == [0, 8000 * MS, 16000 * MS]  # runs 0, 4 and 8
     assert all(run.recorded_wall_s == pytest.approx(1.0) for run in recording.runs)
     assert "an even sample of 3 of the 10 completed agent runs" in Assumptions().describe(recording)[0]
+    # what the machine did is of every run: the loop's own work over all ten runs' loop CPU
+    assert plan_runs(runs, loop_work_s=0.253).loop_overhead == pytest.approx(0.1)
+    assert recording.interference == pytest.approx(0.04 / 0.253)
     assert plan_runs(runs[:2]).completed == 2
     assert "sample" not in Assumptions().describe(plan_runs(runs[:2]))[0]
 
