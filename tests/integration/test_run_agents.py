@@ -109,5 +109,9 @@ def test_py_spy_is_compared_with_the_cpu_of_the_same_window(cli, tmp_path):
     assert stacks["startup_s"] > 0.5  # imports and building the corpus index: sampled, kept apart
     # imports happen before the window (a first-use import inside it is the window's own CPU)
     assert stacks["by_category_s"].get("startup", 0.0) <= 0.25 * stacks["startup_by_category_s"]["startup"]
-    assert 0.5 <= stacks["coverage"] <= 2.0  # like with like (it read 0% without --subprocesses, 124-199% with)
+    # like with like (it read 0% without --subprocesses, 124-199% with); py-spy fails to read 15-20% of
+    # its samples on this shared host, of running threads (the report says so): counted as busy
+    # samples, they are CPU the window had
+    missed_s = stacks["sampler_errors"] / stacks["rate_hz"]
+    assert stacks["coverage"] <= 2.0 and (stacks["sampled_cpu_s"] + missed_s) / stacks["process_cpu_s"] >= 0.5
     assert 0.9 <= stacks["coverage"] <= 1.1 or stacks["coverage_note"]  # or the run says why not
