@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from profiler.analysis.wall import KEYS as WALL_KEYS
-from profiler.store.report import Report, TableRow
+from profiler.store.report import Headline, Report, TableRow
 
 CPU_KEYS = ("orchestration", "model_client", "tool", "runtime", "telemetry", "other", "process_total")
 
@@ -40,16 +40,16 @@ def _cpu_per_run(report: Report, key: str) -> float | None:
     return _per(value, report.completed, 1000)
 
 
-def _headline_rows(a: Report, b: Report, ha: dict[str, Any], hb: dict[str, Any]) -> list[Any]:
-    def both(key: str, unit: str, pick: Callable[[Report, dict[str, Any]], float | None]) -> dict[str, Any]:
+def _headline_rows(a: Report, b: Report, ha: Headline, hb: Headline) -> list[Any]:
+    def both(key: str, unit: str, pick: Callable[[Report, Headline], float | None]) -> dict[str, Any]:
         return row(key, unit, pick(a, ha), pick(b, hb))
 
     return [
         both("cpu_share_of_latency", "fraction", lambda r, h: r.cpu_share_of_latency),
-        both("wall_per_run_s", "s", lambda r, h: h["wall_per_run_s"]),
-        both("model_wait_per_run_s", "s", lambda r, h: h["model_wait_per_run_s"]),
-        both("cpu_per_run_s", "s", lambda r, h: h["cpu_per_run_s"]),
-        both("cores_per_accelerator", "cores", lambda r, h: h["cores_per_accelerator"]),
+        both("wall_per_run_s", "s", lambda r, h: h.wall_per_run_s),
+        both("model_wait_per_run_s", "s", lambda r, h: h.model_wait_per_run_s),
+        both("cpu_per_run_s", "s", lambda r, h: h.cpu_per_run_s),
+        both("cores_per_accelerator", "cores", lambda r, h: h.cores_per_accelerator),
         both("llm_calls_per_run", "count", lambda r, h: r.inference.per_run.calls),
         both("input_tokens_per_run", "count", lambda r, h: r.inference.per_run.input_tokens),
         both("output_tokens_per_run", "count", lambda r, h: r.inference.per_run.output_tokens),
@@ -133,7 +133,7 @@ def _identity(report: Report) -> dict[str, Any]:
     }
 
 
-def compare_runs(a: Report, headline_a: dict[str, Any], b: Report, headline_b: dict[str, Any]) -> dict[str, Any]:
+def compare_runs(a: Report, headline_a: Headline, b: Report, headline_b: Headline) -> dict[str, Any]:
     """B against A: headline, wall time and CPU per agent run, per node and per tool."""
     wall_a, wall_b = a.wall_s.per_run, b.wall_s.per_run
     return {
@@ -147,8 +147,8 @@ def compare_runs(a: Report, headline_a: dict[str, Any], b: Report, headline_b: d
         "tools": _named(a, b, lambda report: report.tools),
         "notes": _notes(a, b)
         + [
-            f"{side}: no cores per accelerator ({head['cores_per_accelerator_note']})"
+            f"{side}: no cores per accelerator ({head.cores_per_accelerator_note})"
             for side, head in (("A", headline_a), ("B", headline_b))
-            if head["cores_per_accelerator"] is None
+            if head.cores_per_accelerator is None
         ],
     }

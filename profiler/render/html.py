@@ -24,7 +24,7 @@ from profiler.errors import UsageError
 from profiler.render import charts, page
 from profiler.render.page import Cell, num
 from profiler.render.text import CPU_LABELS, WALL_LABELS, model_line, native_threads_note, runs_line, stacks_caption
-from profiler.store.report import Report, TableRow
+from profiler.store.report import Headline, Report, TableRow
 from profiler.store.session import Session
 
 
@@ -75,40 +75,40 @@ def _per_run(report: Report) -> float | None:
     return per_run / total if total and per_run else None
 
 
-def _cards(report: Report, headline: dict[str, Any]) -> str:
+def _cards(report: Report, headline: Headline) -> str:
     if report.no_headline:
         return page.notice(f"No headline figures: {escape(report.no_headline)}.")
     overhead = report.overhead
-    cores = headline["cores_per_accelerator"]
+    cores = headline.cores_per_accelerator
     inference = report.inference
     cards = "".join(
         [
             page.card(
                 "CPU share of latency",
-                _pct(headline["cpu_share_of_latency"]),
+                _pct(headline.cpu_share_of_latency),
                 f"critical-path time not spent waiting on the model; {runs_line(report)}",
             ),
             page.card(
                 "CPU per agent run",
-                "–" if headline["cpu_per_run_s"] is None else f"{headline['cpu_per_run_s']:.3f} <small>core-s</small>",
+                "–" if headline.cpu_per_run_s is None else f"{headline.cpu_per_run_s:.3f} <small>core-s</small>",
                 "every thread and child process, in the measured window",
             ),
             page.card(
                 "Model wait per agent run",
                 "–"
-                if headline["model_wait_per_run_s"] is None
-                else f"{headline['model_wait_per_run_s']:.3f} <small>s</small>",
-                f"mean, on the critical path; {headline['model_wait_note']}",
+                if headline.model_wait_per_run_s is None
+                else f"{headline.model_wait_per_run_s:.3f} <small>s</small>",
+                f"mean, on the critical path; {headline.model_wait_note}",
             ),
             page.card(
                 "Cores per accelerator",
                 "n/a" if cores is None else f"{cores:.1f}",
-                headline["cores_per_accelerator_note"],
+                headline.cores_per_accelerator_note,
                 estimate=cores is not None,
             ),
             page.card(
                 "Wall time per agent run",
-                "–" if headline["wall_per_run_s"] is None else f"{headline['wall_per_run_s']:.3f} <small>s</small>",
+                "–" if headline.wall_per_run_s is None else f"{headline.wall_per_run_s:.3f} <small>s</small>",
                 f"mean; {inference.calls} LLM calls, {inference.input_tokens:,} / "
                 f"{inference.output_tokens:,} tokens in / out in all"
                 + (" (estimated: no usage reported)" if inference.tokens_note else ""),
@@ -431,7 +431,7 @@ def _quality_section(report: Report) -> str:
 def render_html(
     session: Session,
     report: Report,
-    headline: dict[str, Any],
+    headline: Headline,
     runs: RunIndex,
     agent_run: int | None,
     regenerate: str,

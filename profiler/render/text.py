@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from profiler.analysis.wall import CATEGORIES
-from profiler.store.report import HostRow, Report, Stacks
+from profiler.store.report import Headline, HostRow, Report, Stacks
 
 WALL_LABELS = {key: f"{name}: {meaning}" for key, (name, meaning) in CATEGORIES.items()}
 CPU_LABELS = {
@@ -92,7 +92,7 @@ def _numbers(numbers: list[int], shown: int = 5) -> str:
     return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
-def summary(report: Report, headline: dict[str, Any]) -> RenderableType:
+def summary(report: Report, headline: Headline) -> RenderableType:
     """Who ran what, how the agent runs ended, and the headline figures (from completed runs only)."""
     header = Text.assemble((f"run {report.run_id}", "bold"), f" · agent {report.agent} · status {report.status}\n")
     header.append(model_line(report.model))
@@ -107,24 +107,24 @@ def summary(report: Report, headline: dict[str, Any]) -> RenderableType:
         grid.add_row("headline figures", Text(f"none: {report.no_headline}", style="yellow"))
         lines.append(grid)
         return Group(*lines)
-    wall, model_wait = headline["wall_per_run_s"], headline["model_wait_per_run_s"]
-    cores = headline["cores_per_accelerator"]
+    wall, model_wait = headline.wall_per_run_s, headline.model_wait_per_run_s
+    cores = headline.cores_per_accelerator
     inference = report.inference
     grid.add_row(
         "CPU share of latency",
-        f"{_pct(headline['cpu_share_of_latency'], 1.0)} (everything but model wait, on the critical path; "
+        f"{_pct(headline.cpu_share_of_latency, 1.0)} (everything but model wait, on the critical path; "
         f"completed agent runs only)",
     )
     grid.add_row(
         "per agent run",
         f"wall {_s(wall, 2)} s, of which {_s(model_wait, 2)} s waiting on the model; "
-        f"CPU {_s(headline['cpu_per_run_s'])} core-s",
+        f"CPU {_s(headline.cpu_per_run_s)} core-s",
     )
     grid.add_row(
         "cores per accelerator",
-        Text.assemble(f"{cores:.1f} ", (f"({headline['cores_per_accelerator_note']})", "yellow"))
+        Text.assemble(f"{cores:.1f} ", (f"({headline.cores_per_accelerator_note})", "yellow"))
         if cores is not None
-        else Text(f"n/a: {headline['cores_per_accelerator_note']}"),
+        else Text(f"n/a: {headline.cores_per_accelerator_note}"),
     )
     tokens = f"tokens in {inference.input_tokens:,} / out {inference.output_tokens:,}"
     retried = (
@@ -145,7 +145,7 @@ def summary(report: Report, headline: dict[str, Any]) -> RenderableType:
     return Group(*lines)
 
 
-def render(report: Report, headline: dict[str, Any]) -> RenderableType:
+def render(report: Report, headline: Headline) -> RenderableType:
     """The summary, then where the wall time and the CPU went, stacks, nodes and tools, overhead, notes."""
     parts: list[RenderableType] = [summary(report, headline)]
     if not report.no_headline:

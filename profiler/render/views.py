@@ -19,7 +19,7 @@ from profiler.errors import UsageError
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: analysis loads when a view needs it
     from profiler.analysis.passes import Tally
-    from profiler.store.report import Report
+    from profiler.store.report import Headline, Report
     from profiler.store.session import Session
 
 FILE_FORMATS = ("html", "speedscope")  # files to open elsewhere, never terminal output
@@ -41,7 +41,7 @@ class ReportView:
 
         return build_report(self.session)
 
-    def with_headline(self, *more: Tally) -> tuple[Report, dict[str, Any]]:
+    def with_headline(self, *more: Tally) -> tuple[Report, Headline]:
         """The report and its headline from one pass over the traces (told to `more` tallies too)."""
         from profiler.sizing.headline import report_and_headline
 

@@ -11,7 +11,7 @@ from typing import Any
 from profiler.analysis.summary import RunSummary, summarize
 from profiler.sizing.headline import report_and_headline
 from profiler.store.manifest import Manifest
-from profiler.store.report import Report
+from profiler.store.report import Headline, Report
 from profiler.store.rundir import REPORT, REPORT_ERROR, RunDir, iso, write_json_atomic
 from profiler.store.session import Session, load_session
 
@@ -55,14 +55,14 @@ def record_ending(run_dir: RunDir, ending: Ending) -> None:
     )
 
 
-def conclude(run_dir: RunDir, analyse: bool = True) -> tuple[Report | None, dict[str, Any] | None]:
+def conclude(run_dir: RunDir, analyse: bool = True) -> tuple[Report | None, Headline | None]:
     """The ended run's report (written to report.json) and headline; `latest` points at the run."""
     report, summary = _analyse(run_dir) if analyse else (None, None)
     run_dir.mark_latest()
     return report, summary
 
 
-def _analyse(run_dir: RunDir) -> tuple[Report | None, dict[str, Any] | None]:
+def _analyse(run_dir: RunDir) -> tuple[Report | None, Headline | None]:
     try:
         session = load_session(run_dir.path)
         report, summary = report_and_headline(session)

@@ -31,7 +31,7 @@ from profiler.runner.ui import RunDisplay
 from profiler.store.manifest import ProfilingInfo, WorkloadInfo
 from profiler.store.parts import MAIN, PartInfo
 from profiler.store.processseries import MODEL_SERVER, SAMPLER, WORKLOAD
-from profiler.store.report import Report
+from profiler.store.report import Headline, Report
 from profiler.store.rundir import (
     EXPORT_SUMMARY,
     FAULTS,
@@ -67,7 +67,7 @@ class RunResult:
     message: str = ""
     report: Report | None = None
     export: dict[str, Any] | None = None
-    headline: dict[str, Any] | None = None
+    headline: Headline | None = None
     replay: dict[str, Any] | None = None  # of which recording, and whether it was repeated call for call
 
     @property

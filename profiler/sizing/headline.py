@@ -7,14 +7,12 @@ reason is given instead of a number.
 
 from __future__ import annotations
 
-from typing import Any
-
 from profiler.accelerators.presets import recorded_preset
 from profiler.analysis.passes import Tally, fold
 from profiler.analysis.report import ReportTally
 from profiler.errors import UsageError
 from profiler.sizing.model import DemandTally, Targets, size_preset
-from profiler.store.report import Report
+from profiler.store.report import Headline, Report
 from profiler.store.session import Session
 
 
@@ -42,7 +40,7 @@ def _cores_per_accelerator(session: Session, report: Report, demand: DemandTally
     )
 
 
-def report_and_headline(session: Session, *more: Tally) -> tuple[Report, dict[str, Any]]:
+def report_and_headline(session: Session, *more: Tally) -> tuple[Report, Headline]:
     """The run's report and headline from one pass over its traces (which `more` tallies are told too)."""
     report, demand = ReportTally(session), DemandTally(session)
     fold(session, report, demand, *more)
@@ -50,20 +48,20 @@ def report_and_headline(session: Session, *more: Tally) -> tuple[Report, dict[st
     return built, headline(session, built, demand)
 
 
-def headline(session: Session, report: Report, demand: DemandTally) -> dict[str, Any]:
+def headline(session: Session, report: Report, demand: DemandTally) -> Headline:
     """CPU share of latency, CPU and model wait per agent run, cores per accelerator (`demand`: the
     same traces' sizing tally)."""
     per_run = report.wall_s.per_run
     cores, cores_note = _cores_per_accelerator(session, report, demand)
     client_side = report.inference.source != "server spans"
-    return {
-        "cpu_share_of_latency": report.cpu_share_of_latency,
-        "cpu_per_run_s": report.cpu_per_run_s,
-        "wall_per_run_s": per_run["total"].mean,
-        "model_wait_per_run_s": per_run["model_wait"].mean,
-        "model_wait_note": (
+    return Headline(
+        cpu_share_of_latency=report.cpu_share_of_latency,
+        cpu_per_run_s=report.cpu_per_run_s,
+        wall_per_run_s=per_run["total"].mean,
+        model_wait_per_run_s=per_run["model_wait"].mean,
+        model_wait_note=(
             "client-side: no SERVER spans, so it includes the network" if client_side else "from the server's spans"
         ),
-        "cores_per_accelerator": cores,
-        "cores_per_accelerator_note": cores_note,
-    }
+        cores_per_accelerator=cores,
+        cores_per_accelerator_note=cores_note,
+    )

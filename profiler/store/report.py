@@ -496,3 +496,16 @@ class Report(_Section):
             degraded=_rows(Degraded.from_json, values.get("degraded")),
             problems=tuple(problem for problem in items(values.get("problems")) if isinstance(problem, str)),
         )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The figures a reader wants first (from the completed agent runs; None without one)."""
+
+    cpu_share_of_latency: float | None
+    cpu_per_run_s: float | None
+    wall_per_run_s: float | None
+    model_wait_per_run_s: float | None
+    model_wait_note: str  # server-side, or client-side (the network included)
+    cores_per_accelerator: float | None  # an estimate at the run's own preset
+    cores_per_accelerator_note: str  # how it was estimated, or why there is none

@@ -92,7 +92,7 @@ def test_a_run_without_a_completed_agent_run_has_no_headline_and_says_why(tmp_pa
     assert report.no_headline == "no agent run completed: 3 failed"
     assert json.loads(json.dumps(report.to_json()))["failed_runs"][2]["error"] == "KeyError: 'messages'"
     _, head = report_and_headline(session)
-    assert head["cores_per_accelerator"] is None
+    assert head.cores_per_accelerator is None
     text = _text(report, head)
     assert "none: no agent run completed: 3 failed" in text
     assert "failed 3 agent runs (#1, #2, #3): KeyError: 'messages'" in text

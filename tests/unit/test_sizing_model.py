@@ -116,7 +116,7 @@ def test_a_run_at_instant_has_no_headline_ratio(tmp_path):
     (run / "manifest.json").write_text(json.dumps(manifest))
     session = load_session(run)
     _, head = report_and_headline(session)
-    assert head["cores_per_accelerator"] is None and "instant is synthetic" in head["cores_per_accelerator_note"]
+    assert head.cores_per_accelerator is None and "instant is synthetic" in head.cores_per_accelerator_note
 
 
 def test_a_sweep_is_predicted_from_a_real_preset(monkeypatch):
