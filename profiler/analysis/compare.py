@@ -2,7 +2,7 @@
 
 Figures are per completed agent run (means), so runs with different task counts line up. Each row has
 `a`, `b`, `delta` = B − A and `ratio` = B / A (None when a side is missing, or A is 0).
-Pure: it takes the reports (and headline dicts) of both runs, nothing else.
+Pure: it takes the reports and headlines of both runs, nothing else.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ class HostTally:
         self.cpu = {part.info.host: CpuTally() for part in parts}
 
     def add(self, run: AgentRun) -> None:
+        if len(self.parts) < 2:  # a run of one part has no per-host rows
+            return
         resource = run.root.resource
         host = self.host_of.get((str(resource.get("host.name", "")), resource.get("process.pid")))
         if host is not None:

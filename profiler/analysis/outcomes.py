@@ -8,11 +8,9 @@ interrupted ones are "incomplete", not failed.
 
 from __future__ import annotations
 
-import bisect
 from array import array
 from collections import Counter, defaultdict
 from dataclasses import replace
-from itertools import accumulate
 
 from profiler.analysis.traces import AgentRun
 from profiler.store import fields
@@ -63,12 +61,13 @@ class OutcomeTally:
         """The runs that ended so (up to LISTED), numbered from 1 in start order (as the HTML and
         `--agent-run` do)."""
         rows = sorted(self._listed[outcome], key=lambda item: item[0])
-        listed = [start for start, _ in rows]
-        earlier = [0] * (len(listed) + 1)  # runs started before each listed run, counted a bucket at a time
-        for start in self._starts if listed else ():
-            earlier[bisect.bisect_right(listed, start)] += 1
-        before = list(accumulate(earlier))
-        return tuple(replace(entry, agent_run=before[bisect.bisect_left(listed, start)] + 1) for start, entry in rows)
+        if not rows:
+            return ()
+        import numpy as np  # here, not at the top: only runs that list failures need it
+
+        starts = np.sort(np.frombuffer(self._starts, dtype=np.int64))  # 8 bytes a run, not a list of ints
+        before = np.searchsorted(starts, [start for start, _ in rows], side="left")
+        return tuple(replace(entry, agent_run=int(at) + 1) for (_, entry), at in zip(rows, before, strict=True))
 
     def completed_cpu_share(self) -> float:
         """The completed runs' share of the runs' CPU (their spans' inclusive CPU; by count if none recorded).

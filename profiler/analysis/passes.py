@@ -7,12 +7,12 @@ trace's agent run, outcome and wall split worked out once for all of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from profiler.analysis.outcomes import COMPLETED, root_outcome
-from profiler.analysis.traces import AgentRun, run_of
+from profiler.analysis.traces import AgentRun, Segment, critical_path, run_of
 from profiler.analysis.wall import WallSplit, decompose
-from profiler.store.session import Session
 from profiler.store.spans import SpanRecord
 
 
@@ -23,6 +23,7 @@ class Seen(NamedTuple):
     run: AgentRun | None  # None: the trace is no agent run (no single local invoke_agent root)
     outcome: str | None  # the run's (completed, failed, incomplete)
     split: WallSplit | None  # where a completed run's wall time went; None for the others
+    path: list[Segment] | None  # a completed run's critical path; None for the others
 
     @property
     def completed(self) -> bool:
@@ -36,12 +37,15 @@ class Tally(Protocol):
 def seen_of(trace: list[SpanRecord]) -> Seen:
     run = run_of(trace)
     outcome = root_outcome(run.root) if run is not None else None
-    return Seen(trace, run, outcome, decompose(run) if run is not None and outcome == COMPLETED else None)
+    if run is None or outcome != COMPLETED:
+        return Seen(trace, run, outcome, None, None)
+    path = critical_path(run)
+    return Seen(trace, run, outcome, decompose(run, path), path)
 
 
-def fold(session: Session, *tallies: Tally) -> None:
-    """Tell every tally each of the session's traces, in the order they settle."""
-    for trace in session.traces():
+def fold(traces: Iterable[list[SpanRecord]], *tallies: Tally) -> None:
+    """Tell every tally each trace (a session's `traces()`: in the order they settle)."""
+    for trace in traces:
         seen = seen_of(trace)
         for tally in tallies:
             tally.add(seen)

@@ -293,10 +293,10 @@ class ReportTally:
     def result(self) -> Report:
         session = self.session
         split = self.wall.result()
-        cpu = self.cpu.result(session.cpu)
+        window = session.cpu  # the parts' windows, merged
+        cpu = self.cpu.result(window)
         model_wait, total = split.parts["model_wait"], split.total
         workload_pid = next((row.workload.pid for row in session.process if row.workload is not None), None)
-        window = session.cpu
         measured = Window(
             window.process_cpu_s if window is not None else None,
             _run_delay(session, window),
@@ -327,7 +327,7 @@ class ReportTally:
             else None,
             inference=figures,
             cpu_share_of_latency=(total - model_wait) / total if total > 0 else None,
-            overhead=_overhead(cpu, session.cpu, session.process),
+            overhead=_overhead(cpu, window, session.process),
             stacks=stack_breakdown(session.samples, session.sample_rate, workload_pid, measured),
             nodes=self.nodes.result(),
             tools=self.tools.result(),
@@ -342,7 +342,7 @@ class ReportTally:
 def build_report(session: Session) -> Report:
     """The report of one pass over the run's traces."""
     tally = ReportTally(session)
-    fold(session, tally)
+    fold(session.traces(), tally)
     return tally.result()
 
 

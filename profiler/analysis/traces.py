@@ -16,7 +16,7 @@ CHAT, TOOL, OTHER = "chat", "tool", "other"
 
 
 def span_kind(span: SpanRecord) -> str:
-    operation = span.attributes.get("gen_ai.operation.name")
+    operation = span.operation
     if operation == "chat":
         return CHAT if span.kind == KIND_CLIENT else OTHER
     return TOOL if operation == "execute_tool" else OTHER

@@ -102,10 +102,11 @@ def _server_seconds(run: AgentRun, span: SpanRecord, segments: list[Segment]) ->
     )
 
 
-def decompose(run: AgentRun) -> WallSplit:
+def decompose(run: AgentRun, path: list[Segment] | None = None) -> WallSplit:
+    """The run's wall time split along its critical path (`path`, when already worked out)."""
     parts = dict.fromkeys(KEYS, 0.0)
     on_path: dict[str, list[Segment]] = defaultdict(list)
-    for segment in critical_path(run):
+    for segment in critical_path(run) if path is None else path:
         on_path[segment.span.span_id].append(segment)
     for span_id, segments in on_path.items():
         span = run.by_id.get(span_id) or run.root

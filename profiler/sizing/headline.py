@@ -16,9 +16,9 @@ from profiler.store.report import Headline, Report
 from profiler.store.session import Session
 
 
-def _cores_per_accelerator(session: Session, report: Report, demand: DemandTally) -> tuple[float | None, str]:
+def _cores_per_accelerator(session: Session, report: Report, demand: DemandTally | None) -> tuple[float | None, str]:
     preset_data = session.manifest.preset
-    if not preset_data:
+    if not preset_data or demand is None:
         return None, "no accelerator preset (real endpoint): size it with `orchestrace size RUN --base PRESET`"
     try:
         preset = recorded_preset(preset_data)
@@ -42,15 +42,16 @@ def _cores_per_accelerator(session: Session, report: Report, demand: DemandTally
 
 def report_and_headline(session: Session, *more: Tally) -> tuple[Report, Headline]:
     """The run's report and headline from one pass over its traces (which `more` tallies are told too)."""
-    report, demand = ReportTally(session), DemandTally(session)
-    fold(session, report, demand, *more)
+    report = ReportTally(session)
+    demand = DemandTally(session) if session.manifest.preset else None  # only a preset's run is sized
+    fold(session.traces(), report, *([demand] if demand else []), *more)
     built = report.result()
     return built, headline(session, built, demand)
 
 
-def headline(session: Session, report: Report, demand: DemandTally) -> Headline:
+def headline(session: Session, report: Report, demand: DemandTally | None) -> Headline:
     """CPU share of latency, CPU and model wait per agent run, cores per accelerator (`demand`: the
-    same traces' sizing tally)."""
+    same traces' sizing tally; None for a run without a preset, which is not sized)."""
     per_run = report.wall_s.per_run
     cores, cores_note = _cores_per_accelerator(session, report, demand)
     client_side = report.inference.source != "server spans"

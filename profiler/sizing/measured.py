@@ -24,6 +24,6 @@ class Measured:
 def measure(session: Session) -> Measured:
     """A UsageError when no agent run completed or the run has no CPU window (nothing to size)."""
     report, demand, plans = ReportTally(session), DemandTally(session), PlanTally(loop_work_s(session))
-    fold(session, report, demand, plans)
+    fold(session.traces(), report, demand, plans)
     built = report.result()
     return Measured(built, demand.result(built), plans.result())

@@ -19,7 +19,7 @@ from profiler.accelerators.presets import Preset
 from profiler.analysis.outcomes import COMPLETED, OutcomeTally
 from profiler.analysis.passes import Seen, fold
 from profiler.analysis.tokens import ESTIMATED, HOW_TO_GET_USAGE, run_usage
-from profiler.analysis.traces import CHAT, critical_path, span_kind
+from profiler.analysis.traces import CHAT, span_kind
 from profiler.errors import UsageError
 from profiler.sizing.queueing import in_flight, servers_for_wait, servers_needed
 from profiler.store.report import Report
@@ -101,15 +101,15 @@ class DemandTally:
         if seen.run is None:
             return
         self.outcomes.add(seen.run)
-        if seen.split is None:  # not completed
+        if seen.split is None or seen.path is None:  # not completed
             return
-        run, split, sums = seen.run, seen.split, self.sums
+        run, split, path, sums = seen.run, seen.split, seen.path, self.sums
         # the critical path's time not waiting on the model, without the profiler's own part of it
         sums["t_cpu"] += split.total - split.parts["model_wait"] - split.parts["profiler"]
         sums["wall"] += split.total
         sums["model_wait"] += split.parts["model_wait"]
         usage = run_usage(self.session, run)
-        on_path = {seg.span.span_id: seg.span for seg in critical_path(run) if span_kind(seg.span) == CHAT}
+        on_path = {seg.span.span_id: seg.span for seg in path if span_kind(seg.span) == CHAT}
         sums["path_calls"] += len(on_path)  # a call counts once per run
         sums["path_in"] += sum(usage[span_id].input for span_id in on_path)
         sums["path_out"] += sum(usage[span_id].output for span_id in on_path)
@@ -158,7 +158,7 @@ class DemandTally:
 def measure_demand(session: Session, report: Report) -> Demand:
     """The demand of one pass over the run's traces."""
     tally = DemandTally(session)
-    fold(session, tally)
+    fold(session.traces(), tally)
     return tally.result(report)
 
 
@@ -308,7 +308,7 @@ def size(
 ) -> dict[str, Any]:
     """The closed form per preset and k× faster, and the recorded run replayed (on the run's own
     machine and concurrency unless `cores` or `concurrency` say otherwise)."""
-    from profiler.sizing.measured import measure  # the simulation builds on Demand
+    from profiler.sizing.measured import measure  # here: measured builds on this module's Demand
     from profiler.sizing.units import replay_of, simulated_what_if, units
 
     if cores is not None and cores <= 0:

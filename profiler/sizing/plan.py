@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from profiler.accelerators.timing import DEFAULT_FLUSH_INTERVAL_S
-from profiler.analysis.passes import Seen, seen_of
+from profiler.analysis.passes import Seen, fold
 from profiler.analysis.traces import CHAT, AgentRun, span_kind
 from profiler.store import fields
 from profiler.store.spans import KIND_SERVER, SpanRecord
@@ -140,7 +140,7 @@ class _Decoding:
         The streams decoding at t, integrated up to x, is Σ max(0, x − start) − Σ max(0, x − end) over
         the windows: with both sorted and summed once, each stretch is two lookups (times are taken
         from the first window's start, so the sums keep their precision)."""
-        queries = sorted(set(stretches))
+        queries = list(set(stretches))
         if not queries:
             return {}
         origin = self.starts[0] if self.starts else 0.0
@@ -172,13 +172,12 @@ class _Sample:
         self.seen = 0
         self.kept: dict[int, tuple[RunPlan, list[tuple[float, float]]]] = {}  # plan, stretches; by place
 
-    def wants(self) -> bool:
-        """Whether the next run is in the sample (call once per run, then `keep` it if so)."""
-        self.seen += 1
-        return (self.seen - 1) % self.stride == 0
-
-    def keep(self, plan: RunPlan, stretches: list[tuple[float, float]]) -> None:
-        self.kept[self.seen - 1] = (plan, stretches)
+    def offer(self, plan: RunPlan, stretches: list[tuple[float, float]]) -> None:
+        """Count the next run; keep it when it falls on the stride."""
+        place, self.seen = self.seen, self.seen + 1
+        if place % self.stride:
+            return
+        self.kept[place] = (plan, stretches)
         if len(self.kept) >= 2 * MAX_PLANS:
             self.stride *= 2
             self.kept = {place: kept for place, kept in self.kept.items() if place % self.stride == 0}
@@ -191,24 +190,18 @@ def _decode_window(server: SpanRecord) -> tuple[float, float]:
 
 @dataclass
 class _Machine:
-    """What the machine and the server did to planned runs (added up over the sample)."""
+    """What the machine and the server did to the planned runs (every completed one)."""
 
     busy: float = 0.0  # loop CPU
     host: float = 0.0  # the OS running other processes instead
     decode_s: float = 0.0  # of streams whose writes were recorded
     intervals: float = 0.0  # their writes after the first
 
-    def add(self, other: _Machine) -> None:
-        self.busy += other.busy
-        self.host += other.host
-        self.decode_s += other.decode_s
-        self.intervals += other.intervals
-
 
 class _Planner:
-    def __init__(self, nominal_interval_s: float) -> None:
+    def __init__(self, nominal_interval_s: float, machine: _Machine) -> None:
         self.nominal_interval_s = nominal_interval_s
-        self.machine = _Machine()
+        self.machine = machine  # added to
         self.stretches: list[tuple[float, float]] = []  # each call's decoding, in step order (see `_shared`)
 
     def chat(self, steps: list[Step], run: AgentRun, span: SpanRecord, busy: float, delays: float) -> None:
@@ -304,11 +297,8 @@ class PlanTally:
         run = seen.run
         if run is None or not seen.completed:
             return
-        planner = _Planner(self.nominal_interval_s)
-        steps = planner.steps(run, run.root)
-        self.machine.add(planner.machine)
-        if self.sample.wants():
-            self.sample.keep(RunPlan(steps, run.wall_s, run.root.start_ns), planner.stretches)
+        planner = _Planner(self.nominal_interval_s, self.machine)
+        self.sample.offer(RunPlan(planner.steps(run, run.root), run.wall_s, run.root.start_ns), planner.stretches)
 
     def result(self) -> Recording:
         """The plans in the order the runs started."""
@@ -333,8 +323,7 @@ class PlanTally:
 def plan_runs(traces: Iterable[list[SpanRecord]], loop_work_s: float = 0.0) -> Recording:
     """The plans of these traces' completed agent runs (see `PlanTally`)."""
     tally = PlanTally(loop_work_s)
-    for trace in traces:
-        tally.add(seen_of(trace))
+    fold(traces, tally)
     return tally.result()
 
 

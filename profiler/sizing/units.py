@@ -47,7 +47,8 @@ class Replay:
 
 def loop_work_s(session: Session) -> float:
     """CPU of the event loop's own work and of code outside spans, from the CPU meter's buckets."""
-    buckets = session.cpu.buckets_s if session.cpu is not None else {}
+    window = session.cpu
+    buckets = window.buckets_s if window is not None else {}
     return buckets.get(fields.LOOP, 0.0) + buckets.get(fields.NO_SPAN, 0.0)
 
 
@@ -75,7 +76,9 @@ def run_cores(session: Session) -> float:
     parts recorded them: the run's host, from the manifest)."""
     host = session.manifest.host
     fallback = host.get("cpu_affinity") or host.get("logical_cores") or 1
-    per_host = {part.info.host: part.info.cores or fallback for part in session.parts}
+    per_host: dict[str, float] = {}
+    for part in session.parts:  # a host's first part says, as in the report's per-host rows
+        per_host.setdefault(part.info.host, part.info.cores or fallback)
     return float(sum(per_host.values()) or fallback)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from profiler.store.cpuwindow import CpuWindow
 from profiler.store.processseries import ProcessRow
+from profiler.store.values import count
 
 PARTS = "parts"  # the folder of the parts after the first
 MAIN = "main"  # the part whose files sit at the run directory's root
@@ -49,7 +50,7 @@ class PartInfo:
             pid=pid if isinstance(pid, int) else None,
             dir=str(data.get("dir", "")),
             worker=str(data["worker"]) if data.get("worker") is not None else None,
-            cores=cores if isinstance(cores, int) and not isinstance(cores, bool) and cores > 0 else None,
+            cores=count(cores) or None,
         )
 
 

@@ -10,7 +10,7 @@ default (`store.values`): a report.json from disk never raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from profiler.store.values import count, fields_of, items, number, text
@@ -46,14 +46,24 @@ def _rows(read: Callable[[Any], R], data: Any) -> tuple[R, ...]:
     return tuple(read(row) for row in items(data) if isinstance(row, Mapping))
 
 
+def _json(value: Any) -> Any:
+    """A field's value in JSON: a section by its own `to_json`, tuples as lists, mappings copied."""
+    if isinstance(value, _Section):
+        return value.to_json()
+    if isinstance(value, tuple):
+        return [_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _json(item) for key, item in value.items()}
+    return value
+
+
 class _Section:
     """A part of report.json. By default its JSON is its fields, in order, and it reads back as
     numbers (a missing or damaged one, and any field that is not a number, keeps its default);
     a section holding other values, or keys only sometimes, says how."""
 
     def to_json(self) -> dict[str, Any]:
-        # sections inside it as their fields too: a parent of one that differs writes it itself (as Report does)
-        return asdict(cast("DataclassInstance", self))
+        return {f.name: _json(getattr(self, f.name)) for f in fields(cast("DataclassInstance", self))}
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
@@ -433,36 +443,6 @@ class Report(_Section):
     lost_runs: tuple[LostRun, ...] = ()
     degraded: tuple[Degraded, ...] = ()
     problems: tuple[str, ...] = ()  # what could not be read, and what the figures cannot be trusted for
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "run_schema": self.run_schema,
-            "run_id": self.run_id,
-            "status": self.status,
-            "agent": self.agent,
-            "model": self.model,
-            "agent_runs": self.agent_runs,
-            "completed": self.completed,
-            "errors": self.errors,
-            "incomplete": self.incomplete,
-            "failed_runs": [run.to_json() for run in self.failed_runs],
-            "incomplete_runs": [run.to_json() for run in self.incomplete_runs],
-            "no_headline": self.no_headline,
-            "wall_s": self.wall_s.to_json(),
-            "cpu_s": self.cpu_s.to_json(),
-            "cpu_per_run_s": self.cpu_per_run_s,
-            "inference": self.inference.to_json(),
-            "cpu_share_of_latency": self.cpu_share_of_latency,
-            "overhead": self.overhead.to_json(),
-            "stacks": None if self.stacks is None else self.stacks.to_json(),
-            "nodes": [row.to_json() for row in self.nodes],
-            "tools": [row.to_json() for row in self.tools],
-            "hosts": [host.to_json() for host in self.hosts],
-            "lost_runs": [run.to_json() for run in self.lost_runs],
-            "degraded": [entry.to_json() for entry in self.degraded],
-            "problems": list(self.problems),
-        }
 
     @classmethod
     def from_json(cls, data: Any) -> Report:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import orjson
 
 _NO_RESOURCE: Mapping[str, Any] = MappingProxyType({})
+_NO_STATUS: Mapping[str, Any] = MappingProxyType({})
 
 KIND_INTERNAL, KIND_SERVER, KIND_CLIENT = 1, 2, 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
@@ -98,23 +99,10 @@ def attributes_of(items: list[dict[str, Any]] | None) -> dict[str, Any]:
     if not isinstance(items, list):
         return {}
     try:  # the common case, a list of well-formed items, without checking each item's shape first
-        return {item["key"]: _value(item["value"]) for item in items if isinstance(item["key"], str)}
+        return {item["key"]: any_value(item["value"]) for item in items if isinstance(item["key"], str)}
     except (TypeError, KeyError):
         valid = (item for item in items if isinstance(item, dict) and isinstance(item.get("key"), str))
         return {item["key"]: any_value(item.get("value")) for item in valid}
-
-
-def _value(value: Any) -> Any:
-    """`any_value`, with the two commonest kinds (text, seconds) taken first."""
-    if "stringValue" in value:
-        raw = value["stringValue"]
-        if isinstance(raw, str):
-            return raw
-    elif "doubleValue" in value:
-        raw = value["doubleValue"]
-        if type(raw) is float:
-            return raw
-    return any_value(value)
 
 
 def _list(value: Any) -> list[Any]:
@@ -174,9 +162,6 @@ def _record(span: Any, resource: Mapping[str, Any], scope: str) -> SpanRecord:
     )
 
 
-_NO_STATUS: dict[str, Any] = {}
-
-
 class _Resources:
     """Resource attributes decoded once per distinct resource: every export batch of a process repeats its own."""
 
@@ -196,11 +181,10 @@ class _Resources:
         return decoded
 
 
-def records_of(request: Any, into: SpanFile, resources: _Resources | None = None) -> None:
+def records_of(request: Any, into: SpanFile, resources: _Resources) -> None:
     """Flatten one ExportTraceServiceRequest (OTLP JSON) into `into`; malformed spans are counted."""
     if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
         raise ValueError("not an ExportTraceServiceRequest")
-    resources = resources or _Resources()
     for resource_spans in map(_dict, request["resourceSpans"]):
         resource = resources.of(resource_spans)
         for scope_spans in map(_dict, _list(resource_spans.get("scopeSpans"))):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.store.redact import Redactor
-from profiler.store.values import count, items
+from profiler.store.values import count, items, text
 
 TRAJECTORIES = "trajectories.jsonl"
 CHARS_PER_TOKEN = 4  # the rule for estimates, and how much text the simulated model writes per token
@@ -97,7 +97,7 @@ class TrajectoryCall:
             trace_id=trace_id,
             thread=thread,
             turn=turn,
-            span_id=data["span_id"] if isinstance(data.get("span_id"), str) else None,
+            span_id=text(data.get("span_id")),
             tools=tuple(str(name) for name in items(data.get("tools"))),
             prompt_chars=count(data.get("prompt_chars")) or 0,
             tool_calls=tuple(

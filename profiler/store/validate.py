@@ -8,7 +8,6 @@ ends before it starts).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import orjson
 from profiler.store import fields
 from profiler.store.processseries import SAMPLER, WORKLOAD
 from profiler.store.spans import SpanRecord
+from profiler.store.values import finite
 
 MAX_SPAN_DEPTH = 256  # LangGraph nests a few dozen levels; deeper is damage (and would exhaust recursion)
 
@@ -45,18 +45,8 @@ class Required:
 Spec = Union[Kind, Each, Required, dict[str, "Spec"]]  # noqa: UP007 - a forward reference
 
 
-def _number(value: Any) -> bool:
-    """An int or a finite float, not a bool (`v - v` is 0 only for finite floats: fast, it runs per attribute)."""
-    kind = type(value)
-    return (
-        kind is int
-        or (kind is float and value - value == 0.0)
-        or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
-    )
-
-
-NUMBER = Kind("a number", _number)
-POSITIVE = Kind("a number > 0", lambda v: _number(v) and v > 0)
+NUMBER = Kind("a number", finite)
+POSITIVE = Kind("a number > 0", lambda v: finite(v) and v > 0)
 COUNT = Kind("a whole number >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1)
 TEXT = Kind("text", lambda v: isinstance(v, str))
 OPTIONAL_TEXT = Kind("text or null", lambda v: v is None or isinstance(v, str))
@@ -248,7 +238,7 @@ def _typed(span: SpanRecord) -> SpanRecord:
 def _check_for(name: str) -> Callable[[Any], bool] | None:
     """What an attribute's value must be, by its name: seconds and counts numbers, names text."""
     if name.endswith(("_s", "_tokens")) or name in NUMERIC_ATTRIBUTES:
-        return _number
+        return finite
     if name in NAME_ATTRIBUTES:
         return TEXT.test
     return None

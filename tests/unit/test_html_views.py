@@ -72,7 +72,7 @@ def session():
 
 def run_index(session) -> RunIndex:
     runs = RunIndex()
-    fold(session, runs)
+    fold(session.traces(), runs)
     return runs
 
 
